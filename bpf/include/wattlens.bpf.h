@@ -1,0 +1,41 @@
+/* Small helpers shared by the BPF objects. BPF side only. */
+#ifndef WATTLENS_BPF_INCLUDE_WATTLENS_BPF_H_
+#define WATTLENS_BPF_INCLUDE_WATTLENS_BPF_H_
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "wattlens_abi.h"
+
+#ifndef E2BIG
+#define E2BIG 7
+#endif
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+/* Every object declares its own drop counters; the agent reads and sums them. */
+#define WL_DECLARE_DROPS()                              \
+  struct {                                              \
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);            \
+    __uint(max_entries, WL_DROP_MAX);                   \
+    __type(key, __u32);                                 \
+    __type(value, __u64);                               \
+  } drops SEC(".maps")
+
+#define wl_count_drop(reason)                                   \
+  do {                                                          \
+    __u32 __r = (reason);                                       \
+    __u64 *__d = bpf_map_lookup_elem(&drops, &__r);             \
+    if (__d) *__d += 1; /* per-CPU slot: no atomic needed */     \
+  } while (0)
+
+/* Process identity: the group leader's boot-time start, the same clock
+ * /proc/<pid>/stat uses. */
+static __always_inline __u64 wl_process_start_ns(struct task_struct *task) {
+  return BPF_CORE_READ(task, group_leader, start_boottime);
+}
+
+#endif /* WATTLENS_BPF_INCLUDE_WATTLENS_BPF_H_ */
