@@ -1,0 +1,271 @@
+#include "agent/agent.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <exception>
+#include <fstream>
+
+#include "agent/common/status_macros.h"
+#include "prometheus/exposer.h"
+#include "spdlog/spdlog.h"
+
+namespace wattlens {
+namespace {
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt,
+                va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  std::string_view msg(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
+  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  if (level == LIBBPF_WARN) {
+    spdlog::warn("libbpf: {}", msg);
+  } else {
+    spdlog::debug("libbpf: {}", msg);
+  }
+  return 0;
+}
+
+// /proc/<pid>/stat and /proc/<pid>/comm, for processes the agent first meets
+// in its counters. Never environ or cmdline.
+std::optional<ProcInfo> ReadProc(const std::string& proc_root,
+                                 const CgroupResolver* cgroups, uint32_t pid) {
+  std::string dir = proc_root + "/" + std::to_string(pid);
+  std::ifstream stat(dir + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return std::nullopt;
+  // comm may contain spaces and parentheses: fields resume after the last ')'.
+  size_t open = line.find('('), close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos ||
+      close < open) {
+    return std::nullopt;
+  }
+  ProcInfo info;
+  info.comm = line.substr(open + 1, close - open - 1);
+  std::istringstream rest(line.substr(close + 1));
+  std::string field;
+  // Field 3 is state; ppid is field 4, starttime field 22.
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 4) info.ppid = std::strtoul(field.c_str(), nullptr, 10);
+    if (i == 22) info.start_ticks = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  if (cgroups) info.cgroup_id = cgroups->IdOfPid(proc_root, pid);
+  return info;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config, const Clock& clock)
+    : config_(std::move(config)),
+      clock_(clock),
+      events_(config_.event_queue_capacity) {}
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
+                                                     const Clock& clock) {
+  libbpf_set_print(LibbpfPrint);
+  std::unique_ptr<Agent> a(new Agent(std::move(config), clock));
+  AgentConfig& c = a->config_;
+  a->features_ = ProbeKernelFeatures(c.btf_path, c.proc_root);
+  RETURN_IF_ERROR(CheckBpfPrerequisites(a->features_, c.btf_path));
+  const int ncpus = a->features_.possible_cpus;
+
+  if (c.cgroup_root.empty()) {
+    ASSIGN_OR_RETURN(c.cgroup_root, FindCgroup2Mount(c.proc_root));
+  }
+  a->cgroups_ = std::make_unique<CgroupResolver>(c.cgroup_root, clock);
+
+  if (c.enable_bpf_stats) {
+    a->stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (a->stats_fd_ < 0) {
+      spdlog::warn("cannot enable BPF run-time stats: {}", strerror(errno));
+    }
+  }
+
+  // Each concern loads on its own: a verifier failure degrades the agent.
+  auto sys = SyscallsProgram::Create(c.syscalls, ncpus);
+  if (sys.ok()) {
+    a->syscalls_ = std::move(*sys);
+  } else {
+    a->syscalls_error_ = std::string(sys.status().message());
+    spdlog::error("syscalls source disabled: {}", a->syscalls_error_);
+  }
+  Agent* self = a.get();
+  auto sched = SchedProgram::Create(c.sched, ncpus, [self](const wl_event& e) {
+    self->events_received_.fetch_add(1, std::memory_order_relaxed);
+    self->events_.TryPush(e);  // full: counted by the ring, never blocks
+  });
+  if (sched.ok()) {
+    a->sched_ = std::move(*sched);
+  } else {
+    a->sched_error_ = std::string(sched.status().message());
+    spdlog::error("sched source disabled: {}", a->sched_error_);
+  }
+  if (!a->syscalls_ && !a->sched_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no BPF source could be loaded: ", a->syscalls_error_));
+  }
+
+  AggregatorEnv env;
+  const CgroupResolver* resolver = a->cgroups_.get();
+  const std::string proc_root = c.proc_root;
+  env.cgroup_path = [resolver = a->cgroups_.get()](uint64_t id) {
+    return resolver->PathOf(id);
+  };
+  env.read_proc = [proc_root, resolver](uint32_t pid) {
+    return ReadProc(proc_root, resolver, pid);
+  };
+  long tck = sysconf(_SC_CLK_TCK);
+  env.tick_ns = tck > 0 ? 1'000'000'000 / tck : 10'000'000;
+  a->aggregator_ = std::make_unique<Aggregator>(c.aggregator, std::move(env));
+
+  if (!c.metrics_address.empty()) {
+    try {
+      a->exposer_ = std::make_unique<prometheus::Exposer>(c.metrics_address);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot serve /metrics on ", c.metrics_address, ": ", e.what()));
+    }
+    a->collectable_ =
+        std::make_shared<SnapshotCollectable>(&a->store_, c.exposition);
+    a->exposer_->RegisterCollectable(a->collectable_);
+  }
+  if (a->sched_) a->event_thread_ = std::thread([self] { self->EventLoop(); });
+  return a;
+}
+
+Agent::~Agent() {
+  Stop();
+  if (event_thread_.joinable()) event_thread_.join();
+  exposer_.reset();  // stop serving before the store goes away
+  if (stats_fd_ >= 0) close(stats_fd_);
+}
+
+int Agent::metrics_port() const {
+  if (!exposer_) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Agent::EventLoop() {
+  while (!stopping_.load(std::memory_order_acquire)) {
+    auto n = sched_->PollEvents(config_.event_poll_ms);
+    if (!n.ok()) {
+      spdlog::warn("lifecycle events: {}", n.status().ToString());
+    }
+  }
+}
+
+void Agent::Stop() {
+  stopping_.store(true, std::memory_order_release);
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+}
+
+absl::Status Agent::Run(const SnapshotFn& on_snapshot) {
+  int64_t next = clock_.MonotonicNs();
+  const int64_t interval = absl::ToInt64Nanoseconds(config_.interval);
+  while (!stopping_.load(std::memory_order_acquire)) {
+    next += interval;
+    int64_t wait = next - clock_.MonotonicNs();
+    if (wait > 0 &&
+        stop_.WaitForNotificationWithTimeout(absl::Nanoseconds(wait))) {
+      break;
+    }
+    absl::Status s = DrainOnce();
+    if (!s.ok()) spdlog::warn("drain: {}", s.ToString());
+    std::shared_ptr<const Snapshot> cur = store_.Latest();
+    if (on_snapshot && cur) on_snapshot(prev_.get(), *cur);
+    prev_ = std::move(cur);
+  }
+  return absl::OkStatus();
+}
+
+AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
+                                       size_t oncpu_entries) {
+  AgentSelfStats self;
+  for (int r = 0; r < WL_DROP_MAX; ++r) {
+    if (r == WL_DROP_MAX - 1) break;  // spare slot
+    self.lost_events[DropReasonName(r)] = 0;
+  }
+  auto add_drops = [&](absl::StatusOr<DropCounts> d) {
+    if (!d.ok()) return;
+    for (int r = 0; r < WL_DROP_MAX - 1; ++r) {
+      self.lost_events[DropReasonName(r)] += (*d)[r];
+    }
+  };
+  self.lost_events["event_queue_full"] = events_.dropped();
+  self.lost_events["malformed_event"] = events_malformed_.load();
+  self.events_received = events_received_.load();
+  self.bpf_stats_enabled = stats_fd_ >= 0 || features_.bpf_stats_sysctl;
+  self.sources.push_back({"syscalls", syscalls_ != nullptr, syscalls_error_});
+  self.sources.push_back({"sched", sched_ != nullptr, sched_error_});
+  if (syscalls_) {
+    add_drops(syscalls_->ReadDrops());
+    self.maps.push_back(
+        {"syscall_counts", syscall_entries, syscalls_->map_capacity()});
+    for (auto& p : syscalls_->ReadProgramStats()) {
+      self.programs.push_back({p.name, p.run_count, p.run_time_ns});
+    }
+  }
+  if (sched_) {
+    add_drops(sched_->ReadDrops());
+    self.maps.push_back({"oncpu", oncpu_entries, sched_->map_capacity()});
+    for (auto& p : sched_->ReadProgramStats()) {
+      self.programs.push_back({p.name, p.run_count, p.run_time_ns});
+    }
+    if (auto idle = sched_->ReadIdleNs(); idle.ok()) self.idle_cpu_ns = *idle;
+  }
+  self.last_drain_seconds = last_drain_seconds_;
+  return self;
+}
+
+absl::Status Agent::DrainOnce() {
+  const int64_t t0 = clock_.MonotonicNs();
+  // Events first: counters read afterwards include everything up to each
+  // EXIT (the kernel emits EXIT after charging the final slice).
+  std::vector<LifecycleEvent> events;
+  events_.Drain([&](wl_event&& e) {
+    if (auto ev = FromWire(e)) {
+      events.push_back(std::move(*ev));
+    } else {
+      events_malformed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  KernelReadings r;
+  absl::Status status;
+  MapReadStats sys_stats, cpu_stats;
+  if (sched_) {
+    absl::Status s = sched_->ReadOnCpu(
+        [&](const wl_sched_key& k, uint64_t v) { r.oncpu.emplace_back(k, v); },
+        &cpu_stats);
+    if (!s.ok()) status = s;
+  }
+  if (syscalls_) {
+    absl::Status s = syscalls_->ReadCounts(
+        [&](const wl_syscall_key& k, const wl_syscall_val& v) {
+          r.syscalls.emplace_back(k, v);
+        },
+        &sys_stats);
+    if (!s.ok()) status = s;
+  }
+  AgentSelfStats self = CollectSelfStats(sys_stats.entries, cpu_stats.entries);
+  Aggregator::Result res = aggregator_->Update(
+      std::move(events), r, clock_.MonotonicNs(), clock_.RealtimeNs(),
+      std::move(self));
+  if (sched_ && !res.deletions.oncpu.empty()) {
+    absl::Status s = sched_->DeleteKeys(res.deletions.oncpu);
+    if (!s.ok()) status = s;
+  }
+  if (syscalls_ && !res.deletions.syscalls.empty()) {
+    absl::Status s = syscalls_->DeleteKeys(res.deletions.syscalls);
+    if (!s.ok()) status = s;
+  }
+  aggregator_->ForgetDeleted(res.deletions);
+  store_.Publish(std::move(res.snapshot));
+  last_drain_seconds_ = (clock_.MonotonicNs() - t0) / 1e9;
+  return status;
+}
+
+}  // namespace wattlens

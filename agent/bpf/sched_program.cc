@@ -1,0 +1,109 @@
+#include "agent/bpf/sched_program.h"
+
+#include <bpf/bpf.h>
+
+#include <cstring>
+
+#include "agent/common/status_macros.h"
+#include "sched.skel.h"
+
+namespace wattlens {
+
+absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
+    const SchedProgramConfig& config, int ncpus, EventFn on_event) {
+  if (config.ringbuf_bytes < 4096 ||
+      (config.ringbuf_bytes & (config.ringbuf_bytes - 1))) {
+    return absl::InvalidArgumentError(
+        "ring buffer size must be a power of two of at least 4096 bytes");
+  }
+  sched_bpf* skel = sched_bpf__open();
+  if (!skel) return absl::ErrnoToStatus(errno, "opening sched BPF object");
+  std::unique_ptr<SchedProgram> owner(
+      new SchedProgram(skel, ncpus, config, std::move(on_event)));
+  skel->rodata->wakeup_bytes = config.ringbuf_bytes / 4;
+  int err = bpf_map__set_max_entries(skel->maps.oncpu, config.map_entries);
+  if (!err) {
+    err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
+  }
+  if (err) return LibbpfError(err, "sizing sched maps");
+  if ((err = sched_bpf__load(skel))) {
+    return LibbpfError(err, "loading sched BPF object (verifier)");
+  }
+  owner->rb_ = ring_buffer__new(bpf_map__fd(skel->maps.events),
+                                &SchedProgram::HandleRecord, owner.get(),
+                                nullptr);
+  if (!owner->rb_) return absl::ErrnoToStatus(errno, "creating ring buffer reader");
+  if ((err = sched_bpf__attach(skel))) {
+    return LibbpfError(err, "attaching sched tracepoints");
+  }
+  return owner;
+}
+
+SchedProgram::~SchedProgram() {
+  // Detach first so nothing writes into the ring while it is torn down.
+  sched_bpf__detach(skel_);
+  ring_buffer__free(rb_);
+  sched_bpf__destroy(skel_);
+}
+
+int SchedProgram::HandleRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<SchedProgram*>(ctx);
+  if (size < sizeof(wl_event)) {
+    ++self->short_records_;
+    return 0;
+  }
+  wl_event e;
+  std::memcpy(&e, data, sizeof(e));
+  self->on_event_(e);
+  return 0;
+}
+
+absl::StatusOr<int> SchedProgram::PollEvents(int timeout_ms) {
+  // Records are submitted without wake-ups, so epoll usually times out
+  // having consumed nothing: drain explicitly after the wait.
+  int n = ring_buffer__poll(rb_, timeout_ms);
+  if (n < 0 && n != -EINTR) return LibbpfError(n, "polling ring buffer");
+  int m = ring_buffer__consume(rb_);
+  if (m < 0) return LibbpfError(m, "consuming ring buffer");
+  return (n < 0 ? 0 : n) + m;
+}
+
+absl::StatusOr<int> SchedProgram::ConsumeEvents() {
+  int n = ring_buffer__consume(rb_);
+  if (n < 0) return LibbpfError(n, "consuming ring buffer");
+  return n;
+}
+
+absl::Status SchedProgram::ReadOnCpu(
+    const std::function<void(const wl_sched_key&, uint64_t)>& fn,
+    MapReadStats* stats) {
+  return ReadPerCpuMap<wl_sched_key, uint64_t>(
+      bpf_map__fd(skel_->maps.oncpu), ncpus_, config_.map_entries, fn, stats);
+}
+
+absl::Status SchedProgram::DeleteKeys(const std::vector<wl_sched_key>& keys) {
+  return DeleteMapKeys(bpf_map__fd(skel_->maps.oncpu), keys.data(),
+                       sizeof(wl_sched_key), keys.size());
+}
+
+absl::StatusOr<uint64_t> SchedProgram::ReadIdleNs() {
+  std::vector<wl_cpu_state> per_cpu(ncpus_);
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cpu_state), &zero,
+                          per_cpu.data()) != 0) {
+    return absl::ErrnoToStatus(errno, "reading per-CPU sched state");
+  }
+  uint64_t idle = 0;
+  for (const auto& s : per_cpu) idle += s.idle_ns;
+  return idle;
+}
+
+absl::StatusOr<DropCounts> SchedProgram::ReadDrops() {
+  return ReadDropCounts(skel_->maps.drops, ncpus_);
+}
+
+std::vector<ProgramStats> SchedProgram::ReadProgramStats() {
+  return wattlens::ReadProgramStats(skel_->obj);
+}
+
+}  // namespace wattlens

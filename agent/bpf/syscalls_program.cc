@@ -1,0 +1,55 @@
+#include "agent/bpf/syscalls_program.h"
+
+#include <sys/syscall.h>
+
+#include "agent/common/status_macros.h"
+#include "syscalls.skel.h"
+
+namespace wattlens {
+
+absl::StatusOr<std::unique_ptr<SyscallsProgram>> SyscallsProgram::Create(
+    const SyscallsProgramConfig& config, int ncpus) {
+  syscalls_bpf* skel = syscalls_bpf__open();
+  if (!skel) return absl::ErrnoToStatus(errno, "opening syscalls BPF object");
+  std::unique_ptr<SyscallsProgram> owner(
+      new SyscallsProgram(skel, ncpus, config.map_entries));
+  // Configure between open and load.
+  skel->rodata->exit_nr = SYS_exit;
+  skel->rodata->exit_group_nr = SYS_exit_group;
+  int err = bpf_map__set_max_entries(skel->maps.syscall_counts,
+                                     config.map_entries);
+  if (err) return LibbpfError(err, "sizing syscall_counts");
+  if ((err = syscalls_bpf__load(skel))) {
+    return LibbpfError(err, "loading syscalls BPF object (verifier)");
+  }
+  if ((err = syscalls_bpf__attach(skel))) {
+    return LibbpfError(err, "attaching raw_syscalls:sys_exit");
+  }
+  return owner;
+}
+
+SyscallsProgram::~SyscallsProgram() { syscalls_bpf__destroy(skel_); }
+
+absl::Status SyscallsProgram::ReadCounts(
+    const std::function<void(const wl_syscall_key&, const wl_syscall_val&)>& fn,
+    MapReadStats* stats) {
+  return ReadPerCpuMap<wl_syscall_key, wl_syscall_val>(
+      bpf_map__fd(skel_->maps.syscall_counts), ncpus_, map_entries_, fn,
+      stats);
+}
+
+absl::Status SyscallsProgram::DeleteKeys(
+    const std::vector<wl_syscall_key>& keys) {
+  return DeleteMapKeys(bpf_map__fd(skel_->maps.syscall_counts), keys.data(),
+                       sizeof(wl_syscall_key), keys.size());
+}
+
+absl::StatusOr<DropCounts> SyscallsProgram::ReadDrops() {
+  return ReadDropCounts(skel_->maps.drops, ncpus_);
+}
+
+std::vector<ProgramStats> SyscallsProgram::ReadProgramStats() {
+  return wattlens::ReadProgramStats(skel_->obj);
+}
+
+}  // namespace wattlens

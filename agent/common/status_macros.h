@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 #define WL_CONCAT_INNER_(a, b) a##b
 #define WL_CONCAT_(a, b) WL_CONCAT_INNER_(a, b)
@@ -30,12 +31,14 @@
 
 namespace wattlens {
 
-// Maps an errno value to the closest absl status code, with context.
-absl::Status ErrnoToStatus(int err, std::string_view context);
+// errno -> status with context ("context: strerror"), via absl's mapping.
+inline absl::Status ErrnoToStatus(int err, const std::string& context) {
+  return absl::ErrnoToStatus(err, context);
+}
 
 // libbpf returns -errno; converts once, with what was being done.
-inline absl::Status LibbpfError(int ret, std::string_view context) {
-  return ErrnoToStatus(ret < 0 ? -ret : ret, context);
+inline absl::Status LibbpfError(int ret, absl::string_view context) {
+  return absl::ErrnoToStatus(ret < 0 ? -ret : ret, context);
 }
 
 }  // namespace wattlens

@@ -1,0 +1,58 @@
+#include "agent/export/live_view.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_format.h"
+
+namespace wattlens {
+
+std::string RenderLiveView(const Snapshot* prev, const Snapshot& cur,
+                           size_t top_n) {
+  struct Row {
+    const CgroupStats* c;
+    double cpu_pct;
+    double sys_rate;
+    double err_rate;
+  };
+  absl::flat_hash_map<uint64_t, const CgroupStats*> before;
+  if (prev) {
+    for (const auto& c : prev->cgroups) before[c.id] = &c;
+  }
+  double secs = prev ? (cur.monotonic_ns - prev->monotonic_ns) / 1e9 : 0;
+  std::vector<Row> rows;
+  for (const auto& c : cur.cgroups) {
+    Row r{&c, 0, 0, 0};
+    auto it = before.find(c.id);
+    if (secs > 0 && it != before.end()) {
+      const CgroupStats& b = *it->second;
+      r.cpu_pct = 100.0 * (c.cpu_ns - b.cpu_ns) / 1e9 / secs;
+      r.sys_rate = (c.syscalls - b.syscalls) / secs;
+      r.err_rate = (c.syscall_errors - b.syscall_errors) / secs;
+    }
+    rows.push_back(r);
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    if (a.cpu_pct != b.cpu_pct) return a.cpu_pct > b.cpu_pct;
+    return a.sys_rate > b.sys_rate;
+  });
+  uint64_t lost = 0;
+  for (const auto& [reason, n] : cur.self.lost_events) lost += n;
+  std::string out = absl::StrFormat(
+      "wattlens-agent  interval #%d  processes %d  workloads %d  lost %d\n",
+      cur.sequence, cur.self.processes_tracked, cur.cgroups.size(), lost);
+  absl::StrAppendFormat(&out, "%-56s %7s %12s %9s %6s\n", "WORKLOAD (cgroup)",
+                        "CPU%", "SYSCALLS/s", "ERRORS/s", "PROCS");
+  for (size_t i = 0; i < rows.size() && i < top_n; ++i) {
+    const Row& r = rows[i];
+    std::string path = r.c->path;
+    if (path.size() > 56) path = "..." + path.substr(path.size() - 53);
+    absl::StrAppendFormat(&out, "%-56s %7.1f %12.0f %9.0f %6d\n", path,
+                          r.cpu_pct, r.sys_rate, r.err_rate,
+                          r.c->live_processes);
+  }
+  return out;
+}
+
+}  // namespace wattlens

@@ -1,0 +1,213 @@
+#include "agent/export/prometheus_collectable.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "agent/common/syscall_names.h"
+#include "prometheus/text_serializer.h"
+
+namespace wattlens {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+constexpr double kNsPerSecond = 1e9;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels,
+         double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
+                                         const ExpositionOptions& options) {
+  std::vector<MetricFamily> out;
+
+  auto cpu = Family("wattlens_workload_cpu_seconds_total",
+                    "On-CPU time of all processes of the workload (cgroup), "
+                    "from sched_switch.",
+                    MetricType::Counter);
+  auto sys = Family("wattlens_workload_syscalls_total",
+                    "System calls made by processes of the workload.",
+                    MetricType::Counter);
+  auto syserr = Family("wattlens_workload_syscall_errors_total",
+                       "System calls of the workload that returned an error.",
+                       MetricType::Counter);
+  auto procs = Family("wattlens_workload_processes",
+                      "Live processes in the workload.", MetricType::Gauge);
+  absl::flat_hash_map<uint64_t, const std::string*> path_of;
+  for (const CgroupStats& c : s.cgroups) {
+    path_of[c.id] = &c.path;
+    Add(cpu, {{"cgroup", c.path}}, c.cpu_ns / kNsPerSecond);
+    Add(sys, {{"cgroup", c.path}}, c.syscalls);
+    Add(syserr, {{"cgroup", c.path}}, c.syscall_errors);
+    Add(procs, {{"cgroup", c.path}}, c.live_processes);
+  }
+  out.push_back(std::move(cpu));
+  out.push_back(std::move(sys));
+  out.push_back(std::move(syserr));
+  out.push_back(std::move(procs));
+
+  auto node_sys = Family("wattlens_node_syscalls_total",
+                         "System calls made on the node, by syscall.",
+                         MetricType::Counter);
+  auto node_err = Family("wattlens_node_syscall_errors_total",
+                         "System calls on the node that returned an error, by "
+                         "syscall.",
+                         MetricType::Counter);
+  for (const SyscallStats& c : s.syscalls) {
+    std::string name = SyscallName(c.nr);
+    Add(node_sys, {{"syscall", name}}, c.calls);
+    if (c.errors) Add(node_err, {{"syscall", name}}, c.errors);
+  }
+  out.push_back(std::move(node_sys));
+  out.push_back(std::move(node_err));
+
+  auto idle = Family("wattlens_node_idle_cpu_seconds_total",
+                     "Time the idle task ran, summed over CPUs.",
+                     MetricType::Counter);
+  Add(idle, {}, s.self.idle_cpu_ns / kNsPerSecond);
+  out.push_back(std::move(idle));
+
+  if (options.process_top_n > 0) {
+    std::vector<const ProcessStats*> top;
+    for (const ProcessStats& p : s.processes) top.push_back(&p);
+    size_t n = std::min(options.process_top_n, top.size());
+    std::partial_sort(top.begin(), top.begin() + n, top.end(),
+                      [](const ProcessStats* a, const ProcessStats* b) {
+                        return a->cpu_ns > b->cpu_ns;
+                      });
+    auto pcpu = Family("wattlens_process_cpu_seconds_total",
+                       "On-CPU time of the top processes by CPU.",
+                       MetricType::Counter);
+    auto psys = Family("wattlens_process_syscalls_total",
+                       "System calls of the top processes by CPU.",
+                       MetricType::Counter);
+    for (size_t i = 0; i < n; ++i) {
+      const ProcessStats& p = *top[i];
+      auto it = path_of.find(p.cgroup_id);
+      std::vector<ClientMetric::Label> labels = {
+          {"pid", std::to_string(p.pid)},
+          {"comm", p.comm},
+          {"cgroup", it == path_of.end() ? "" : *it->second}};
+      Add(pcpu, labels, p.cpu_ns / kNsPerSecond);
+      Add(psys, labels, p.syscalls);
+    }
+    out.push_back(std::move(pcpu));
+    out.push_back(std::move(psys));
+  }
+
+  // Self-metrics.
+  auto lost = Family("wattlens_agent_lost_events_total",
+                     "Events or samples the agent could not record, by "
+                     "reason.",
+                     MetricType::Counter);
+  for (const auto& [reason, n] : s.self.lost_events) {
+    Add(lost, {{"reason", reason}}, n);
+  }
+  out.push_back(std::move(lost));
+  auto fill = Family("wattlens_agent_bpf_map_fill_ratio",
+                     "Entries in a BPF map as a fraction of its capacity.",
+                     MetricType::Gauge);
+  for (const MapFillStats& m : s.self.maps) {
+    Add(fill, {{"map", m.map}},
+        m.capacity ? static_cast<double>(m.entries) / m.capacity : 0);
+  }
+  out.push_back(std::move(fill));
+  if (s.self.bpf_stats_enabled) {
+    auto runs = Family("wattlens_agent_bpf_program_runs_total",
+                       "Times each BPF program ran (kernel.bpf_stats_enabled).",
+                       MetricType::Counter);
+    auto secs = Family("wattlens_agent_bpf_program_run_seconds_total",
+                       "Time spent in each BPF program "
+                       "(kernel.bpf_stats_enabled).",
+                       MetricType::Counter);
+    for (const ProgramRunStats& p : s.self.programs) {
+      Add(runs, {{"program", p.program}}, p.run_count);
+      Add(secs, {{"program", p.program}}, p.run_time_ns / kNsPerSecond);
+    }
+    out.push_back(std::move(runs));
+    out.push_back(std::move(secs));
+  }
+  auto up = Family("wattlens_agent_source_up",
+                   "1 when a data source is healthy, 0 when degraded.",
+                   MetricType::Gauge);
+  for (const SourceHealth& h : s.self.sources) {
+    Add(up, {{"source", h.source}}, h.healthy ? 1 : 0);
+  }
+  out.push_back(std::move(up));
+  auto events = Family("wattlens_agent_lifecycle_events_total",
+                       "Process lifecycle events received from the kernel.",
+                       MetricType::Counter);
+  Add(events, {}, s.self.events_received);
+  out.push_back(std::move(events));
+  auto inferred = Family("wattlens_agent_exits_inferred_total",
+                         "Processes found gone in /proc whose exit event was "
+                         "lost.",
+                         MetricType::Counter);
+  Add(inferred, {}, s.self.exits_inferred);
+  out.push_back(std::move(inferred));
+  auto resets = Family("wattlens_agent_map_value_resets_total",
+                       "Kernel counters seen going backwards (handled as "
+                       "resets).",
+                       MetricType::Counter);
+  Add(resets, {}, s.self.counter_resets);
+  out.push_back(std::move(resets));
+  auto tracked = Family("wattlens_agent_tracked",
+                        "Processes and cgroups the agent tracks.",
+                        MetricType::Gauge);
+  Add(tracked, {{"kind", "process"}}, s.self.processes_tracked);
+  Add(tracked, {{"kind", "cgroup"}}, s.self.cgroups_tracked);
+  out.push_back(std::move(tracked));
+  auto drain = Family("wattlens_agent_drain_duration_seconds",
+                      "Time the last interval's drain took.",
+                      MetricType::Gauge);
+  Add(drain, {}, s.self.last_drain_seconds);
+  out.push_back(std::move(drain));
+  auto ts = Family("wattlens_agent_last_snapshot_timestamp_seconds",
+                   "Wall-clock time of the snapshot being served.",
+                   MetricType::Gauge);
+  Add(ts, {}, s.realtime_ns / kNsPerSecond);
+  out.push_back(std::move(ts));
+  auto build = Family("wattlens_build_info",
+                      "Build of the running agent; always 1.",
+                      MetricType::Gauge);
+  Add(build,
+      {{"component", "agent"},
+       {"version", options.version},
+       {"revision", options.revision}},
+      1);
+  out.push_back(std::move(build));
+  return out;
+}
+
+std::string RenderSnapshotText(const Snapshot& s,
+                               const ExpositionOptions& options) {
+  return prometheus::TextSerializer().Serialize(RenderSnapshot(s, options));
+}
+
+std::vector<MetricFamily> SnapshotCollectable::Collect() const {
+  std::shared_ptr<const Snapshot> s = store_->Latest();
+  if (!s) return {};
+  return RenderSnapshot(*s, options_);
+}
+
+}  // namespace wattlens

@@ -1,0 +1,300 @@
+#include "agent/state/aggregator.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/hash/hash.h"
+
+namespace wattlens {
+
+std::optional<LifecycleEvent> FromWire(const wl_event& e) {
+  LifecycleEvent out;
+  switch (e.type) {
+    case WL_EVENT_EXEC:
+      out.type = EventType::kExec;
+      break;
+    case WL_EVENT_FORK:
+      out.type = EventType::kFork;
+      break;
+    case WL_EVENT_EXIT:
+      out.type = EventType::kExit;
+      break;
+    default:
+      return std::nullopt;
+  }
+  out.proc = {e.tgid, e.start_ns};
+  out.ppid = e.ppid;
+  out.exit_code = static_cast<int32_t>(e.exit_code);
+  out.cgroup_id = e.cgroup_id;
+  out.timestamp_ns = e.timestamp_ns;
+  out.comm.assign(e.comm, strnlen(e.comm, sizeof(e.comm)));
+  return out;
+}
+
+size_t Aggregator::SchedKeyHash::operator()(const wl_sched_key& k) const {
+  return absl::HashOf(k.tgid, k.start_ns, k.cgroup_id);
+}
+bool Aggregator::SchedKeyHash::operator()(const wl_sched_key& a,
+                                          const wl_sched_key& b) const {
+  return a.tgid == b.tgid && a.start_ns == b.start_ns &&
+         a.cgroup_id == b.cgroup_id;
+}
+size_t Aggregator::SyscallKeyHash::operator()(const wl_syscall_key& k) const {
+  return absl::HashOf(k.tgid, k.nr, k.start_ns);
+}
+bool Aggregator::SyscallKeyHash::operator()(const wl_syscall_key& a,
+                                            const wl_syscall_key& b) const {
+  return a.tgid == b.tgid && a.nr == b.nr && a.start_ns == b.start_ns;
+}
+
+Aggregator::Aggregator(AggregatorOptions options, AggregatorEnv env)
+    : options_(options), env_(std::move(env)) {}
+
+Aggregator::Proc* Aggregator::FindOrCreate(const ProcessKey& k) {
+  auto it = procs_.find(k);
+  if (it != procs_.end()) return &it->second;
+  if (procs_.size() >= options_.max_processes) {
+    ++process_table_full_;
+    return nullptr;
+  }
+  return &procs_[k];
+}
+
+Aggregator::Cgroup* Aggregator::CgroupFor(uint64_t id) {
+  auto it = cgroups_.find(id);
+  if (it != cgroups_.end()) return &it->second;
+  if (cgroups_.size() >= options_.max_cgroups) {
+    ++cgroup_table_full_;
+    // Keep the totals: charge the overflow bucket (id 0) instead.
+    id = 0;
+    it = cgroups_.find(0);
+    if (it != cgroups_.end()) return &it->second;
+  }
+  Cgroup& cg = cgroups_[id];
+  if (id == 0) {
+    cg.path = "<unknown>";
+    cg.resolved = true;
+  }
+  return &cg;
+}
+
+void Aggregator::ApplyEvent(const LifecycleEvent& e) {
+  if (graveyard_.contains(e.proc)) return;  // duplicate EXIT of a retired one
+  Proc* p = FindOrCreate(e.proc);
+  if (!p) return;
+  switch (e.type) {
+    case EventType::kFork:
+      p->ppid = e.ppid;
+      if (!p->comm_known) p->comm = e.comm;  // the parent's, until exec
+      p->comm_known = true;
+      if (!p->cgroup_id) p->cgroup_id = e.cgroup_id;
+      break;
+    case EventType::kExec:
+      p->ppid = e.ppid;
+      p->comm = e.comm;
+      p->comm_known = true;
+      p->cgroup_id = e.cgroup_id;
+      break;
+    case EventType::kExit:
+      if (p->exited) return;
+      if (!p->comm_known) {
+        p->comm = e.comm;
+        p->ppid = e.ppid;
+        p->comm_known = true;
+      }
+      p->exited = true;
+      p->exit_code = e.exit_code;
+      p->cgroup_id = e.cgroup_id;
+      break;
+  }
+}
+
+Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
+                                      const KernelReadings& readings,
+                                      int64_t monotonic_ns,
+                                      int64_t realtime_ns,
+                                      AgentSelfStats self) {
+  ++seq_;
+  Result result;
+  for (const LifecycleEvent& e : events) ApplyEvent(e);
+
+  // On-CPU time: exact per cgroup because the key carries it.
+  for (const auto& [key, cum] : readings.oncpu) {
+    uint64_t& last = last_oncpu_[key];
+    uint64_t delta = cum - last;
+    if (cum < last) {
+      ++counter_resets_;
+      delta = cum;
+    }
+    last = cum;
+    const ProcessKey pk{key.tgid, key.start_ns};
+    if (graveyard_.contains(pk)) result.deletions.oncpu.push_back(key);
+    if (!delta) continue;
+    Cgroup* cg = CgroupFor(key.cgroup_id);
+    cg->cpu_ns += delta;
+    cg->last_active = seq_;
+    if (graveyard_.contains(pk)) continue;  // late tail: cgroup only
+    if (Proc* p = FindOrCreate(pk)) {
+      p->cpu_ns += delta;
+      // The cgroup whose key grew is where the process runs now (a process
+      // that moved stops growing its old key).
+      if (!p->exited) p->cgroup_id = key.cgroup_id;
+    }
+  }
+
+  for (const auto& [key, cum] : readings.syscalls) {
+    wl_syscall_val& last = last_syscalls_[key];
+    wl_syscall_val delta{cum.calls - last.calls, cum.failed - last.failed};
+    if (cum.calls < last.calls || cum.failed < last.failed) {
+      ++counter_resets_;
+      delta = cum;
+    }
+    last = cum;
+    const ProcessKey pk{key.tgid, key.start_ns};
+    auto grave = graveyard_.find(pk);
+    if (grave != graveyard_.end()) result.deletions.syscalls.push_back(key);
+    if (!delta.calls && !delta.failed) continue;
+    SyscallStats& node = node_syscalls_[key.nr];
+    node.nr = key.nr;
+    node.calls += delta.calls;
+    node.errors += delta.failed;
+    uint64_t cgroup_id = 0;
+    if (grave != graveyard_.end()) {
+      cgroup_id = grave->second;
+    } else if (Proc* p = FindOrCreate(pk)) {
+      p->syscalls += delta.calls;
+      p->errors += delta.failed;
+      if (!p->cgroup_id && env_.read_proc) {
+        // Never switched out and no lifecycle event yet: ask /proc.
+        if (auto info = env_.read_proc(pk.tgid); info && info->cgroup_id) {
+          p->cgroup_id = *info->cgroup_id;
+        }
+      }
+      cgroup_id = p->cgroup_id;
+    }
+    Cgroup* cg = CgroupFor(cgroup_id);
+    cg->syscalls += delta.calls;
+    cg->errors += delta.failed;
+    cg->last_active = seq_;
+  }
+
+  // Fill in names of processes first seen in counters (they predate the
+  // agent or their events were lost).
+  for (auto& [k, p] : procs_) {
+    if (p.comm_known || !env_.read_proc) continue;
+    p.comm_known = true;
+    if (auto info = env_.read_proc(k.tgid);
+        info && info->start_ticks == k.start_ns / env_.tick_ns) {
+      p.comm = info->comm;
+      p.ppid = info->ppid;
+    } else {
+      p.comm = "?";
+    }
+  }
+
+  if (options_.gc_every && seq_ % options_.gc_every == 0) CollectGarbage();
+
+  // Processes that exited now are exported once, then go to the graveyard.
+  graveyard_.clear();
+  exited_now_.clear();
+  for (auto it = procs_.begin(); it != procs_.end();) {
+    if (it->second.exited) {
+      graveyard_[it->first] = it->second.cgroup_id;
+      exited_now_.emplace_back(it->first, std::move(it->second));
+      procs_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  result.snapshot = Build(monotonic_ns, realtime_ns, std::move(self));
+  return result;
+}
+
+void Aggregator::ForgetDeleted(const Deletions& d) {
+  for (const auto& k : d.oncpu) last_oncpu_.erase(k);
+  for (const auto& k : d.syscalls) last_syscalls_.erase(k);
+}
+
+void Aggregator::CollectGarbage() {
+  if (!env_.read_proc) return;
+  for (auto& [k, p] : procs_) {
+    if (p.exited) continue;
+    auto info = env_.read_proc(k.tgid);
+    if (!info || info->start_ticks != k.start_ns / env_.tick_ns) {
+      p.exited = true;  // its EXIT event was lost
+      ++exits_inferred_;
+    }
+  }
+  // Cgroups idle for a whole GC period that no longer resolve are gone:
+  // export them once more (flagged), then forget them.
+  for (auto it = cgroups_.begin(); it != cgroups_.end();) {
+    Cgroup& cg = it->second;
+    if (cg.gone) {
+      cgroups_.erase(it++);
+      continue;
+    }
+    if (it->first != 0 && cg.last_active + options_.gc_every <= seq_ &&
+        env_.cgroup_path && !env_.cgroup_path(it->first)) {
+      cg.gone = true;
+    }
+    ++it;
+  }
+}
+
+std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
+                                                  AgentSelfStats self) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->sequence = seq_;
+  snap->monotonic_ns = mono;
+  snap->realtime_ns = real;
+  snap->interval_ns = last_mono_ ? mono - last_mono_ : 0;
+  last_mono_ = mono;
+
+  absl::flat_hash_map<uint64_t, uint32_t> live_by_cgroup;
+  snap->processes.reserve(procs_.size() + exited_now_.size());
+  auto add = [&](const ProcessKey& k, const Proc& p) {
+    snap->processes.push_back({k.tgid, k.start_ns, p.ppid, p.comm,
+                               p.cgroup_id, p.cpu_ns, p.syscalls, p.errors,
+                               p.exited, p.exit_code});
+  };
+  for (const auto& [k, p] : procs_) {
+    add(k, p);
+    ++live_by_cgroup[p.cgroup_id];
+  }
+  for (const auto& [k, p] : exited_now_) add(k, p);
+
+  snap->cgroups.reserve(cgroups_.size());
+  for (auto& [id, cg] : cgroups_) {
+    if (!cg.resolved && env_.cgroup_path && cg.resolve_attempts < 3) {
+      ++cg.resolve_attempts;
+      if (auto path = env_.cgroup_path(id)) {
+        cg.path = *path;
+        cg.resolved = true;
+      }
+    }
+    std::string path = cg.resolved ? cg.path : "<deleted>/" + std::to_string(id);
+    auto live = live_by_cgroup.find(id);
+    snap->cgroups.push_back({id, std::move(path), cg.cpu_ns, cg.syscalls,
+                             cg.errors,
+                             live == live_by_cgroup.end() ? 0 : live->second,
+                             cg.gone});
+  }
+  std::sort(snap->cgroups.begin(), snap->cgroups.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
+
+  snap->syscalls.reserve(node_syscalls_.size());
+  for (const auto& [nr, s] : node_syscalls_) snap->syscalls.push_back(s);
+  std::sort(snap->syscalls.begin(), snap->syscalls.end(),
+            [](const auto& a, const auto& b) { return a.nr < b.nr; });
+
+  self.exits_inferred = exits_inferred_;
+  self.counter_resets = counter_resets_;
+  self.processes_tracked = procs_.size();
+  self.cgroups_tracked = cgroups_.size();
+  self.lost_events["process_table_full"] = process_table_full_;
+  self.lost_events["cgroup_table_full"] = cgroup_table_full_;
+  snap->self = std::move(self);
+  return snap;
+}
+
+}  // namespace wattlens

@@ -1,0 +1,103 @@
+// The agent: loads the BPF sources, drains them every interval into the
+// aggregator, publishes a Snapshot, and serves it on /metrics.
+//
+// Threads: the event reader polls the lifecycle ring buffer and only moves
+// records into a bounded lock-free SPSC ring (overflow counted, never
+// blocks); the drain thread (Run) pops them, reads the counter maps, updates
+// the aggregator and publishes; civetweb's threads serve scrapes from the
+// published snapshot.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "agent/bpf/kernel_features.h"
+#include "agent/bpf/sched_program.h"
+#include "agent/bpf/syscalls_program.h"
+#include "agent/common/clock.h"
+#include "agent/common/spsc_ring.h"
+#include "agent/export/prometheus_collectable.h"
+#include "agent/identity/cgroup_resolver.h"
+#include "agent/state/aggregator.h"
+#include "agent/state/snapshot_store.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace wattlens {
+
+struct AgentConfig {
+  absl::Duration interval = absl::Seconds(1);
+  // host:port for /metrics; port 0 picks a free one; empty disables.
+  std::string metrics_address = "0.0.0.0:9810";
+  SyscallsProgramConfig syscalls;
+  SchedProgramConfig sched;
+  size_t event_queue_capacity = 65536;
+  int event_poll_ms = 50;
+  std::string btf_path = "/sys/kernel/btf/vmlinux";
+  std::string proc_root = "/proc";
+  std::string cgroup_root;  // empty: found in mountinfo
+  bool enable_bpf_stats = false;
+  ExpositionOptions exposition;
+  AggregatorOptions aggregator;
+};
+
+class Agent {
+ public:
+  using SnapshotFn = std::function<void(const Snapshot* prev,
+                                        const Snapshot& cur)>;
+
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(
+      AgentConfig config, const Clock& clock = RealClock::Get());
+  ~Agent();
+
+  // Drains every interval until Stop(). `on_snapshot` runs on this thread
+  // after each publish.
+  absl::Status Run(const SnapshotFn& on_snapshot = nullptr);
+  void Stop();
+
+  // One drain now (Run calls it each interval; tests may call it directly
+  // instead of Run).
+  absl::Status DrainOnce();
+
+  const SnapshotStore& store() const { return store_; }
+  int metrics_port() const;
+
+ private:
+  Agent(AgentConfig config, const Clock& clock);
+  void EventLoop();
+  AgentSelfStats CollectSelfStats(size_t syscall_entries,
+                                  size_t oncpu_entries);
+
+  AgentConfig config_;
+  const Clock& clock_;
+  KernelFeatures features_;
+  std::unique_ptr<CgroupResolver> cgroups_;
+  std::unique_ptr<SyscallsProgram> syscalls_;
+  std::unique_ptr<SchedProgram> sched_;
+  std::string syscalls_error_, sched_error_;
+  int stats_fd_ = -1;
+
+  SpscRing<wl_event> events_;
+  std::atomic<uint64_t> events_received_{0};
+  std::atomic<uint64_t> events_malformed_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread event_thread_;
+  absl::Notification stop_;
+
+  std::unique_ptr<Aggregator> aggregator_;
+  SnapshotStore store_;
+  std::shared_ptr<const Snapshot> prev_;
+  double last_drain_seconds_ = 0;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<SnapshotCollectable> collectable_;
+};
+
+}  // namespace wattlens

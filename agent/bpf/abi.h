@@ -1,0 +1,15 @@
+// C++ view of bpf/shared/wattlens_abi.h. The static_asserts pin the sizes the
+// kernel side was compiled with; a change to the ABI header that breaks the
+// layout fails the build here instead of corrupting map reads at run time.
+#pragma once
+
+#include <cstdint>
+
+#include "wattlens_abi.h"
+
+static_assert(sizeof(wl_syscall_key) == 16);
+static_assert(sizeof(wl_syscall_val) == 16);
+static_assert(sizeof(wl_sched_key) == 24);
+static_assert(sizeof(wl_cpu_state) == 16);
+static_assert(sizeof(wl_event) == 56);
+static_assert(WL_DROP_MAX == 4);

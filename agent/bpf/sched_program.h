@@ -1,0 +1,68 @@
+// Owner of bpf/sched.bpf.c: on-CPU time and the process lifecycle ring
+// buffer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/bpf/abi.h"
+#include "agent/bpf/map_reader.h"
+#include "agent/bpf/program_info.h"
+
+struct sched_bpf;
+struct ring_buffer;
+
+namespace wattlens {
+
+struct SchedProgramConfig {
+  uint32_t map_entries = 16384;
+  uint32_t ringbuf_bytes = 4u << 20;  // power of two
+};
+
+class SchedProgram {
+ public:
+  using EventFn = std::function<void(const wl_event&)>;
+
+  // `on_event` runs on the thread that calls PollEvents, once per record.
+  static absl::StatusOr<std::unique_ptr<SchedProgram>> Create(
+      const SchedProgramConfig& config, int ncpus, EventFn on_event);
+  ~SchedProgram();
+  SchedProgram(const SchedProgram&) = delete;
+  SchedProgram& operator=(const SchedProgram&) = delete;
+
+  // Waits up to `timeout_ms` for records (the programs submit without
+  // wake-ups until the ring is a quarter full, so this mostly times out and
+  // then drains in one batch). Returns the number of records consumed.
+  absl::StatusOr<int> PollEvents(int timeout_ms);
+  // Consumes whatever is in the ring now, without waiting.
+  absl::StatusOr<int> ConsumeEvents();
+
+  absl::Status ReadOnCpu(
+      const std::function<void(const wl_sched_key&, uint64_t)>& fn,
+      MapReadStats* stats);
+  absl::Status DeleteKeys(const std::vector<wl_sched_key>& keys);
+  // Idle-task nanoseconds summed over CPUs.
+  absl::StatusOr<uint64_t> ReadIdleNs();
+  absl::StatusOr<DropCounts> ReadDrops();
+  std::vector<ProgramStats> ReadProgramStats();
+  uint32_t map_capacity() const { return config_.map_entries; }
+
+ private:
+  SchedProgram(sched_bpf* skel, int ncpus, SchedProgramConfig config,
+               EventFn on_event)
+      : skel_(skel), ncpus_(ncpus), config_(config),
+        on_event_(std::move(on_event)) {}
+  static int HandleRecord(void* ctx, void* data, size_t size);
+
+  sched_bpf* skel_;
+  ring_buffer* rb_ = nullptr;
+  int ncpus_;
+  SchedProgramConfig config_;
+  EventFn on_event_;
+  uint64_t short_records_ = 0;
+};
+
+}  // namespace wattlens

@@ -1,0 +1,49 @@
+// Owner of bpf/syscalls.bpf.c: open -> configure -> load -> attach in
+// Create(), detach and free in the destructor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/bpf/abi.h"
+#include "agent/bpf/map_reader.h"
+#include "agent/bpf/program_info.h"
+
+struct syscalls_bpf;
+
+namespace wattlens {
+
+struct SyscallsProgramConfig {
+  uint32_t map_entries = 16384;
+};
+
+class SyscallsProgram {
+ public:
+  static absl::StatusOr<std::unique_ptr<SyscallsProgram>> Create(
+      const SyscallsProgramConfig& config, int ncpus);
+  ~SyscallsProgram();
+  SyscallsProgram(const SyscallsProgram&) = delete;
+  SyscallsProgram& operator=(const SyscallsProgram&) = delete;
+
+  // Cumulative counts per (process, syscall) since the key was created.
+  absl::Status ReadCounts(
+      const std::function<void(const wl_syscall_key&, const wl_syscall_val&)>&
+          fn,
+      MapReadStats* stats);
+  absl::Status DeleteKeys(const std::vector<wl_syscall_key>& keys);
+  absl::StatusOr<DropCounts> ReadDrops();
+  std::vector<ProgramStats> ReadProgramStats();
+  uint32_t map_capacity() const { return map_entries_; }
+
+ private:
+  SyscallsProgram(syscalls_bpf* skel, int ncpus, uint32_t map_entries)
+      : skel_(skel), ncpus_(ncpus), map_entries_(map_entries) {}
+  syscalls_bpf* skel_;
+  int ncpus_;
+  uint32_t map_entries_;
+};
+
+}  // namespace wattlens

@@ -1,0 +1,178 @@
+// Turns cumulative kernel counters and lifecycle events into per-process and
+// per-cgroup totals, one interval at a time. Pure state: no BPF, no threads,
+// no I/O except through the injected Env, so unit tests drive it directly.
+//
+// Exactness rules:
+//  - A process is (tgid, start_ns): a reused PID is a different process.
+//  - Kernel counters are cumulative per key; the aggregator keeps the last
+//    value per key and adds deltas. A value below the last (key deleted and
+//    re-created) counts as a reset and the new value is the delta.
+//  - Per-cgroup CPU comes straight from keys that carry the cgroup, so it is
+//    exact even for processes that move. Syscall keys carry no cgroup; their
+//    deltas go to the process's current cgroup (the one whose on-CPU key grew
+//    last, else the one in its latest lifecycle event, else /proc).
+//  - An exited process is exported exactly once, flagged `exited`, in the
+//    interval its EXIT event arrives. Its kernel keys are read once more and
+//    deleted in the next interval; anything that arrived in between (a
+//    sibling thread's final slice) is credited to its cgroup.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "agent/bpf/abi.h"
+#include "agent/state/snapshot.h"
+
+namespace wattlens {
+
+struct ProcessKey {
+  uint32_t tgid = 0;
+  uint64_t start_ns = 0;
+  friend bool operator==(const ProcessKey&, const ProcessKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const ProcessKey& k) {
+    return H::combine(std::move(h), k.tgid, k.start_ns);
+  }
+};
+
+enum class EventType { kExec, kFork, kExit };
+
+struct LifecycleEvent {
+  EventType type = EventType::kExec;
+  ProcessKey proc;
+  uint32_t ppid = 0;
+  int32_t exit_code = 0;
+  uint64_t cgroup_id = 0;
+  uint64_t timestamp_ns = 0;
+  std::string comm;
+};
+
+// Converts a ring-buffer record; nullopt for an unknown type.
+std::optional<LifecycleEvent> FromWire(const wl_event& e);
+
+struct KernelReadings {
+  std::vector<std::pair<wl_sched_key, uint64_t>> oncpu;  // cumulative ns
+  std::vector<std::pair<wl_syscall_key, wl_syscall_val>> syscalls;
+};
+
+// What the aggregator may ask the system (faked in tests).
+struct ProcInfo {
+  uint64_t start_ticks = 0;  // /proc/<pid>/stat field 22
+  uint32_t ppid = 0;
+  std::string comm;
+  std::optional<uint64_t> cgroup_id;  // cgroup v2 id of /proc/<pid>/cgroup
+};
+
+struct AggregatorEnv {
+  // cgroup v2 id -> path relative to the v2 root; nullopt when it no longer
+  // exists (or never resolved).
+  std::function<std::optional<std::string>(uint64_t)> cgroup_path;
+  // /proc/<tgid>; nullopt when there is no such process.
+  std::function<std::optional<ProcInfo>(uint32_t)> read_proc;
+  uint64_t tick_ns = 10'000'000;  // 1e9 / sysconf(_SC_CLK_TCK)
+};
+
+struct AggregatorOptions {
+  size_t max_processes = 65536;
+  size_t max_cgroups = 8192;
+  // Live processes are checked against /proc every N intervals, to retire
+  // those whose EXIT event was lost.
+  uint32_t gc_every = 10;
+};
+
+class Aggregator {
+ public:
+  struct Deletions {
+    std::vector<wl_sched_key> oncpu;
+    std::vector<wl_syscall_key> syscalls;
+  };
+  struct Result {
+    std::shared_ptr<const Snapshot> snapshot;
+    Deletions deletions;  // delete these kernel keys now
+  };
+
+  Aggregator(AggregatorOptions options, AggregatorEnv env);
+
+  // Applies one interval: events (in arrival order) then the counter
+  // readings taken after those events were consumed. `self` is copied into
+  // the snapshot with the aggregator's own counters filled in.
+  Result Update(std::vector<LifecycleEvent> events,
+                const KernelReadings& readings, int64_t monotonic_ns,
+                int64_t realtime_ns, AgentSelfStats self);
+
+  // Called after the caller deleted `deletions` from the kernel maps.
+  void ForgetDeleted(const Deletions& d);
+
+ private:
+  struct Proc {
+    uint32_t ppid = 0;
+    std::string comm;
+    uint64_t cgroup_id = 0;
+    uint64_t cpu_ns = 0;
+    uint64_t syscalls = 0;
+    uint64_t errors = 0;
+    bool exited = false;
+    bool comm_known = false;
+    int32_t exit_code = 0;
+  };
+  struct Cgroup {
+    std::string path;
+    bool resolved = false;
+    uint32_t resolve_attempts = 0;
+    uint64_t cpu_ns = 0;
+    uint64_t syscalls = 0;
+    uint64_t errors = 0;
+    uint64_t last_active = 0;  // sequence
+    bool gone = false;
+  };
+  struct SchedKeyHash {
+    size_t operator()(const wl_sched_key& k) const;
+    bool operator()(const wl_sched_key& a, const wl_sched_key& b) const;
+  };
+  struct SyscallKeyHash {
+    size_t operator()(const wl_syscall_key& k) const;
+    bool operator()(const wl_syscall_key& a, const wl_syscall_key& b) const;
+  };
+
+  void ApplyEvent(const LifecycleEvent& e);
+  Proc* FindOrCreate(const ProcessKey& k);
+  Cgroup* CgroupFor(uint64_t id);
+  void Retire(const ProcessKey& k, const Proc& p);
+  void CollectGarbage();
+  std::shared_ptr<const Snapshot> Build(int64_t mono, int64_t real,
+                                        AgentSelfStats self);
+
+  AggregatorOptions options_;
+  AggregatorEnv env_;
+  uint64_t seq_ = 0;
+  int64_t last_mono_ = 0;
+
+  absl::flat_hash_map<ProcessKey, Proc> procs_;
+  // Exited processes exported in the previous snapshot -> their cgroup:
+  // their kernel keys are read once more and deleted in this interval.
+  absl::flat_hash_map<ProcessKey, uint64_t> graveyard_;
+  // Exited in this interval: exported once now, graveyard next.
+  std::vector<std::pair<ProcessKey, Proc>> exited_now_;
+  absl::flat_hash_map<uint64_t, Cgroup> cgroups_;
+  absl::flat_hash_map<wl_sched_key, uint64_t, SchedKeyHash, SchedKeyHash>
+      last_oncpu_;
+  absl::flat_hash_map<wl_syscall_key, wl_syscall_val, SyscallKeyHash,
+                      SyscallKeyHash>
+      last_syscalls_;
+  absl::flat_hash_map<uint32_t, SyscallStats> node_syscalls_;
+
+  uint64_t exits_inferred_ = 0;
+  uint64_t counter_resets_ = 0;
+  uint64_t process_table_full_ = 0;
+  uint64_t cgroup_table_full_ = 0;
+};
+
+}  // namespace wattlens

@@ -1,0 +1,90 @@
+// The immutable per-interval view of the node. One writer (the aggregator)
+// builds a Snapshot per interval and publishes it; readers (Prometheus
+// scrape, live view, later the gRPC API and uploader) share it read-only, so
+// they never lock the hot path or see a half-updated interval.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace wattlens {
+
+// Cumulative totals of one cgroup (the unit of attribution: a workload).
+struct CgroupStats {
+  uint64_t id = 0;
+  std::string path;  // relative to the cgroup v2 root, "/" for the root
+  uint64_t cpu_ns = 0;
+  uint64_t syscalls = 0;
+  uint64_t syscall_errors = 0;
+  uint32_t live_processes = 0;
+  bool gone = false;  // removed from the hierarchy; exported one last time
+};
+
+// Cumulative totals of one process. (pid, start_ns) identifies it.
+struct ProcessStats {
+  uint32_t pid = 0;
+  uint64_t start_ns = 0;  // ns since boot (the kernel's start_boottime)
+  uint32_t ppid = 0;
+  std::string comm;
+  uint64_t cgroup_id = 0;
+  uint64_t cpu_ns = 0;
+  uint64_t syscalls = 0;
+  uint64_t syscall_errors = 0;
+  bool exited = false;  // exited in this interval: its last appearance
+  int32_t exit_code = 0;
+};
+
+struct SyscallStats {
+  uint32_t nr = 0;
+  uint64_t calls = 0;
+  uint64_t errors = 0;
+};
+
+struct ProgramRunStats {
+  std::string program;
+  uint64_t run_count = 0;
+  uint64_t run_time_ns = 0;
+};
+
+struct MapFillStats {
+  std::string map;
+  uint64_t entries = 0;
+  uint64_t capacity = 0;
+};
+
+struct SourceHealth {
+  std::string source;
+  bool healthy = false;
+  std::string last_error;
+};
+
+struct AgentSelfStats {
+  // wattlens_agent_lost_events_total{reason}: cumulative.
+  std::map<std::string, uint64_t> lost_events;
+  std::vector<MapFillStats> maps;
+  std::vector<ProgramRunStats> programs;  // empty unless BPF stats are on
+  bool bpf_stats_enabled = false;
+  std::vector<SourceHealth> sources;
+  uint64_t events_received = 0;
+  uint64_t exits_inferred = 0;     // exit events missed, found via /proc
+  uint64_t counter_resets = 0;     // kernel counters that went backwards
+  uint64_t processes_tracked = 0;
+  uint64_t cgroups_tracked = 0;
+  double last_drain_seconds = 0;
+  uint64_t idle_cpu_ns = 0;  // idle task time on all CPUs, cumulative
+};
+
+struct Snapshot {
+  uint64_t sequence = 0;
+  int64_t monotonic_ns = 0;
+  int64_t realtime_ns = 0;
+  int64_t interval_ns = 0;
+  std::vector<CgroupStats> cgroups;      // sorted by id
+  std::vector<ProcessStats> processes;   // live + exited this interval
+  std::vector<SyscallStats> syscalls;    // node totals, sorted by nr
+  AgentSelfStats self;
+};
+
+}  // namespace wattlens
