@@ -185,13 +185,10 @@ absl::Status Agent::Run(const SnapshotFn& on_snapshot) {
 AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
                                        size_t oncpu_entries) {
   AgentSelfStats self;
-  for (int r = 0; r < WL_DROP_MAX; ++r) {
-    if (r == WL_DROP_MAX - 1) break;  // spare slot
-    self.lost_events[DropReasonName(r)] = 0;
-  }
+  for (int r = 0; r < WL_DROP_MAX; ++r) self.lost_events[DropReasonName(r)] = 0;
   auto add_drops = [&](absl::StatusOr<DropCounts> d) {
     if (!d.ok()) return;
-    for (int r = 0; r < WL_DROP_MAX - 1; ++r) {
+    for (int r = 0; r < WL_DROP_MAX; ++r) {
       self.lost_events[DropReasonName(r)] += (*d)[r];
     }
   };
@@ -215,7 +212,6 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
     for (auto& p : sched_->ReadProgramStats()) {
       self.programs.push_back({p.name, p.run_count, p.run_time_ns});
     }
-    if (auto idle = sched_->ReadIdleNs(); idle.ok()) self.idle_cpu_ns = *idle;
   }
   self.last_drain_seconds = last_drain_seconds_;
   return self;

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* On-CPU time per process and cgroup, and the process lifecycle.
  *
- * sched_switch charges the time since this CPU's previous switch to the task
- * switching out (it is still `current`, so its cgroup is the current one).
- * One per-CPU hash update per switch; only the CPU switching a task out
- * writes that CPU's slot, so no atomics. A dying task's final switch charges
- * its last slice and, for the last thread of a process, emits the EXIT event
- * after it: when the agent reads the event the totals are complete.
+ * sched_switch charges the task switching out (it is still `current`, so its
+ * cgroup is the current one) with the growth of its se.sum_exec_runtime
+ * since it last switched out: the scheduler's own accounting, the same
+ * numbers cgroup cpu.stat sums, so interrupt time and tracepoint latency do
+ * not leak into a workload's CPU time. The last seen value lives in task
+ * local storage (freed with the task). One per-CPU hash update per switch;
+ * only the CPU switching a task out writes that CPU's slot, so no atomics.
+ * A dying task's final switch charges its last slice and, for the last thread
+ * of a process, emits the EXIT event after it: when the agent reads the
+ * event the totals are complete.
  *
  * Lifecycle events are the only per-event records; they go through one ring
  * buffer without wake-ups (the agent polls it), and reserve failures are
@@ -19,6 +23,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Wake the poller early only once the ring is a quarter full. */
 const volatile __u64 wakeup_bytes = 1 << 20;
+/* bpf_ktime_get_ns() at load: threads started before it are charged from
+ * their first switch seen, not for their whole past. */
+const volatile __u64 load_ns = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -28,11 +35,11 @@ struct {
 } oncpu SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct wl_cpu_state);
-} cpu_state SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, __u64); /* se.sum_exec_runtime at the last switch-out */
+} task_runtime SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -87,19 +94,23 @@ static __always_inline void wl_emit(__u32 type, struct task_struct *task,
 SEC("tp_btf/sched_switch")
 int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
              struct task_struct *next, unsigned int prev_state) {
-  __u64 now = bpf_ktime_get_ns();
-  __u32 zero = 0;
-  struct wl_cpu_state *cs = bpf_map_lookup_elem(&cpu_state, &zero);
-  if (!cs) return 0;
-  __u64 last = cs->last_switch_ns;
-  cs->last_switch_ns = now;
-  if (!last) return 0; /* first switch seen on this CPU: no known start */
-  __u64 delta = now - last;
-  if (BPF_CORE_READ(prev, pid) == 0) {
-    cs->idle_ns += delta;
-    return 0;
+  if (!prev || prev->pid == 0) return 0; /* the idle task */
+  __u64 runtime = prev->se.sum_exec_runtime;
+  __u64 *seen = bpf_task_storage_get(&task_runtime, prev, 0, 0);
+  __u64 delta;
+  if (seen) {
+    delta = runtime - *seen;
+  } else {
+    delta = prev->start_time >= load_ns ? runtime : 0;
+    seen = bpf_task_storage_get(&task_runtime, prev, 0,
+                                BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!seen) {
+      wl_count_drop(WL_DROP_TASK_STORAGE);
+      return 0;
+    }
   }
-  wl_charge(prev, delta);
+  *seen = runtime;
+  if (delta) wl_charge(prev, delta);
   if (prev_state == WL_TASK_DEAD &&
       BPF_CORE_READ(prev, signal, live.counter) == 0)
     wl_emit(WL_EVENT_EXIT, prev, bpf_get_current_cgroup_id());

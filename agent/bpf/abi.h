@@ -10,6 +10,5 @@
 static_assert(sizeof(wl_syscall_key) == 16);
 static_assert(sizeof(wl_syscall_val) == 16);
 static_assert(sizeof(wl_sched_key) == 24);
-static_assert(sizeof(wl_cpu_state) == 16);
 static_assert(sizeof(wl_event) == 56);
 static_assert(WL_DROP_MAX == 4);

@@ -43,6 +43,8 @@ const char* DropReasonName(int reason) {
       return "sched_map_full";
     case WL_DROP_RINGBUF_RESERVE:
       return "ringbuf_full";
+    case WL_DROP_TASK_STORAGE:
+      return "task_storage_full";
     default:
       return "unknown";
   }

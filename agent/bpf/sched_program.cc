@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 
+#include <time.h>
+
 #include <cstring>
 
 #include "agent/common/status_macros.h"
@@ -21,6 +23,9 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   std::unique_ptr<SchedProgram> owner(
       new SchedProgram(skel, ncpus, config, std::move(on_event)));
   skel->rodata->wakeup_bytes = config.ringbuf_bytes / 4;
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);  // the clock of task->start_time
+  skel->rodata->load_ns = now.tv_sec * 1'000'000'000ull + now.tv_nsec;
   int err = bpf_map__set_max_entries(skel->maps.oncpu, config.map_entries);
   if (!err) {
     err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
@@ -84,18 +89,6 @@ absl::Status SchedProgram::ReadOnCpu(
 absl::Status SchedProgram::DeleteKeys(const std::vector<wl_sched_key>& keys) {
   return DeleteMapKeys(bpf_map__fd(skel_->maps.oncpu), keys.data(),
                        sizeof(wl_sched_key), keys.size());
-}
-
-absl::StatusOr<uint64_t> SchedProgram::ReadIdleNs() {
-  std::vector<wl_cpu_state> per_cpu(ncpus_);
-  uint32_t zero = 0;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cpu_state), &zero,
-                          per_cpu.data()) != 0) {
-    return absl::ErrnoToStatus(errno, "reading per-CPU sched state");
-  }
-  uint64_t idle = 0;
-  for (const auto& s : per_cpu) idle += s.idle_ns;
-  return idle;
 }
 
 absl::StatusOr<DropCounts> SchedProgram::ReadDrops() {

@@ -44,8 +44,6 @@ class SchedProgram {
       const std::function<void(const wl_sched_key&, uint64_t)>& fn,
       MapReadStats* stats);
   absl::Status DeleteKeys(const std::vector<wl_sched_key>& keys);
-  // Idle-task nanoseconds summed over CPUs.
-  absl::StatusOr<uint64_t> ReadIdleNs();
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
   uint32_t map_capacity() const { return config_.map_entries; }

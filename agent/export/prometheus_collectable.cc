@@ -81,12 +81,6 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   out.push_back(std::move(node_sys));
   out.push_back(std::move(node_err));
 
-  auto idle = Family("wattlens_node_idle_cpu_seconds_total",
-                     "Time the idle task ran, summed over CPUs.",
-                     MetricType::Counter);
-  Add(idle, {}, s.self.idle_cpu_ns / kNsPerSecond);
-  out.push_back(std::move(idle));
-
   if (options.process_top_n > 0) {
     std::vector<const ProcessStats*> top;
     for (const ProcessStats& p : s.processes) top.push_back(&p);

@@ -164,6 +164,10 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
     } else if (Proc* p = FindOrCreate(pk)) {
       p->syscalls += delta.calls;
       p->errors += delta.failed;
+      SyscallStats& per = p->by_syscall[key.nr];
+      per.nr = key.nr;
+      per.calls += delta.calls;
+      per.errors += delta.failed;
       if (!p->cgroup_id && env_.read_proc) {
         // Never switched out and no lifecycle event yet: ask /proc.
         if (auto info = env_.read_proc(pk.tgid); info && info->cgroup_id) {
@@ -253,9 +257,14 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
   absl::flat_hash_map<uint64_t, uint32_t> live_by_cgroup;
   snap->processes.reserve(procs_.size() + exited_now_.size());
   auto add = [&](const ProcessKey& k, const Proc& p) {
-    snap->processes.push_back({k.tgid, k.start_ns, p.ppid, p.comm,
-                               p.cgroup_id, p.cpu_ns, p.syscalls, p.errors,
-                               p.exited, p.exit_code});
+    ProcessStats& out = snap->processes.emplace_back(
+        ProcessStats{k.tgid, k.start_ns, p.ppid, p.comm, p.cgroup_id,
+                     p.cpu_ns, p.syscalls, p.errors, p.exited, p.exit_code,
+                     {}});
+    out.by_syscall.reserve(p.by_syscall.size());
+    for (const auto& [nr, st] : p.by_syscall) out.by_syscall.push_back(st);
+    std::sort(out.by_syscall.begin(), out.by_syscall.end(),
+              [](const auto& a, const auto& b) { return a.nr < b.nr; });
   };
   for (const auto& [k, p] : procs_) {
     add(k, p);

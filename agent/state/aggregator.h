@@ -122,6 +122,7 @@ class Aggregator {
     bool exited = false;
     bool comm_known = false;
     int32_t exit_code = 0;
+    absl::flat_hash_map<uint32_t, SyscallStats> by_syscall;
   };
   struct Cgroup {
     std::string path;

@@ -22,6 +22,12 @@ struct CgroupStats {
   bool gone = false;  // removed from the hierarchy; exported one last time
 };
 
+struct SyscallStats {
+  uint32_t nr = 0;
+  uint64_t calls = 0;
+  uint64_t errors = 0;
+};
+
 // Cumulative totals of one process. (pid, start_ns) identifies it.
 struct ProcessStats {
   uint32_t pid = 0;
@@ -34,12 +40,7 @@ struct ProcessStats {
   uint64_t syscall_errors = 0;
   bool exited = false;  // exited in this interval: its last appearance
   int32_t exit_code = 0;
-};
-
-struct SyscallStats {
-  uint32_t nr = 0;
-  uint64_t calls = 0;
-  uint64_t errors = 0;
+  std::vector<SyscallStats> by_syscall;  // sorted by nr
 };
 
 struct ProgramRunStats {
@@ -73,7 +74,6 @@ struct AgentSelfStats {
   uint64_t processes_tracked = 0;
   uint64_t cgroups_tracked = 0;
   double last_drain_seconds = 0;
-  uint64_t idle_cpu_ns = 0;  // idle task time on all CPUs, cumulative
 };
 
 struct Snapshot {

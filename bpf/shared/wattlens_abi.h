@@ -19,6 +19,7 @@ enum wl_drop_reason {
   WL_DROP_SYSCALL_MAP_FULL = 0, /* (tgid, syscall) counter map full */
   WL_DROP_SCHED_MAP_FULL = 1,   /* on-CPU (tgid, cgroup) map full */
   WL_DROP_RINGBUF_RESERVE = 2,  /* lifecycle ring buffer full */
+  WL_DROP_TASK_STORAGE = 3,     /* no memory for a task's runtime slot */
   WL_DROP_MAX = 4,
 };
 
@@ -45,12 +46,6 @@ struct wl_sched_key {
   __u32 pad;
   __u64 start_ns;
   __u64 cgroup_id; /* cgroup v2 id (kernfs inode) */
-};
-
-/* Per-CPU scratch state of sched.bpf.c (PERCPU_ARRAY, one slot). */
-struct wl_cpu_state {
-  __u64 last_switch_ns;
-  __u64 idle_ns; /* time the idle task ran on this CPU */
 };
 
 enum wl_event_type {

@@ -1,0 +1,158 @@
+// Shared helpers for tests that load BPF into the running kernel.
+#pragma once
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "agent/agent.h"
+#include "agent/bpf/kernel_features.h"
+#include "agent/identity/cgroup_resolver.h"
+#include "gtest/gtest.h"
+
+namespace wattlens::testing {
+
+// Skips (or, with WATTLENS_REQUIRE_BPF=1 as in CI, fails) when this kernel
+// or process cannot load the programs, printing why.
+#define WATTLENS_REQUIRE_BPF_OR_SKIP()                                      \
+  do {                                                                      \
+    auto wl_f = ::wattlens::ProbeKernelFeatures("/sys/kernel/btf/vmlinux"); \
+    auto wl_s = ::wattlens::CheckBpfPrerequisites(                          \
+        wl_f, "/sys/kernel/btf/vmlinux");                                   \
+    if (!wl_s.ok()) {                                                       \
+      const char* wl_req = std::getenv("WATTLENS_REQUIRE_BPF");             \
+      if (wl_req && std::string(wl_req) == "1") {                           \
+        FAIL() << "BPF required but unavailable: " << wl_s.message();       \
+      }                                                                     \
+      GTEST_SKIP() << "BPF unavailable here: " << wl_s.message();           \
+    }                                                                       \
+  } while (0)
+
+// A fresh cgroup v2 directory, removed (after its processes) on scope exit.
+class TestCgroup {
+ public:
+  explicit TestCgroup(const std::string& name) {
+    auto mount = FindCgroup2Mount("/proc");
+    if (!mount.ok()) return;
+    mount_ = *mount;
+    rel_ = "/wattlens-test-" + std::to_string(getpid()) + "-" + name;
+    path_ = mount_ + rel_;
+    rmdir(path_.c_str());
+    if (mkdir(path_.c_str(), 0755) != 0) path_.clear();
+  }
+  ~TestCgroup() {
+    if (!path_.empty()) rmdir(path_.c_str());
+  }
+  bool ok() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+  const std::string& relative() const { return rel_; }
+  uint64_t id() const {
+    struct stat st;
+    return stat(path_.c_str(), &st) == 0 ? st.st_ino : 0;
+  }
+  bool Add(pid_t pid) const {
+    std::ofstream f(path_ + "/cgroup.procs");
+    f << pid << std::flush;
+    return f.good();
+  }
+  // usage_usec from cpu.stat: the kernel's own accounting.
+  uint64_t UsageUsec() const {
+    std::ifstream f(path_ + "/cpu.stat");
+    std::string k;
+    uint64_t v;
+    while (f >> k >> v) {
+      if (k == "usage_usec") return v;
+    }
+    return 0;
+  }
+
+ private:
+  std::string mount_, rel_, path_;
+};
+
+// Forks a child that waits until released, so the parent can place it in a
+// cgroup before it runs `body` (async-signal-safe code only: the agent's
+// threads are running) and _exits with its return value.
+class GatedChild {
+ public:
+  explicit GatedChild(const std::function<int()>& body) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(fds[1]);
+      char c;
+      while (read(fds[0], &c, 1) < 0) {
+      }
+      _exit(body());
+    }
+    close(fds[0]);
+    gate_ = fds[1];
+  }
+  ~GatedChild() {
+    if (gate_ >= 0) close(gate_);
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  void Release() {
+    char c = 'g';
+    (void)!write(gate_, &c, 1);
+    close(gate_);
+    gate_ = -1;
+  }
+  int Wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int gate_ = -1;
+  bool reaped_ = false;
+};
+
+// Drains `agent` until `done(snapshot)` holds or `timeout` passes, calling
+// `each` on every snapshot. Returns whether the condition was met. The short
+// pause between drains only paces the polling of a condition.
+inline bool DrainUntil(Agent& agent,
+                       const std::function<bool(const Snapshot&)>& done,
+                       const std::function<void(const Snapshot&)>& each =
+                           nullptr,
+                       absl::Duration timeout = absl::Seconds(20)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (!agent.DrainOnce().ok()) return false;
+    auto s = agent.store().Latest();
+    if (each) each(*s);
+    if (done(*s)) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+inline AgentConfig TestAgentConfig() {
+  AgentConfig c;
+  c.metrics_address = "";  // tests read snapshots directly
+  c.event_poll_ms = 10;
+  c.aggregator.gc_every = 0;  // no /proc sweeps mid-test
+  return c;
+}
+
+}  // namespace wattlens::testing
