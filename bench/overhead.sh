@@ -1,0 +1,523 @@
+#!/usr/bin/env bash
+# What a traced workload pays: per-syscall and per-context-switch cost with
+# nothing attached, with empty BPF programs (the floors), with the agent and
+# with a bpftrace one-liner, measured side by side in one run.
+# Method and caveats: bench/README.md. Results: docs/benchmarks.md.
+#
+# usage: sudo bench/overhead.sh [--quick] [--variants=v1,v2,...] [--out=DIR]
+#   --quick      smoke test: 2 rounds, short workloads (< 1 minute)
+#   --variants   subset/order of: none floor_rawtp floor_samehooks agent bpftrace
+#   --out        directory for raw data (default: a new mktemp -d)
+#   --bpf-stats  also enable kernel.bpf_stats_enabled and report each
+#                program's run count and ns per run (a diagnostic pass: the
+#                stats add their own clock reads to every program run)
+# Environment overrides (defaults in brackets):
+#   ROUNDS [7]  SYS_ITERS [3000000]  CTX_ROUNDS [100000]  NPROCS [1000]
+#   WORKLOAD_CPU [1]  TRACER_CPU [0]  READY_TIMEOUT [60 s]
+#   BENCH_BIN [<repo>/build-bench/bin]  AGENT_BIN [<repo>/build/bin/wattlens-agent]
+#   AGENT_PORT [19810]  AGENT_EXTRA_ARGS []  AGENT_MIN_LINKS [5]
+#   BPFTRACE [bpftrace]  BPFTOOL [/usr/sbin/bpftool]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_BIN=${BENCH_BIN:-$ROOT/build-bench/bin}
+AGENT_BIN=${AGENT_BIN:-$ROOT/build/bin/wattlens-agent}
+AGENT_PORT=${AGENT_PORT:-19810}
+AGENT_EXTRA_ARGS=${AGENT_EXTRA_ARGS:-}
+# The agent's programs: sys_exit, sched_process_exit, sched_switch,
+# sched_process_fork, sched_process_exec (same as the samehooks floor).
+AGENT_MIN_LINKS=${AGENT_MIN_LINKS:-5}
+BPFTRACE=${BPFTRACE:-bpftrace}
+BPFTOOL=${BPFTOOL:-/usr/sbin/bpftool}
+BPFTRACE_PROG='tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }'
+WORKLOAD_CPU=${WORKLOAD_CPU:-1}
+TRACER_CPU=${TRACER_CPU:-0}
+READY_TIMEOUT=${READY_TIMEOUT:-60}
+ALL_VARIANTS=(none floor_rawtp floor_samehooks agent bpftrace)
+
+quick=0
+bpf_stats=0
+out=""
+variants_arg=""
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --variants=*) variants_arg=${arg#--variants=} ;;
+    --out=*) out=${arg#--out=} ;;
+    --bpf-stats) bpf_stats=1 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "overhead.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+if ((quick)); then
+  ROUNDS=${ROUNDS:-2}; SYS_ITERS=${SYS_ITERS:-300000}
+  CTX_ROUNDS=${CTX_ROUNDS:-20000}
+else
+  ROUNDS=${ROUNDS:-7}; SYS_ITERS=${SYS_ITERS:-3000000}
+  CTX_ROUNDS=${CTX_ROUNDS:-100000}
+fi
+NPROCS=${NPROCS:-1000}
+if [[ -n $variants_arg ]]; then
+  IFS=, read -r -a VARIANTS <<<"$variants_arg"
+else
+  VARIANTS=("${ALL_VARIANTS[@]}")
+fi
+
+log() { echo "overhead: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------
+# The agent's command line, one argument per line. Flag names follow
+# `wattlens-agent --help`; change them here only.
+agent_cmd() {
+  printf '%s\n' "$AGENT_BIN" "--metrics_address=127.0.0.1:${AGENT_PORT}"
+  local extra
+  for extra in $AGENT_EXTRA_ARGS; do printf '%s\n' "$extra"; done
+}
+# ---------------------------------------------------------------------------
+
+# The command that starts a variant's tracer (empty for "none").
+variant_cmd() {
+  case "$1" in
+    none) ;;
+    floor_rawtp) printf '%s\n' "$BENCH_BIN/floor_loader" --mode=rawtp ;;
+    floor_samehooks) printf '%s\n' "$BENCH_BIN/floor_loader" --mode=samehooks ;;
+    agent) agent_cmd ;;
+    bpftrace) printf '%s\n' "$BPFTRACE" -e "$BPFTRACE_PROG" ;;
+    *) die "unknown variant $1" ;;
+  esac
+}
+
+# Attached BPF programs system-wide: links plus perf-event attachments. Logged
+# with every run so a program someone else attaches mid-run is visible.
+bpf_attach_count() {
+  local links perf
+  links=$("$BPFTOOL" link list 2>/dev/null | grep -c '^[0-9]*:' || true)
+  perf=$("$BPFTOOL" perf list 2>/dev/null | grep -c '^pid' || true)
+  echo $((links + perf))
+}
+
+# Readiness is a condition, never a fixed sleep: 0 when attached.
+variant_ready() {
+  local variant=$1 pid=$2 logdir=$3 links_before=$4
+  case "$variant" in
+    floor_*) grep -q '^ready' "$logdir/stdout" ;;
+    bpftrace)
+      # bpftrace 0.17 prints this line once every probe is attached (its
+      # runtime tests use it); bpftool confirms the attachment.
+      # (Output is captured before grep -q: with pipefail, a writer killed
+      # by SIGPIPE would fail the pipeline after a match.)
+      local perf
+      grep -q '__BPFTRACE_NOTIFY_PROBES_ATTACHED' "$logdir/stdout" \
+        "$logdir/stderr" || return 1
+      perf=$("$BPFTOOL" perf list 2>/dev/null) || return 1
+      grep -q "^pid $pid .*sys_enter" <<<"$perf"
+      ;;
+    agent)
+      curl -sf --max-time 1 "http://127.0.0.1:${AGENT_PORT}/metrics" \
+        -o "$logdir/metrics.txt" &&
+        (($(bpf_attach_count) - links_before >= AGENT_MIN_LINKS))
+      ;;
+  esac
+}
+
+# BPF program ids loaded right now, one per line, lexically sorted (for comm).
+prog_ids() {
+  "$BPFTOOL" prog list 2>/dev/null | sed -n 's/^\([0-9]*\): .*/\1/p' | sort
+}
+
+# With --bpf-stats: appends "round,variant,id,type,name,run_cnt,run_time_ns"
+# of the variant's programs to progstats.csv.
+record_prog_stats() {
+  local round=$1 variant=$2 id
+  for id in $variant_progs; do
+    "$BPFTOOL" prog show id "$id" 2>/dev/null | awk -v r="$round" -v v="$variant" -v id="$id" '
+      NR == 1 {
+        type = $2
+        for (i = 3; i < NF; i++) {
+          if ($i == "name") name = $(i + 1)
+          if ($i == "run_time_ns") t = $(i + 1)
+          if ($i == "run_cnt") c = $(i + 1)
+        }
+        printf "%s,%s,%s,%s,%s,%s,%s\n", r, v, id, type, name, c + 0, t + 0
+      }' >>"$OUT/progstats.csv"
+  done
+}
+
+# "<on-CPU ns of all threads (schedstat)> <utime+stime ticks>" of a process.
+proc_cpu() {
+  local pid=$1 ns ticks
+  ns=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null |
+    awk '{s += $1} END {printf "%.0f", s}')
+  ticks=$(sed 's/^.*) //' /proc/"$pid"/stat | awk '{printf "%.0f", $12 + $13}')
+  echo "${ns:-0} ${ticks:-0}"
+}
+
+proc_kb() { # pid field -> kB
+  awk -v f="$2:" '$1 == f {print $2}' /proc/"$1"/status
+}
+
+now_ns() { date +%s%N; }
+
+tracer_pid=""
+manyproc_pid=""
+stats_saved=""
+cleanup() {
+  if [[ -n $stats_saved ]]; then
+    echo "$stats_saved" >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
+  fi
+  if [[ -n $tracer_pid ]]; then kill -KILL "$tracer_pid" 2>/dev/null || true; fi
+  if [[ -n $manyproc_pid ]]; then
+    kill -TERM "$manyproc_pid" 2>/dev/null || true
+    wait "$manyproc_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Starts a variant's tracer on TRACER_CPU and waits until it is attached.
+# Sets tracer_pid, ready_ms and variant_progs (ids of the BPF programs it
+# loaded).
+start_tracer() {
+  local variant=$1 logdir=$2 links_before cmd start deadline ids_before
+  mapfile -t cmd < <(variant_cmd "$variant")
+  mkdir -p "$logdir"
+  : >"$logdir/stdout"
+  : >"$logdir/stderr"
+  printf '%q ' "${cmd[@]}" >"$logdir/cmdline"
+  links_before=$(bpf_attach_count)
+  ids_before=$(prog_ids)
+  start=$(now_ns)
+  deadline=$((start + READY_TIMEOUT * 1000000000))
+  # exec: $! is the tracer itself, not a wrapper shell.
+  (exec env __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 \
+    taskset -c "$TRACER_CPU" "${cmd[@]}" >"$logdir/stdout" 2>"$logdir/stderr") &
+  tracer_pid=$!
+  until variant_ready "$variant" "$tracer_pid" "$logdir" "$links_before"; do
+    if ! kill -0 "$tracer_pid" 2>/dev/null; then
+      tail -5 "$logdir/stderr" >&2 || true
+      die "$variant exited before it was ready (logs: $logdir)"
+    fi
+    (($(now_ns) < deadline)) || die "$variant not ready after ${READY_TIMEOUT}s (logs: $logdir)"
+    sleep 0.05 # polling interval, not a settle time
+  done
+  ready_ms=$((($(now_ns) - start) / 1000000))
+  variant_progs=$(comm -13 <(echo "$ids_before") <(prog_ids) | tr '\n' ' ')
+  echo "$variant_progs" >"$logdir/prog_ids"
+}
+
+# Stops the tracer (bounded wait, then SIGKILL). Sets rss_kb and hwm_kb.
+stop_tracer() {
+  local variant=$1 sig=TERM i
+  rss_kb=$(proc_kb "$tracer_pid" VmRSS)
+  hwm_kb=$(proc_kb "$tracer_pid" VmHWM)
+  [[ $variant == bpftrace ]] && sig=INT
+  kill -"$sig" "$tracer_pid" 2>/dev/null || true
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$tracer_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$tracer_pid" 2>/dev/null; then
+    log "$variant did not exit on SIG$sig within 10 s; killing it"
+    kill -KILL "$tracer_pid" 2>/dev/null || true
+  fi
+  wait "$tracer_pid" 2>/dev/null || true
+  tracer_pid=""
+}
+
+# Runs one workload on WORKLOAD_CPU. Sets w_ns (ns_per_op) and w_sw
+# (switches_per_op, ctxload only).
+run_workload() {
+  local workload=$1 line n
+  case "$workload" in
+    sysload) n=$SYS_ITERS ;;
+    ctxload) n=$CTX_ROUNDS ;;
+  esac
+  line=$(taskset -c "$WORKLOAD_CPU" "$BENCH_BIN/$workload" "$n") ||
+    die "$workload failed"
+  echo "$line" >>"$OUT/workloads.log"
+  w_ns=$(sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p' <<<"$line")
+  w_sw=$(sed -n 's/.*switches_per_op=\([-0-9.]*\).*/\1/p' <<<"$line")
+  [[ -n $w_ns ]] || die "cannot parse workload output: $line"
+  w_sw=${w_sw:-NA}
+}
+
+# ----------------------------------------------------------------- checks --
+[[ $(id -u) -eq 0 ]] || die "run as root (BPF programs are loaded)"
+for b in sysload ctxload manyproc floor_loader; do
+  [[ -x $BENCH_BIN/$b ]] || die "missing $BENCH_BIN/$b: cmake --build <dir> --target bench_tools"
+done
+command -v taskset >/dev/null || die "taskset missing (util-linux)"
+ncpu=$(nproc --all)
+((WORKLOAD_CPU < ncpu && TRACER_CPU < ncpu)) || die "need CPUs $WORKLOAD_CPU and $TRACER_CPU"
+
+declare -A skipped=()
+active=()
+for v in "${VARIANTS[@]}"; do
+  case "$v" in
+    none|floor_rawtp|floor_samehooks) active+=("$v") ;;
+    agent)
+      if [[ -x $AGENT_BIN ]]; then
+        command -v curl >/dev/null || die "curl is needed to wait for the agent"
+        active+=("$v")
+      else
+        skipped[$v]="pending: $AGENT_BIN not built"
+      fi
+      ;;
+    bpftrace)
+      if ! command -v "$BPFTRACE" >/dev/null; then
+        skipped[$v]="bpftrace not installed"
+        continue
+      fi
+      # bpftrace resolves tracepoint: probes through tracefs.
+      if [[ ! -d /sys/kernel/tracing/events ]]; then
+        log "mounting tracefs on /sys/kernel/tracing for bpftrace"
+        mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+      fi
+      if [[ -d /sys/kernel/tracing/events/raw_syscalls ]]; then
+        active+=("$v")
+      else
+        skipped[$v]="no tracefs (raw_syscalls tracepoints not visible)"
+      fi
+      ;;
+    *) die "unknown variant $v (known: ${ALL_VARIANTS[*]})" ;;
+  esac
+done
+for v in "${!skipped[@]}"; do log "skipping $v: ${skipped[$v]}"; done
+((${#active[@]} > 0)) || die "no variant to run"
+
+if [[ -z $out ]]; then out=$(mktemp -d /tmp/wattlens-overhead.XXXXXX); fi
+mkdir -p "$out"
+OUT=$(cd "$out" && pwd)
+log "raw data in $OUT"
+
+{
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "kernel=$(uname -r)"
+  echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "ncpu=$ncpu"
+  echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "rounds=$ROUNDS sys_iters=$SYS_ITERS ctx_round_trips=$CTX_ROUNDS nprocs=$NPROCS"
+  echo "workload_cpu=$WORKLOAD_CPU tracer_cpu=$TRACER_CPU"
+  echo "variants=${active[*]}"
+  echo "agent_cmd=$(agent_cmd | tr '\n' ' ')"
+  echo "bpftrace=$($BPFTRACE --version 2>/dev/null || echo none)"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/env.txt"
+
+# 1,000 live processes for the whole run: every tracer starts and runs with
+# them present.
+: >"$OUT/manyproc.out"
+(exec taskset -c "$TRACER_CPU" "$BENCH_BIN/manyproc" "$NPROCS" >"$OUT/manyproc.out") &
+manyproc_pid=$!
+deadline=$(($(now_ns) + READY_TIMEOUT * 1000000000))
+until grep -q '^ready' "$OUT/manyproc.out"; do
+  kill -0 "$manyproc_pid" 2>/dev/null || die "manyproc failed"
+  (($(now_ns) < deadline)) || die "manyproc not ready"
+  sleep 0.05
+done
+live=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+echo "live_processes=$live" >>"$OUT/env.txt"
+log "$NPROCS idle processes up ($live processes on the host)"
+
+if ((bpf_stats)); then
+  stats_saved=$(cat /proc/sys/kernel/bpf_stats_enabled)
+  echo 1 >/proc/sys/kernel/bpf_stats_enabled
+  echo "bpf_stats_enabled=1 (diagnostic pass: Δs include the stats' clock reads)" >>"$OUT/env.txt"
+  echo "round,variant,id,type,name,run_cnt,run_time_ns" >"$OUT/progstats.csv"
+fi
+
+RUNS=$OUT/runs.csv
+TRACER=$OUT/tracer.csv
+echo "round,variant,workload,order,base_ns,variant_ns,delta_ns,base_switches_per_op,variant_switches_per_op,bpf_attached_at_base" >"$RUNS"
+echo "round,variant,ready_ms,startup_cpu_ns,sys_cpu_ns,sys_ticks,sys_wall_ns,ctx_cpu_ns,ctx_ticks,ctx_wall_ns,vmrss_kb,vmhwm_kb" >"$TRACER"
+
+# Runs both workloads under a variant's tracer (nothing for "none"). Sets
+# m_sys m_sys_sw m_ctx m_ctx_sw and appends the tracer's resource use to
+# tracer.csv. Runs in the main shell, never in a $(...) subshell, so
+# tracer_pid stays visible to the EXIT trap and die() stops the script.
+measure_variant() {
+  local round=$1 v=$2 logdir startup c0n c0t c1n c1t c2n c2t t0 t1 t2
+  if [[ $v == none ]]; then
+    run_workload sysload; m_sys=$w_ns; m_sys_sw=$w_sw
+    run_workload ctxload; m_ctx=$w_ns; m_ctx_sw=$w_sw
+    return
+  fi
+  logdir=$OUT/logs/r${round}_$v
+  start_tracer "$v" "$logdir"
+  read -r c0n c0t <<<"$(proc_cpu "$tracer_pid")"; t0=$(now_ns)
+  startup=$c0n # CPU used from exec to attached
+  run_workload sysload; m_sys=$w_ns; m_sys_sw=$w_sw
+  read -r c1n c1t <<<"$(proc_cpu "$tracer_pid")"; t1=$(now_ns)
+  run_workload ctxload; m_ctx=$w_ns; m_ctx_sw=$w_sw
+  read -r c2n c2t <<<"$(proc_cpu "$tracer_pid")"; t2=$(now_ns)
+  if ((bpf_stats)); then record_prog_stats "$round" "$v"; fi
+  stop_tracer "$v"
+  echo "$round,$v,$ready_ms,$startup,$((c1n - c0n)),$((c1t - c0t)),$((t1 - t0)),$((c2n - c1n)),$((c2t - c1t)),$((t2 - t1)),$rss_kb,$hwm_kb" >>"$TRACER"
+}
+
+nv=${#active[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+  for ((k = 0; k < nv; k++)); do
+    v=${active[$(((r - 1 + k) % nv))]}
+    # Paired runs: a baseline with nothing attached right next to the
+    # variant; which one goes first alternates by round, so slow drift of
+    # the host does not favour either side.
+    attached=$(bpf_attach_count)
+    if ((r % 2)); then
+      order=variant_first
+      measure_variant "$r" "$v"
+      vs=$m_sys vs_sw=$m_sys_sw vc=$m_ctx vc_sw=$m_ctx_sw
+      measure_variant "$r" none
+      bs=$m_sys bs_sw=$m_sys_sw bc=$m_ctx bc_sw=$m_ctx_sw
+    else
+      order=base_first
+      measure_variant "$r" none
+      bs=$m_sys bs_sw=$m_sys_sw bc=$m_ctx bc_sw=$m_ctx_sw
+      measure_variant "$r" "$v"
+      vs=$m_sys vs_sw=$m_sys_sw vc=$m_ctx vc_sw=$m_ctx_sw
+    fi
+    awk -v r="$r" -v v="$v" -v o="$order" -v a="$attached" \
+      -v bs="$bs" -v vs="$vs" -v bss="$bs_sw" -v vss="$vs_sw" \
+      -v bc="$bc" -v vc="$vc" -v bcs="$bc_sw" -v vcs="$vc_sw" 'BEGIN {
+        printf "%s,%s,sysload,%s,%s,%s,%.2f,%s,%s,%s\n", r, v, o, bs, vs, vs - bs, bss, vss, a
+        printf "%s,%s,ctxload,%s,%s,%s,%.2f,%s,%s,%s\n", r, v, o, bc, vc, vc - bc, bcs, vcs, a
+      }' >>"$RUNS"
+    log "round $r/$ROUNDS $v: sysload $bs -> $vs ns/op, ctxload $bc -> $vc ns/op"
+  done
+done
+
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
+
+# ---------------------------------------------------------------- summary --
+# "median min max" of column `col` of runs.csv rows matching variant/workload.
+stats() {
+  awk -F, -v v="$1" -v w="$2" -v c="$3" 'NR > 1 && $2 == v && $3 == w {print $c}' "$RUNS" |
+    sort -g | awk '{a[NR] = $1} END {
+      if (NR == 0) { print "NA NA NA"; exit }
+      m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+      printf "%.1f %.1f %.1f\n", m, a[1], a[NR]
+    }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
+  if (a == "NA" || b == "NA" || b <= 0) print "n/a"; else printf "%.2f", a / b }'; }
+half() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.1f", a / 2 }'; }
+
+declare -A dmed=()
+summary=$OUT/summary.md
+{
+  echo "# Wattlens overhead run"
+  echo
+  echo '```'
+  cat "$OUT/env.txt"
+  echo '```'
+  echo
+  echo "Median [min..max] over $ROUNDS paired rounds. Δ = variant − paired baseline"
+  echo "(nothing attached). sysload: ns per getppid() syscall. ctxload: ns per"
+  echo "pipe round trip (2 context switches + 4 syscalls); per-switch Δ is half of it."
+  for w in sysload ctxload; do
+    echo
+    if [[ $w == sysload ]]; then
+      echo "## Per syscall (sysload, $SYS_ITERS getppid calls per run)"
+      echo
+      echo "| variant | baseline ns/op | with variant ns/op | Δ ns/syscall |"
+      echo "|---|---|---|---|"
+    else
+      echo "## Per context switch (ctxload, $CTX_ROUNDS round trips per run)"
+      echo
+      echo "| variant | baseline ns/round trip | with variant ns/round trip | Δ ns/round trip | Δ ns/switch | switches/round trip |"
+      echo "|---|---|---|---|---|---|"
+    fi
+    for v in "${ALL_VARIANTS[@]}"; do
+      if [[ -n ${skipped[$v]:-} ]]; then
+        if [[ $w == sysload ]]; then echo "| $v | ${skipped[$v]} | | |"
+        else echo "| $v | ${skipped[$v]} | | | | |"; fi
+        continue
+      fi
+      [[ " ${active[*]} " == *" $v "* ]] || continue
+      read -r bm bl bh < <(stats "$v" "$w" 5)
+      read -r vm vl vh < <(stats "$v" "$w" 6)
+      read -r dm dl dh < <(stats "$v" "$w" 7)
+      dmed[$v.$w]=$dm
+      if [[ $w == sysload ]]; then
+        echo "| $v | $bm [$bl..$bh] | $vm [$vl..$vh] | **$dm** [$dl..$dh] |"
+      else
+        read -r sm _ _ < <(stats "$v" "$w" 9)
+        echo "| $v | $bm [$bl..$bh] | $vm [$vl..$vh] | $dm [$dl..$dh] | **$(half "$dm")** [$(half "$dl")..$(half "$dh")] | $sm |"
+      fi
+    done
+  done
+
+  echo
+  echo "## Ratios of median Δ (target for the agent: ≤ 1.5x the floor, < bpftrace)"
+  echo
+  echo "| ratio | per syscall | per context switch |"
+  echo "|---|---|---|"
+  for pair in agent/floor_rawtp agent/floor_samehooks agent/bpftrace \
+    floor_samehooks/floor_rawtp bpftrace/floor_rawtp; do
+    a=${pair%/*}; b=${pair#*/}
+    echo "| $a / $b | $(ratio "${dmed[$a.sysload]:-NA}" "${dmed[$b.sysload]:-NA}") | $(ratio "${dmed[$a.ctxload]:-NA}" "${dmed[$b.ctxload]:-NA}") |"
+  done
+  echo
+  echo "Ratios of small Δs are only as good as the Δs: when a floor's Δ is inside"
+  echo "the noise (compare with the \"none\" row, baseline vs baseline) the ratio is not meaningful."
+
+  echo
+  echo "## Tracer resources ($NPROCS extra idle processes, $live live processes on the host)"
+  echo
+  echo "CPU % of one CPU while each workload ran, summed over rounds (schedstat of all"
+  echo "threads; utime+stime in brackets, $(getconf CLK_TCK) Hz ticks). RSS at the end of each"
+  echo "round (median), VmHWM max over rounds, time from start to attached (median)."
+  echo
+  echo "| variant | CPU % during sysload | CPU % during ctxload | startup CPU ms | ready ms | VmRSS MiB | VmHWM MiB |"
+  echo "|---|---|---|---|---|---|---|"
+  for v in "${ALL_VARIANTS[@]}"; do
+    [[ $v == none ]] && continue
+    if [[ -n ${skipped[$v]:-} ]]; then
+      echo "| $v | ${skipped[$v]} | | | | | |"; continue
+    fi
+    [[ " ${active[*]} " == *" $v "* ]] || continue
+    awk -F, -v v="$v" -v hz="$(getconf CLK_TCK)" '
+      function med(arr, n,   i, j, t) {
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && arr[j - 1] > arr[j]; j--) {
+          t = arr[j]; arr[j] = arr[j - 1]; arr[j - 1] = t }
+        return (n % 2) ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
+      }
+      NR > 1 && $2 == v {
+        n++; rdy[n] = $3; st[n] = $4 / 1e6; rss[n] = $11 / 1024
+        if ($12 / 1024 > hwm) hwm = $12 / 1024
+        sc += $5; st_ += $6; sw += $7; cc += $8; ct += $9; cw += $10
+      }
+      END {
+        if (!n) exit
+        printf "| %s | %.2f [%.1f] | %.2f [%.1f] | %.1f | %.0f | %.1f | %.1f |\n", v,
+          100 * sc / sw, 100 * st_ / hz * 1e9 / sw, 100 * cc / cw, 100 * ct / hz * 1e9 / cw,
+          med(st, n), med(rdy, n), med(rss, n), hwm
+      }' "$TRACER"
+  done
+
+  if ((bpf_stats)); then
+    echo
+    echo "## BPF program run time (kernel.bpf_stats_enabled, summed over rounds)"
+    echo
+    echo "Includes the stats' own cost per run (two clock reads); the empty floor"
+    echo "programs' ns/run measures it, so body ≈ ns/run − floor ns/run."
+    echo
+    echo "| variant | program | type | runs | ns/run |"
+    echo "|---|---|---|---|---|"
+    awk -F, 'NR > 1 { k = $2 "|" $5 "|" $4; c[k] += $6; t[k] += $7 }
+      END { for (k in c) { split(k, p, "|")
+        printf "| %s | %s | %s | %.0f | %s |\n", p[1], p[2], p[3], c[k],
+          c[k] ? sprintf("%.1f", t[k] / c[k]) : "n/a" } }' "$OUT/progstats.csv" | sort
+  fi
+
+  changed=$(awk -F, 'NR > 1 {print $10}' "$RUNS" | sort -u | wc -l)
+  if ((changed > 1)); then
+    echo
+    echo "**Warning:** the number of BPF programs attached by others changed during"
+    echo "the run (column bpf_attached_at_base of runs.csv); baselines were not all equal."
+  fi
+  echo
+  echo "Raw data: $OUT (runs.csv, tracer.csv, workloads.log, logs/)."
+} >"$summary"
+cat "$summary"
