@@ -93,9 +93,8 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
     }
     if (proc.workload == kIdleWorkload ||
         proc.workload == kUnattributedWorkload) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pid ", proc.pid, " in reserved workload ",
-                       proc.workload));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pid ", proc.pid, " in reserved workload ", proc.workload));
     }
     auto [it, inserted] = index.emplace(proc.workload, workloads.size());
     if (inserted) {
@@ -109,8 +108,8 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
   // A workload's weight: its own if given, else its processes' sum.
   std::vector<uint64_t> cpu_weight(workloads.size());
   for (size_t i = 0; i < workloads.size(); ++i) {
-    const u128 w = workloads[i].weight != 0 ? u128{workloads[i].weight}
-                                            : proc_sum[i];
+    const u128 w =
+        workloads[i].weight != 0 ? u128{workloads[i].weight} : proc_sum[i];
     cpu_weight[i] = w > std::numeric_limits<uint64_t>::max()
                         ? std::numeric_limits<uint64_t>::max()
                         : static_cast<uint64_t>(w);
@@ -144,8 +143,8 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
     }
     weights.push_back(zin.weight_override ? 0 : input.kernel_weight);
     std::vector<int64_t> dyn = Apportion(z.dynamic_uj, weights);
-    const int64_t dyn_assigned = std::accumulate(dyn.begin(), dyn.end(),
-                                                 int64_t{0});
+    const int64_t dyn_assigned =
+        std::accumulate(dyn.begin(), dyn.end(), int64_t{0});
     // With no recorded activity at all, dynamic energy cannot be placed.
     dyn.back() += z.dynamic_uj - dyn_assigned;
 
@@ -185,9 +184,8 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
         if (procs_of[i].empty()) continue;
         std::vector<uint64_t> pw;
         for (size_t p : procs_of[i]) pw.push_back(input.processes[p].weight);
-        const u128 untracked = cpu_weight[i] > proc_sum[i]
-                                   ? u128{cpu_weight[i]} - proc_sum[i]
-                                   : 0;
+        const u128 untracked =
+            cpu_weight[i] > proc_sum[i] ? u128{cpu_weight[i]} - proc_sum[i] : 0;
         pw.push_back(static_cast<uint64_t>(untracked));
         std::vector<int64_t> parts = Apportion(dyn[i], pw);
         for (size_t k = 0; k < procs_of[i].size(); ++k) {
@@ -211,9 +209,9 @@ absl::Status CheckConservation(const AttributionResult& result) {
       sum += split.total_uj();
     }
     if (sum != z.energy_uj) {
-      return absl::InternalError(absl::StrCat(
-          z.zone, ": buckets sum to ", sum, " uJ, node energy is ",
-          z.energy_uj, " uJ"));
+      return absl::InternalError(absl::StrCat(z.zone, ": buckets sum to ", sum,
+                                              " uJ, node energy is ",
+                                              z.energy_uj, " uJ"));
     }
   }
   return absl::OkStatus();

@@ -61,9 +61,9 @@ struct ProcessUsage {
 };
 
 struct ZoneEnergyInput {
-  std::string zone;          // "package", "package/0", "gpu/1", ...
-  int64_t energy_uj = 0;     // node energy in the interval
-  int64_t idle_uj = 0;       // static baseline for the interval
+  std::string zone;       // "package", "package/0", "gpu/1", ...
+  int64_t energy_uj = 0;  // node energy in the interval
+  int64_t idle_uj = 0;    // static baseline for the interval
   // Per-workload weights for this zone instead of CPU time (e.g. GPU SM
   // utilisation). Processes are not split for such zones.
   std::optional<std::map<std::string, uint64_t>> weight_override;

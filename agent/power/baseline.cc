@@ -79,8 +79,8 @@ Baseline IdleBaselineEstimator::Get(const std::string& zone) {
   if (z.all.size() < config_.min_regression_samples) return {};
   const double mean_u = z.su / n;
   const double var_u = z.suu / n - mean_u * mean_u;
-  if (!(var_u >= config_.min_utilisation_stddev *
-                     config_.min_utilisation_stddev)) {
+  if (!(var_u >=
+        config_.min_utilisation_stddev * config_.min_utilisation_stddev)) {
     return {};
   }
   const double slope = (z.sup / n - mean_u * z.sp / n) / var_u;

@@ -18,9 +18,9 @@
 namespace wattlens::power {
 
 struct BaselineConfig {
-  double low_utilisation = 0.10;           // "nearly idle"
+  double low_utilisation = 0.10;  // "nearly idle"
   int64_t window_ns = 24LL * 3600 * 1'000'000'000;
-  size_t max_samples = 20'000;             // per zone, for the regression
+  size_t max_samples = 20'000;  // per zone, for the regression
   // Regression fallback needs this many samples and this spread of load.
   size_t min_regression_samples = 10;
   double min_utilisation_stddev = 0.05;

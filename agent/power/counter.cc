@@ -40,22 +40,22 @@ absl::StatusOr<CounterDelta> ResolveCounterDelta(uint64_t prev_uj,
                                    /*round_up=*/false);
   if (range_uj == 0) {
     if (cur_uj < prev_uj) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "counter went down from ", prev_uj, " to ", cur_uj,
-          " and has no wrap range"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("counter went down from ", prev_uj, " to ", cur_uj,
+                       " and has no wrap range"));
     }
     const uint64_t d = cur_uj - prev_uj;
     if (d > max_e || d < min_e) {
-      return absl::UnavailableError(absl::StrCat(
-          d, " uJ in ", bounds.interval_ns, " ns is outside [",
-          bounds.min_power_w, ", ", bounds.max_power_w, "] W"));
+      return absl::UnavailableError(
+          absl::StrCat(d, " uJ in ", bounds.interval_ns, " ns is outside [",
+                       bounds.min_power_w, ", ", bounds.max_power_w, "] W"));
     }
     return CounterDelta{d, 0, false};
   }
   if (cur_uj > range_uj || prev_uj > range_uj) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "reading ", std::max(cur_uj, prev_uj), " exceeds the counter range ",
-        range_uj));
+    return absl::OutOfRangeError(
+        absl::StrCat("reading ", std::max(cur_uj, prev_uj),
+                     " exceeds the counter range ", range_uj));
   }
   // d0 is the smallest non-negative candidate: one wrap already if the
   // counter is below its previous value.
@@ -82,8 +82,7 @@ absl::StatusOr<CounterDelta> ResolveCounterDelta(uint64_t prev_uj,
     const long double ideal =
         (expected - static_cast<long double>(d0)) / range_uj;
     const long double rounded = std::max(0.0L, std::round(ideal));
-    k = std::clamp(static_cast<u128>(std::min(rounded, 1.0e30L)), k_min,
-                   k_max);
+    k = std::clamp(static_cast<u128>(std::min(rounded, 1.0e30L)), k_min, k_max);
   }
   const u128 energy = d0 + k * range;
   if (energy > std::numeric_limits<int64_t>::max() ||

@@ -62,7 +62,8 @@ absl::StatusOr<std::vector<std::string>> RootedFileSystem::ListDir(
     absl::string_view path) const {
   const std::string full = Resolve(path);
   DIR* dir = opendir(full.c_str());
-  if (dir == nullptr) return ErrnoToStatus(errno, absl::StrCat("opendir ", full));
+  if (dir == nullptr)
+    return ErrnoToStatus(errno, absl::StrCat("opendir ", full));
   std::vector<std::string> names;
   while (dirent* entry = readdir(dir)) {
     absl::string_view name = entry->d_name;
@@ -78,8 +79,8 @@ std::optional<uint64_t> ParseUint64(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   if (text.empty()) return std::nullopt;
   uint64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(),
-                                   value, 10);
+  auto [ptr, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value, 10);
   if (ec != std::errc() || ptr != text.data() + text.size()) {
     return std::nullopt;
   }

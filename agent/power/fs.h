@@ -5,11 +5,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace wattlens::power {
 
@@ -17,7 +17,8 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
   // `path` is absolute inside the root ("/sys/class/powercap/...").
-  virtual absl::StatusOr<std::string> ReadFile(absl::string_view path) const = 0;
+  virtual absl::StatusOr<std::string> ReadFile(
+      absl::string_view path) const = 0;
   // Entry names (without "." and ".."), sorted.
   virtual absl::StatusOr<std::vector<std::string>> ListDir(
       absl::string_view path) const = 0;

@@ -209,9 +209,10 @@ absl::StatusOr<PowerSample> HwmonSource::Sample() {
       s.last_value = cur;
       s.last_ns = now;
       if (!cur && !prev) continue;
-      const double uw = cur && prev ? (static_cast<double>(*cur) +
-                                       static_cast<double>(*prev)) / 2
-                                    : static_cast<double>(cur ? *cur : *prev);
+      const double uw =
+          cur && prev
+              ? (static_cast<double>(*cur) + static_cast<double>(*prev)) / 2
+              : static_cast<double>(cur ? *cur : *prev);
       energy_uj = PowerToMicrojoules(uw / 1e6, interval);
     }
     ZoneReading r;

@@ -95,8 +95,8 @@ absl::Status NvmlGpuSource::Init() {
   if (!initialised_) {
     NvmlReturn ret = api_->init();
     if (ret != kNvmlSuccess) {
-      return SetUnavailable(absl::UnavailableError(
-          absl::StrCat("nvmlInit: ", ErrorText(ret))));
+      return SetUnavailable(
+          absl::UnavailableError(absl::StrCat("nvmlInit: ", ErrorText(ret))));
     }
     initialised_ = true;
   }
@@ -129,8 +129,8 @@ absl::Status NvmlGpuSource::Init() {
       }
     }
     d.last_ns = now;
-    d.last_seen_us = static_cast<unsigned long long>(
-        clock_.RealtimeNs() / 1000);
+    d.last_seen_us =
+        static_cast<unsigned long long>(clock_.RealtimeNs() / 1000);
     devices_.push_back(d);
   }
   if (problem.empty()) {

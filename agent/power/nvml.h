@@ -39,10 +39,8 @@ struct NvmlApi {
   NvmlReturn (*init)() = nullptr;      // nvmlInit_v2
   NvmlReturn (*shutdown)() = nullptr;  // nvmlShutdown
   NvmlReturn (*device_get_count)(unsigned int*) = nullptr;
-  NvmlReturn (*device_get_handle_by_index)(unsigned int,
-                                           NvmlDevice*) = nullptr;
-  NvmlReturn (*device_get_power_usage)(NvmlDevice,
-                                       unsigned int* mw) = nullptr;
+  NvmlReturn (*device_get_handle_by_index)(unsigned int, NvmlDevice*) = nullptr;
+  NvmlReturn (*device_get_power_usage)(NvmlDevice, unsigned int* mw) = nullptr;
   // Optional.
   NvmlReturn (*device_get_total_energy_consumption)(
       NvmlDevice, unsigned long long* mj) = nullptr;

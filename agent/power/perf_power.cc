@@ -12,8 +12,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "agent/common/status_macros.h"
 #include "agent/power/counter.h"
 
@@ -28,10 +28,8 @@ struct KnownEvent {
   bool per_package;  // psys is one platform-wide domain
 };
 constexpr KnownEvent kKnownEvents[] = {
-    {"energy-pkg", Zone::kPackage, true},
-    {"energy-cores", Zone::kCore, true},
-    {"energy-gpu", Zone::kUncore, true},
-    {"energy-ram", Zone::kDram, true},
+    {"energy-pkg", Zone::kPackage, true}, {"energy-cores", Zone::kCore, true},
+    {"energy-gpu", Zone::kUncore, true},  {"energy-ram", Zone::kDram, true},
     {"energy-psys", Zone::kPsys, false},
 };
 
@@ -89,7 +87,8 @@ absl::StatusOr<std::vector<int>> ParseCpuList(absl::string_view text) {
 
 absl::StatusOr<PerfPowerPmu> DiscoverPerfPowerPmu(const FileSystem& fs) {
   PerfPowerPmu pmu;
-  absl::StatusOr<uint64_t> type = ReadUint64(fs, absl::StrCat(kPmuDir, "/type"));
+  absl::StatusOr<uint64_t> type =
+      ReadUint64(fs, absl::StrCat(kPmuDir, "/type"));
   if (!type.ok()) {
     if (absl::IsNotFound(type.status())) {
       return absl::NotFoundError("no perf power PMU");
@@ -110,7 +109,8 @@ absl::StatusOr<PerfPowerPmu> DiscoverPerfPowerPmu(const FileSystem& fs) {
     absl::StatusOr<std::string> spec = fs.ReadFile(base);
     if (!spec.ok()) continue;
     std::optional<uint64_t> config = ParseEventConfig(*spec);
-    absl::StatusOr<std::string> scale = fs.ReadFile(absl::StrCat(base, ".scale"));
+    absl::StatusOr<std::string> scale =
+        fs.ReadFile(absl::StrCat(base, ".scale"));
     absl::StatusOr<std::string> unit =
         ReadTrimmed(fs, absl::StrCat(base, ".unit"));
     std::optional<double> scale_value =
@@ -137,9 +137,9 @@ absl::StatusOr<int> SyscallPerfBackend::Open(uint32_t type, uint64_t config,
   long fd = syscall(SYS_perf_event_open, &attr, /*pid=*/-1, cpu,
                     /*group_fd=*/-1, PERF_FLAG_FD_CLOEXEC);
   if (fd < 0) {
-    return ErrnoToStatus(errno, absl::StrCat("perf_event_open power type ",
-                                             type, " config ", config,
-                                             " cpu ", cpu));
+    return ErrnoToStatus(
+        errno, absl::StrCat("perf_event_open power type ", type, " config ",
+                            config, " cpu ", cpu));
   }
   return static_cast<int>(fd);
 }
@@ -239,18 +239,17 @@ absl::StatusOr<PowerSample> PerfPowerSource::Sample() {
       c.carry_uj = 0;
       continue;
     }
-    const long double uj = static_cast<long double>(*count - prev) *
-                               c.event.scale_joules * 1e6L +
-                           c.carry_uj;
+    const long double uj =
+        static_cast<long double>(*count - prev) * c.event.scale_joules * 1e6L +
+        c.carry_uj;
     const long double whole = std::floor(uj);
     const long double max_uj =
         static_cast<long double>(config_.max_power_w) * interval / 1000.0L;
     if (whole > max_uj) {
       rejected_.Add(RejectReason::kImplausible);
-      last_reject = absl::StrCat(c.event.name, ": ",
-                                 static_cast<double>(whole), " uJ in ",
-                                 interval, " ns exceeds ", config_.max_power_w,
-                                 " W");
+      last_reject = absl::StrCat(c.event.name, ": ", static_cast<double>(whole),
+                                 " uJ in ", interval, " ns exceeds ",
+                                 config_.max_power_w, " W");
       c.carry_uj = 0;
       continue;
     }

@@ -21,8 +21,8 @@ namespace wattlens::power {
 struct PerfPowerEvent {
   std::string name;  // "energy-pkg"
   Zone zone = Zone::kPackage;
-  uint64_t config = 0;       // from "event=0x02"
-  double scale_joules = 0;   // joules per count, from <event>.scale
+  uint64_t config = 0;      // from "event=0x02"
+  double scale_joules = 0;  // joules per count, from <event>.scale
 };
 
 struct PerfPowerPmu {
@@ -42,8 +42,7 @@ class PerfCounterBackend {
  public:
   virtual ~PerfCounterBackend() = default;
   // Returns a handle for a system-wide counter on `cpu`.
-  virtual absl::StatusOr<int> Open(uint32_t type, uint64_t config,
-                                   int cpu) = 0;
+  virtual absl::StatusOr<int> Open(uint32_t type, uint64_t config, int cpu) = 0;
   // Cumulative 64-bit count; the kernel extends the 32-bit MSR itself.
   virtual absl::StatusOr<uint64_t> Read(int handle) = 0;
   virtual void Close(int handle) = 0;

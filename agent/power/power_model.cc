@@ -74,8 +74,8 @@ absl::StatusOr<ModelCoefficients> ResolveModel(const CpuInfo& cpu,
   ModelCoefficients c;
   c.method = config.method;
   c.cpu_model = cpu.model_name;
-  c.microarchitecture = config.microarchitecture.value_or(
-      DetectMicroarchitecture(cpu));
+  c.microarchitecture =
+      config.microarchitecture.value_or(DetectMicroarchitecture(cpu));
   c.vcpus = config.vcpus.value_or(cpu.logical_cpus);
   c.memory_gb = config.memory_gb.value_or(memory_gb);
   if (c.vcpus <= 0) {
@@ -112,21 +112,21 @@ absl::StatusOr<ModelCoefficients> ResolveModel(const CpuInfo& cpu,
     c.memory_max_watts_per_gb =
         InterpolateCurve(config.memory_curve_watts_per_gb, 1);
     c.platform_watts_per_vcpu = config.platform_watts_per_vcpu;
-    c.coefficient_source = absl::StrCat(
-        "TDP ", t, " W/thread on the Teads load curve");
+    c.coefficient_source =
+        absl::StrCat("TDP ", t, " W/thread on the Teads load curve");
   }
-  for (double w : {c.idle_watts_per_vcpu, c.max_watts_per_vcpu,
-                   c.memory_idle_watts_per_gb, c.memory_max_watts_per_gb,
-                   c.platform_watts_per_vcpu}) {
+  for (double w :
+       {c.idle_watts_per_vcpu, c.max_watts_per_vcpu, c.memory_idle_watts_per_gb,
+        c.memory_max_watts_per_gb, c.platform_watts_per_vcpu}) {
     if (!ValidWatts(w)) {
       return absl::InvalidArgumentError(
           "model coefficients must be finite and non-negative");
     }
   }
   if (c.max_watts_per_vcpu < c.idle_watts_per_vcpu) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max watts per vCPU (", c.max_watts_per_vcpu, ") below idle (",
-        c.idle_watts_per_vcpu, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max watts per vCPU (", c.max_watts_per_vcpu,
+                     ") below idle (", c.idle_watts_per_vcpu, ")"));
   }
   return c;
 }
@@ -149,13 +149,13 @@ ModelPower EvaluateModel(const ModelCoefficients& c, const ModelConfig& config,
   p.memory_idle_watts = c.memory_gb * c.memory_idle_watts_per_gb;
   p.platform_watts = c.vcpus * c.platform_watts_per_vcpu;
   if (c.method == ModelMethod::kCcf) {
-    p.cpu_watts = c.vcpus * (c.idle_watts_per_vcpu +
-                             (c.max_watts_per_vcpu - c.idle_watts_per_vcpu) * u);
+    p.cpu_watts =
+        c.vcpus * (c.idle_watts_per_vcpu +
+                   (c.max_watts_per_vcpu - c.idle_watts_per_vcpu) * u);
     p.memory_watts = p.memory_idle_watts;
   } else {
-    p.cpu_watts =
-        c.vcpus * config.tdp_watts_per_thread *
-        InterpolateCurve(config.cpu_curve, u);
+    p.cpu_watts = c.vcpus * config.tdp_watts_per_thread *
+                  InterpolateCurve(config.cpu_curve, u);
     p.memory_watts =
         c.memory_gb * InterpolateCurve(config.memory_curve_watts_per_gb, u);
   }
@@ -216,8 +216,8 @@ absl::StatusOr<double> ProcStatUtilisation::Next() {
   const uint64_t total = t.total - prev.total;
   if (total == 0) return 0.0;
   return std::clamp(
-      static_cast<double>(t.busy - prev.busy) / static_cast<double>(total),
-      0.0, 1.0);
+      static_cast<double>(t.busy - prev.busy) / static_cast<double>(total), 0.0,
+      1.0);
 }
 
 ModelSource::ModelSource(std::shared_ptr<const FileSystem> fs,

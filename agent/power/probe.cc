@@ -56,8 +56,7 @@ ProbeResult ProbePowerSources(const ProbeDeps& deps,
       result.cpu = std::move(source);
       break;
     }
-    spdlog::info("power: {} unavailable: {}",
-                 std::string(SourceKindName(kind)),
+    spdlog::info("power: {} unavailable: {}", std::string(SourceKindName(kind)),
                  std::string(s.message()));
   }
   if (config.probe_gpu) {

@@ -47,7 +47,7 @@ struct ProbeResult {
 struct ProbeDeps {
   std::shared_ptr<const FileSystem> fs;
   const Clock* clock = nullptr;
-  std::shared_ptr<PerfCounterBackend> perf;  // default: perf_event_open
+  std::shared_ptr<PerfCounterBackend> perf;        // default: perf_event_open
   std::shared_ptr<UtilisationSource> utilisation;  // default: /proc/stat
   const NvmlApi* nvml_api_for_test = nullptr;
 };

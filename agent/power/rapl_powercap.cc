@@ -30,8 +30,7 @@ std::optional<std::vector<int>> ParseZoneDir(absl::string_view dir) {
   for (absl::string_view prefix : {"intel-rapl:", "amd-rapl:"}) {
     if (!absl::StartsWith(dir, prefix)) continue;
     std::vector<int> parts;
-    for (absl::string_view p :
-         absl::StrSplit(dir.substr(prefix.size()), ':')) {
+    for (absl::string_view p : absl::StrSplit(dir.substr(prefix.size()), ':')) {
       int v = 0;
       if (!absl::SimpleAtoi(p, &v) || v < 0) return std::nullopt;
       parts.push_back(v);
@@ -144,8 +143,8 @@ absl::Status RaplPowercapSource::Init() {
   if (first_error.ok()) {
     SetHealthy();
   } else {
-    SetDegraded(absl::StrCat("some RAPL zones unreadable: ",
-                             first_error.message()));
+    SetDegraded(
+        absl::StrCat("some RAPL zones unreadable: ", first_error.message()));
   }
   return absl::OkStatus();
 }
@@ -173,10 +172,10 @@ absl::StatusOr<PowerSample> RaplPowercapSource::Sample() {
       continue;
     }
     const int64_t interval = now - z.last_ns;
-    absl::StatusOr<CounterDelta> delta = ResolveCounterDelta(
-        z.last_uj, *cur, z.info.range_uj,
-        CounterBounds{interval, config_.min_power_w, z.info.max_power_w,
-                      z.last_power_w});
+    absl::StatusOr<CounterDelta> delta =
+        ResolveCounterDelta(z.last_uj, *cur, z.info.range_uj,
+                            CounterBounds{interval, config_.min_power_w,
+                                          z.info.max_power_w, z.last_power_w});
     if (!delta.ok()) {
       // The counter cannot be trusted across this interval; restart from
       // the new value.
