@@ -1,0 +1,296 @@
+#include "agent/state/aggregator.h"
+
+#include <cstring>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace wattlens {
+namespace {
+
+constexpr uint64_t kTick = 10'000'000;
+
+wl_sched_key SchedKey(uint32_t tgid, uint64_t start, uint64_t cg) {
+  wl_sched_key k{};
+  k.tgid = tgid;
+  k.start_ns = start;
+  k.cgroup_id = cg;
+  return k;
+}
+
+wl_syscall_key SysKey(uint32_t tgid, uint64_t start, uint32_t nr) {
+  wl_syscall_key k{};
+  k.tgid = tgid;
+  k.nr = nr;
+  k.start_ns = start;
+  return k;
+}
+
+LifecycleEvent Event(EventType t, uint32_t tgid, uint64_t start, uint64_t cg,
+                     std::string comm = "proc") {
+  LifecycleEvent e;
+  e.type = t;
+  e.proc = {tgid, start};
+  e.cgroup_id = cg;
+  e.comm = std::move(comm);
+  e.ppid = 1;
+  return e;
+}
+
+class AggregatorTest : public ::testing::Test {
+ protected:
+  AggregatorTest() {
+    env_.cgroup_path = [this](uint64_t id) -> std::optional<std::string> {
+      auto it = paths_.find(id);
+      if (it == paths_.end()) return std::nullopt;
+      return it->second;
+    };
+    env_.read_proc = [this](uint32_t pid) -> std::optional<ProcInfo> {
+      auto it = procs_.find(pid);
+      if (it == procs_.end()) return std::nullopt;
+      return it->second;
+    };
+    env_.tick_ns = kTick;
+    paths_[1] = "/";
+    paths_[100] = "/a";
+    paths_[200] = "/b";
+  }
+
+  static AggregatorOptions NoGc() {
+    AggregatorOptions o;
+    o.gc_every = 0;
+    return o;
+  }
+  Aggregator Make(AggregatorOptions o = NoGc()) { return Aggregator(o, env_); }
+
+  Aggregator::Result Step(Aggregator& a, std::vector<LifecycleEvent> ev,
+                          const KernelReadings& r) {
+    now_ += 1'000'000'000;
+    return a.Update(std::move(ev), r, now_, now_, {});
+  }
+
+  static const ProcessStats* Proc(const Snapshot& s, uint32_t pid,
+                                  uint64_t start) {
+    for (const auto& p : s.processes) {
+      if (p.pid == pid && p.start_ns == start) return &p;
+    }
+    return nullptr;
+  }
+  static const CgroupStats* Cg(const Snapshot& s, uint64_t id) {
+    for (const auto& c : s.cgroups) {
+      if (c.id == id) return &c;
+    }
+    return nullptr;
+  }
+
+  AggregatorEnv env_;
+  absl::flat_hash_map<uint64_t, std::string> paths_;
+  absl::flat_hash_map<uint32_t, ProcInfo> procs_;
+  int64_t now_ = 0;
+};
+
+TEST_F(AggregatorTest, AddsDeltasOfCumulativeCounters) {
+  Aggregator a = Make();
+  KernelReadings r;
+  r.oncpu = {{SchedKey(10, 5, 100), 1000}};
+  r.syscalls = {{SysKey(10, 5, 39), {7, 1}}};
+  Step(a, {Event(EventType::kExec, 10, 5, 100, "app")}, r);
+  r.oncpu = {{SchedKey(10, 5, 100), 2500}};
+  r.syscalls = {{SysKey(10, 5, 39), {10, 2}}};
+  auto res = Step(a, {}, r);
+  const auto& s = *res.snapshot;
+  const ProcessStats* p = Proc(s, 10, 5);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->comm, "app");
+  EXPECT_EQ(p->cpu_ns, 2500u);
+  EXPECT_EQ(p->syscalls, 10u);
+  EXPECT_EQ(p->syscall_errors, 2u);
+  ASSERT_EQ(p->by_syscall.size(), 1u);
+  EXPECT_EQ(p->by_syscall[0].nr, 39u);
+  const CgroupStats* c = Cg(s, 100);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->path, "/a");
+  EXPECT_EQ(c->cpu_ns, 2500u);
+  EXPECT_EQ(c->syscalls, 10u);
+  EXPECT_EQ(c->live_processes, 1u);
+  ASSERT_EQ(s.syscalls.size(), 1u);
+  EXPECT_EQ(s.syscalls[0].calls, 10u);
+  EXPECT_EQ(s.syscalls[0].errors, 2u);
+}
+
+TEST_F(AggregatorTest, ReusedPidIsADifferentProcess) {
+  Aggregator a = Make();
+  KernelReadings r;
+  r.syscalls = {{SysKey(42, 1000, 110), {5, 0}},
+                {SysKey(42, 2000, 110), {9, 0}}};
+  auto res = Step(a,
+                  {Event(EventType::kExit, 42, 1000, 100, "old"),
+                   Event(EventType::kFork, 42, 2000, 200, "new")},
+                  r);
+  const ProcessStats* old_p = Proc(*res.snapshot, 42, 1000);
+  const ProcessStats* new_p = Proc(*res.snapshot, 42, 2000);
+  ASSERT_NE(old_p, nullptr);
+  ASSERT_NE(new_p, nullptr);
+  EXPECT_TRUE(old_p->exited);
+  EXPECT_FALSE(new_p->exited);
+  EXPECT_EQ(old_p->syscalls, 5u);
+  EXPECT_EQ(new_p->syscalls, 9u);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->syscalls, 5u);
+  EXPECT_EQ(Cg(*res.snapshot, 200)->syscalls, 9u);
+}
+
+TEST_F(AggregatorTest, ExitedProcessExportedOnceThenKeysDeleted) {
+  Aggregator a = Make();
+  KernelReadings r;
+  r.oncpu = {{SchedKey(7, 1, 100), 500}};
+  r.syscalls = {{SysKey(7, 1, 0), {3, 0}}};
+  auto res = Step(a, {Event(EventType::kExit, 7, 1, 100)}, r);
+  ASSERT_NE(Proc(*res.snapshot, 7, 1), nullptr);
+  EXPECT_TRUE(Proc(*res.snapshot, 7, 1)->exited);
+  EXPECT_TRUE(res.deletions.oncpu.empty());  // not yet: read once more
+
+  // Next interval: a late sibling slice (+40) lands; keys are deleted, the
+  // tail goes to the cgroup, and the process is not exported again.
+  r.oncpu = {{SchedKey(7, 1, 100), 540}};
+  res = Step(a, {}, r);
+  EXPECT_EQ(Proc(*res.snapshot, 7, 1), nullptr);
+  ASSERT_EQ(res.deletions.oncpu.size(), 1u);
+  ASSERT_EQ(res.deletions.syscalls.size(), 1u);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->cpu_ns, 540u);
+  a.ForgetDeleted(res.deletions);
+
+  // Gone from the kernel: nothing is double counted afterwards.
+  r.oncpu.clear();
+  r.syscalls.clear();
+  res = Step(a, {}, r);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->cpu_ns, 540u);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->syscalls, 3u);
+}
+
+TEST_F(AggregatorTest, DuplicateExitIsIgnored) {
+  Aggregator a = Make();
+  KernelReadings r;
+  auto res = Step(a,
+                  {Event(EventType::kExit, 8, 1, 100),
+                   Event(EventType::kExit, 8, 1, 100)},
+                  r);
+  int n = 0;
+  for (const auto& p : res.snapshot->processes) n += p.pid == 8;
+  EXPECT_EQ(n, 1);
+  res = Step(a, {Event(EventType::kExit, 8, 1, 100)}, r);
+  EXPECT_EQ(Proc(*res.snapshot, 8, 1), nullptr);
+}
+
+TEST_F(AggregatorTest, CounterGoingBackwardsIsAResetNotANegative) {
+  Aggregator a = Make();
+  KernelReadings r;
+  r.oncpu = {{SchedKey(3, 1, 100), 1000}};
+  Step(a, {}, r);
+  r.oncpu = {{SchedKey(3, 1, 100), 200}};  // key was re-created
+  auto res = Step(a, {}, r);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->cpu_ns, 1200u);
+  EXPECT_EQ(res.snapshot->self.counter_resets, 1u);
+}
+
+TEST_F(AggregatorTest, MovedProcessChargesEachCgroupAndSyscallsFollowIt) {
+  Aggregator a = Make();
+  KernelReadings r;
+  r.oncpu = {{SchedKey(5, 1, 100), 100}};
+  r.syscalls = {{SysKey(5, 1, 1), {10, 0}}};
+  Step(a, {Event(EventType::kExec, 5, 1, 100)}, r);
+  // Moved to cgroup 200: its old key stops growing, a new one appears.
+  r.oncpu = {{SchedKey(5, 1, 100), 100}, {SchedKey(5, 1, 200), 300}};
+  r.syscalls = {{SysKey(5, 1, 1), {25, 0}}};
+  auto res = Step(a, {}, r);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->cpu_ns, 100u);
+  EXPECT_EQ(Cg(*res.snapshot, 200)->cpu_ns, 300u);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->syscalls, 10u);
+  EXPECT_EQ(Cg(*res.snapshot, 200)->syscalls, 15u);
+  EXPECT_EQ(Proc(*res.snapshot, 5, 1)->cgroup_id, 200u);
+  EXPECT_EQ(Proc(*res.snapshot, 5, 1)->cpu_ns, 400u);
+}
+
+TEST_F(AggregatorTest, ProcessFirstSeenInCountersGetsNameFromProc) {
+  procs_[77] = ProcInfo{/*start_ticks=*/3, /*ppid=*/1, "sshd", 100};
+  procs_[78] = ProcInfo{/*start_ticks=*/999, 1, "other", 100};
+  Aggregator a = Make();
+  KernelReadings r;
+  r.syscalls = {{SysKey(77, 3 * kTick + 5, 0), {1, 0}},
+                {SysKey(78, 4 * kTick, 0), {1, 0}}};
+  auto res = Step(a, {}, r);
+  EXPECT_EQ(Proc(*res.snapshot, 77, 3 * kTick + 5)->comm, "sshd");
+  EXPECT_EQ(Proc(*res.snapshot, 77, 3 * kTick + 5)->cgroup_id, 100u);
+  // /proc holds a different process under that pid: no borrowed name.
+  EXPECT_EQ(Proc(*res.snapshot, 78, 4 * kTick)->comm, "?");
+}
+
+TEST_F(AggregatorTest, GarbageCollectionRetiresProcessesWhoseExitWasLost) {
+  procs_[50] = ProcInfo{1, 1, "alive", 100};
+  AggregatorOptions o;
+  o.gc_every = 2;
+  Aggregator a(o, env_);
+  KernelReadings r;
+  r.oncpu = {{SchedKey(50, kTick, 100), 10}, {SchedKey(51, kTick, 100), 10}};
+  Step(a, {}, r);
+  auto res = Step(a, {}, r);  // GC runs: 51 has no /proc entry
+  EXPECT_FALSE(Proc(*res.snapshot, 50, kTick)->exited);
+  ASSERT_NE(Proc(*res.snapshot, 51, kTick), nullptr);
+  EXPECT_TRUE(Proc(*res.snapshot, 51, kTick)->exited);
+  EXPECT_EQ(res.snapshot->self.exits_inferred, 1u);
+}
+
+TEST_F(AggregatorTest, TablesAreBoundedAndOverflowIsCounted) {
+  AggregatorOptions o = NoGc();
+  o.max_processes = 2;
+  o.max_cgroups = 2;
+  Aggregator a = Make(o);
+  KernelReadings r;
+  r.oncpu = {{SchedKey(1, 1, 100), 10},
+             {SchedKey(2, 1, 100), 10},
+             {SchedKey(3, 1, 200), 10},
+             {SchedKey(4, 1, 300), 10}};
+  auto res = Step(a, {}, r);
+  const Snapshot& s = *res.snapshot;
+  EXPECT_EQ(s.self.processes_tracked, 2u);
+  EXPECT_GE(s.self.lost_events.at("process_table_full"), 1u);
+  EXPECT_GE(s.self.lost_events.at("cgroup_table_full"), 1u);
+  // No CPU time vanishes: the overflow bucket (id 0) keeps it.
+  uint64_t total = 0;
+  for (const auto& c : s.cgroups) total += c.cpu_ns;
+  EXPECT_EQ(total, 40u);
+}
+
+TEST_F(AggregatorTest, GoneCgroupIsExportedOnceMoreThenForgotten) {
+  AggregatorOptions o;
+  o.gc_every = 1;
+  Aggregator a(o, env_);
+  paths_[300] = "/tmp-cg";
+  KernelReadings r;
+  r.oncpu = {{SchedKey(9, 1, 300), 10}};
+  procs_[9] = ProcInfo{0, 1, "x", 300};
+  auto res = Step(a, {}, r);
+  ASSERT_NE(Cg(*res.snapshot, 300), nullptr);
+  paths_.erase(300);
+  procs_.erase(9);
+  r.oncpu.clear();
+  res = Step(a, {}, r);
+  ASSERT_NE(Cg(*res.snapshot, 300), nullptr);
+  EXPECT_TRUE(Cg(*res.snapshot, 300)->gone);
+  res = Step(a, {}, r);
+  EXPECT_EQ(Cg(*res.snapshot, 300), nullptr);
+}
+
+TEST_F(AggregatorTest, UnknownWireEventTypeIsRejected) {
+  wl_event e{};
+  e.type = 99;
+  EXPECT_FALSE(FromWire(e).has_value());
+  e.type = WL_EVENT_EXIT;
+  e.tgid = 4;
+  std::memcpy(e.comm, "0123456789abcdef", 16);  // no NUL terminator
+  auto ev = FromWire(e);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->comm, "0123456789abcdef");
+}
+
+}  // namespace
+}  // namespace wattlens
