@@ -11,6 +11,7 @@
 #include "absl/flags/usage.h"
 #include "agent/agent.h"
 #include "agent/export/live_view.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
       "Per-node Wattlens agent: per-workload CPU time and syscalls from eBPF,\n"
       "served as Prometheus metrics on /metrics.");
   absl::ParseCommandLine(argc, argv);
-  spdlog::set_default_logger(spdlog::default_logger());
+  // Logs go to stderr: stdout carries the live view.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("wattlens-agent"));
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
 
   // Signals are taken by one thread with sigwait: no work in a handler.

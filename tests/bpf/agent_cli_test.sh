@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The wattlens-agent binary as users run it (label bpf):
+#  1. /metrics from a live agent passes `promtool check metrics` silently;
+#  2. SIGTERM detaches cleanly: exit 0 and none of its programs remain;
+#  3. without privileges, or without BTF, it exits non-zero with one line.
+# Usage: agent_cli_test.sh <wattlens-agent>
+set -uo pipefail
+agent=$1
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+check() {  # check <name> <condition-exit-status>
+  if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi
+}
+
+if [ "$(id -u)" != 0 ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
+  if [ "${WATTLENS_REQUIRE_BPF:-0}" = 1 ]; then
+    echo "FAIL: BPF required but not root or no BTF"; exit 1
+  fi
+  echo "SKIP: needs root and kernel BTF"; exit 0
+fi
+
+count_progs() { bpftool prog show 2>/dev/null | grep -c 'name wl_' || true; }
+before=$(count_progs)  # other agents (benchmarks) may be running
+
+# 1. Live scrape. Port 0 picks a free port; the agent logs which.
+: > "$tmp/err"  # exists before the background job opens it
+"$agent" --metrics_address=127.0.0.1:0 --interval=200ms \
+  > "$tmp/out" 2> "$tmp/err" &
+pid=$!
+port=""
+for _ in $(seq 100); do  # wait for the condition: the port is announced
+  port=$(sed -n 's/.*\/metrics on port \([0-9]*\).*/\1/p' "$tmp/err")
+  [ -n "$port" ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ]; check "agent started and announced its port" $?
+for _ in $(seq 100); do  # until the first snapshot is served
+  curl -sf "http://127.0.0.1:$port/metrics" > "$tmp/metrics" &&
+    grep -q '^wattlens_workload_cpu_seconds_total' "$tmp/metrics" && break
+  sleep 0.1
+done
+grep -q '^wattlens_workload_cpu_seconds_total{cgroup="/"}' "$tmp/metrics"
+check "metrics served" $?
+lint=$(promtool check metrics < "$tmp/metrics" 2>&1)
+[ -z "$lint" ]; check "promtool check metrics prints nothing" $?
+[ -n "$lint" ] && echo "$lint"
+grep -q '^wattlens_node_syscalls_total{syscall="read"}' "$tmp/metrics"
+check "node syscalls named from the generated table" $?
+grep -q '^wattlens_build_info{' "$tmp/metrics"; check "build info" $?
+
+# 2. SIGTERM: clean exit, programs detached.
+kill -TERM $pid
+wait $pid; rc=$?
+[ $rc -eq 0 ]; check "SIGTERM exits 0 (got $rc)" $?
+# The kernel frees programs after an RCU grace period: await the count.
+for _ in $(seq 50); do
+  after=$(count_progs)
+  [ "$after" -eq "$before" ] && break
+  sleep 0.1
+done
+[ "$after" -eq "$before" ] || bpftool prog show | grep -A2 'name wl_'
+[ "$after" -eq "$before" ]
+check "its wl_ programs detached (before $before, after $after)" $?
+
+# 3. One-line failures.
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+  --bounding-set=-all "$agent" --metrics_address= > "$tmp/o" 2> "$tmp/e"
+rc=$?
+[ $rc -ne 0 ] && [ "$(wc -l < "$tmp/e")" -eq 1 ] && grep -q CAP_BPF "$tmp/e"
+check "unprivileged: exit $rc, one line: $(cat "$tmp/e")" $?
+"$agent" --btf_path=/nonexistent/vmlinux --metrics_address= \
+  > "$tmp/o" 2> "$tmp/e"
+rc=$?
+[ $rc -ne 0 ] && [ "$(wc -l < "$tmp/e")" -eq 1 ] && grep -q BTF "$tmp/e"
+check "no BTF: exit $rc, one line: $(cat "$tmp/e")" $?
+
+exit $fail
