@@ -15,7 +15,8 @@
 #   ROUNDS [7]  SYS_ITERS [3000000]  CTX_ROUNDS [100000]  NPROCS [1000]
 #   WORKLOAD_CPU [1]  TRACER_CPU [0]  READY_TIMEOUT [60 s]
 #   BENCH_BIN [<repo>/build-bench/bin]  AGENT_BIN [<repo>/build/bin/wattlens-agent]
-#   AGENT_PORT [19810]  AGENT_EXTRA_ARGS []  AGENT_MIN_LINKS [5]
+#   AGENT_PORT [19810]  AGENT_EXTRA_ARGS []
+#   AGENT_MIN_LINKS [5] (BPF links the agent must hold to count as attached)
 #   BPFTRACE [bpftrace]  BPFTOOL [/usr/sbin/bpftool]
 set -euo pipefail
 
@@ -45,7 +46,7 @@ for arg in "$@"; do
     --variants=*) variants_arg=${arg#--variants=} ;;
     --out=*) out=${arg#--out=} ;;
     --bpf-stats) bpf_stats=1 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "overhead.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -99,7 +100,7 @@ bpf_attach_count() {
 
 # Readiness is a condition, never a fixed sleep: 0 when attached.
 variant_ready() {
-  local variant=$1 pid=$2 logdir=$3 links_before=$4
+  local variant=$1 pid=$2 logdir=$3
   case "$variant" in
     floor_*) grep -q '^ready' "$logdir/stdout" ;;
     bpftrace)
@@ -116,14 +117,21 @@ variant_ready() {
     agent)
       curl -sf --max-time 1 "http://127.0.0.1:${AGENT_PORT}/metrics" \
         -o "$logdir/metrics.txt" &&
-        (($(bpf_attach_count) - links_before >= AGENT_MIN_LINKS))
+        (($(owned_links "$pid") >= AGENT_MIN_LINKS))
       ;;
   esac
 }
 
-# BPF program ids loaded right now, one per line, lexically sorted (for comm).
-prog_ids() {
-  "$BPFTOOL" prog list 2>/dev/null | sed -n 's/^\([0-9]*\): .*/\1/p' | sort
+# BPF links held open by a process (its fdinfo shows link_type), so other
+# BPF users on the host cannot make a tracer look attached.
+owned_links() {
+  grep -l '^link_type:' /proc/"$1"/fdinfo/* 2>/dev/null | wc -l
+}
+
+# Ids of the BPF programs a process holds (program and link fds).
+owned_prog_ids() {
+  grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' |
+    sort -un | tr '\n' ' '
 }
 
 # With --bpf-stats: appends "round,variant,id,type,name,run_cnt,run_time_ns"
@@ -179,21 +187,19 @@ trap 'exit 130' INT TERM
 # Sets tracer_pid, ready_ms and variant_progs (ids of the BPF programs it
 # loaded).
 start_tracer() {
-  local variant=$1 logdir=$2 links_before cmd start deadline ids_before
+  local variant=$1 logdir=$2 cmd start deadline
   mapfile -t cmd < <(variant_cmd "$variant")
   mkdir -p "$logdir"
   : >"$logdir/stdout"
   : >"$logdir/stderr"
   printf '%q ' "${cmd[@]}" >"$logdir/cmdline"
-  links_before=$(bpf_attach_count)
-  ids_before=$(prog_ids)
   start=$(now_ns)
   deadline=$((start + READY_TIMEOUT * 1000000000))
   # exec: $! is the tracer itself, not a wrapper shell.
   (exec env __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 \
     taskset -c "$TRACER_CPU" "${cmd[@]}" >"$logdir/stdout" 2>"$logdir/stderr") &
   tracer_pid=$!
-  until variant_ready "$variant" "$tracer_pid" "$logdir" "$links_before"; do
+  until variant_ready "$variant" "$tracer_pid" "$logdir"; do
     if ! kill -0 "$tracer_pid" 2>/dev/null; then
       tail -5 "$logdir/stderr" >&2 || true
       die "$variant exited before it was ready (logs: $logdir)"
@@ -202,7 +208,7 @@ start_tracer() {
     sleep 0.05 # polling interval, not a settle time
   done
   ready_ms=$((($(now_ns) - start) / 1000000))
-  variant_progs=$(comm -13 <(echo "$ids_before") <(prog_ids) | tr '\n' ' ')
+  variant_progs=$(owned_prog_ids "$tracer_pid")
   echo "$variant_progs" >"$logdir/prog_ids"
 }
 
