@@ -14,8 +14,7 @@
 namespace wattlens {
 namespace {
 
-int LibbpfPrint(enum libbpf_print_level level, const char* fmt,
-                va_list args) {
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
   char buf[1024];
   int n = vsnprintf(buf, sizeof(buf), fmt, args);
@@ -39,8 +38,7 @@ std::optional<ProcInfo> ReadProc(const std::string& proc_root,
   if (!std::getline(stat, line)) return std::nullopt;
   // comm may contain spaces and parentheses: fields resume after the last ')'.
   size_t open = line.find('('), close = line.rfind(')');
-  if (open == std::string::npos || close == std::string::npos ||
-      close < open) {
+  if (open == std::string::npos || close == std::string::npos || close < open) {
     return std::nullopt;
   }
   ProcInfo info;
@@ -247,9 +245,9 @@ absl::Status Agent::DrainOnce() {
     if (!s.ok()) status = s;
   }
   AgentSelfStats self = CollectSelfStats(sys_stats.entries, cpu_stats.entries);
-  Aggregator::Result res = aggregator_->Update(
-      std::move(events), r, clock_.MonotonicNs(), clock_.RealtimeNs(),
-      std::move(self));
+  Aggregator::Result res =
+      aggregator_->Update(std::move(events), r, clock_.MonotonicNs(),
+                          clock_.RealtimeNs(), std::move(self));
   if (sched_ && !res.deletions.oncpu.empty()) {
     absl::Status s = sched_->DeleteKeys(res.deletions.oncpu);
     if (!s.ok()) status = s;

@@ -51,8 +51,8 @@ struct AgentConfig {
 
 class Agent {
  public:
-  using SnapshotFn = std::function<void(const Snapshot* prev,
-                                        const Snapshot& cur)>;
+  using SnapshotFn =
+      std::function<void(const Snapshot* prev, const Snapshot& cur)>;
 
   static absl::StatusOr<std::unique_ptr<Agent>> Create(
       AgentConfig config, const Clock& clock = RealClock::Get());
@@ -73,8 +73,7 @@ class Agent {
  private:
   Agent(AgentConfig config, const Clock& clock);
   void EventLoop();
-  AgentSelfStats CollectSelfStats(size_t syscall_entries,
-                                  size_t oncpu_entries);
+  AgentSelfStats CollectSelfStats(size_t syscall_entries, size_t oncpu_entries);
 
   AgentConfig config_;
   const Clock& clock_;

@@ -23,9 +23,9 @@ KernelFeatures ProbeKernelFeatures(const std::string& btf_path,
   KernelFeatures f;
   f.btf = access(btf_path.c_str(), R_OK) == 0;
   constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
-  f.bpf_privileged = HasEffectiveCapability(kCapSysAdmin) ||
-                     (HasEffectiveCapability(kCapBpf) &&
-                      HasEffectiveCapability(kCapPerfmon));
+  f.bpf_privileged =
+      HasEffectiveCapability(kCapSysAdmin) ||
+      (HasEffectiveCapability(kCapBpf) && HasEffectiveCapability(kCapPerfmon));
   std::ifstream stats(proc_root + "/sys/kernel/bpf_stats_enabled");
   int enabled = 0;
   f.bpf_stats_sysctl = (stats >> enabled) && enabled == 1;

@@ -9,8 +9,8 @@
 namespace wattlens {
 
 struct KernelFeatures {
-  bool btf = false;             // vmlinux BTF present (CO-RE needs it)
-  bool bpf_privileged = false;  // CAP_BPF+CAP_PERFMON, or CAP_SYS_ADMIN
+  bool btf = false;               // vmlinux BTF present (CO-RE needs it)
+  bool bpf_privileged = false;    // CAP_BPF+CAP_PERFMON, or CAP_SYS_ADMIN
   bool bpf_stats_sysctl = false;  // kernel.bpf_stats_enabled == 1
   int possible_cpus = 0;
 };

@@ -30,19 +30,20 @@ absl::Status ForEachMapEntry(
   for (;;) {
     uint32_t count = chunk;
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(map_fd, first ? nullptr : &in_batch,
-                                   &out_batch, keys.data(), values.data(),
-                                   &count, &opts);
+    int err =
+        bpf_map_lookup_batch(map_fd, first ? nullptr : &in_batch, &out_batch,
+                             keys.data(), values.data(), &count, &opts);
     int e = err ? errno : 0;
     if (err && e != ENOENT) {
-      if (first && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP ||
-                    e == ENOSYS)) {
+      if (first &&
+          (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP || e == ENOSYS)) {
         batch_ok = false;  // old kernel: fall back to per-key reads
         break;
       }
       if (e == ENOSPC) {
-        return absl::ErrnoToStatus(e, "bpf map batch lookup: bucket larger than "
-                                "chunk");
+        return absl::ErrnoToStatus(e,
+                                   "bpf map batch lookup: bucket larger than "
+                                   "chunk");
       }
       return absl::ErrnoToStatus(e, "bpf map batch lookup");
     }

@@ -1,7 +1,6 @@
 #include "agent/bpf/sched_program.h"
 
 #include <bpf/bpf.h>
-
 #include <time.h>
 
 #include <cstring>
@@ -34,10 +33,11 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   if ((err = sched_bpf__load(skel))) {
     return LibbpfError(err, "loading sched BPF object (verifier)");
   }
-  owner->rb_ = ring_buffer__new(bpf_map__fd(skel->maps.events),
-                                &SchedProgram::HandleRecord, owner.get(),
-                                nullptr);
-  if (!owner->rb_) return absl::ErrnoToStatus(errno, "creating ring buffer reader");
+  owner->rb_ =
+      ring_buffer__new(bpf_map__fd(skel->maps.events),
+                       &SchedProgram::HandleRecord, owner.get(), nullptr);
+  if (!owner->rb_)
+    return absl::ErrnoToStatus(errno, "creating ring buffer reader");
   if ((err = sched_bpf__attach(skel))) {
     return LibbpfError(err, "attaching sched tracepoints");
   }

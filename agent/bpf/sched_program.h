@@ -51,7 +51,9 @@ class SchedProgram {
  private:
   SchedProgram(sched_bpf* skel, int ncpus, SchedProgramConfig config,
                EventFn on_event)
-      : skel_(skel), ncpus_(ncpus), config_(config),
+      : skel_(skel),
+        ncpus_(ncpus),
+        config_(config),
         on_event_(std::move(on_event)) {}
   static int HandleRecord(void* ctx, void* data, size_t size);
 

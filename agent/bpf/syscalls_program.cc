@@ -16,8 +16,8 @@ absl::StatusOr<std::unique_ptr<SyscallsProgram>> SyscallsProgram::Create(
   // Configure between open and load.
   skel->rodata->exit_nr = SYS_exit;
   skel->rodata->exit_group_nr = SYS_exit_group;
-  int err = bpf_map__set_max_entries(skel->maps.syscall_counts,
-                                     config.map_entries);
+  int err =
+      bpf_map__set_max_entries(skel->maps.syscall_counts, config.map_entries);
   if (err) return LibbpfError(err, "sizing syscall_counts");
   if ((err = syscalls_bpf__load(skel))) {
     return LibbpfError(err, "loading syscalls BPF object (verifier)");
@@ -34,8 +34,7 @@ absl::Status SyscallsProgram::ReadCounts(
     const std::function<void(const wl_syscall_key&, const wl_syscall_val&)>& fn,
     MapReadStats* stats) {
   return ReadPerCpuMap<wl_syscall_key, wl_syscall_val>(
-      bpf_map__fd(skel_->maps.syscall_counts), ncpus_, map_entries_, fn,
-      stats);
+      bpf_map__fd(skel_->maps.syscall_counts), ncpus_, map_entries_, fn, stats);
 }
 
 absl::Status SyscallsProgram::DeleteKeys(

@@ -29,10 +29,9 @@ class SyscallsProgram {
   SyscallsProgram& operator=(const SyscallsProgram&) = delete;
 
   // Cumulative counts per (process, syscall) since the key was created.
-  absl::Status ReadCounts(
-      const std::function<void(const wl_syscall_key&, const wl_syscall_val&)>&
-          fn,
-      MapReadStats* stats);
+  absl::Status ReadCounts(const std::function<void(const wl_syscall_key&,
+                                                   const wl_syscall_val&)>& fn,
+                          MapReadStats* stats);
   absl::Status DeleteKeys(const std::vector<wl_syscall_key>& keys);
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();

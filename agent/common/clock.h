@@ -1,9 +1,10 @@
 // Injected time: production code asks a Clock, tests advance a FakeClock.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <cstdint>
-#include <time.h>
 
 namespace wattlens {
 

@@ -14,10 +14,10 @@
 #define WL_CONCAT_(a, b) WL_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::absl::Status wl_status_ = (expr);          \
-    if (!wl_status_.ok()) return wl_status_;     \
+#define RETURN_IF_ERROR(expr)                \
+  do {                                       \
+    ::absl::Status wl_status_ = (expr);      \
+    if (!wl_status_.ok()) return wl_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, StatusOrExpr()): binds the value or returns the

@@ -9,9 +9,10 @@ namespace wattlens {
 namespace {
 
 const absl::flat_hash_map<uint32_t, std::string_view>& Table() {
-  static const auto* table = new absl::flat_hash_map<uint32_t, std::string_view>{
+  static const auto* table =
+      new absl::flat_hash_map<uint32_t, std::string_view>{
 #include "syscall_names_generated.inc"
-  };
+      };
   return *table;
 }
 

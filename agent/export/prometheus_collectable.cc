@@ -66,9 +66,9 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   out.push_back(std::move(syserr));
   out.push_back(std::move(procs));
 
-  auto node_sys = Family("wattlens_node_syscalls_total",
-                         "System calls made on the node, by syscall.",
-                         MetricType::Counter);
+  auto node_sys =
+      Family("wattlens_node_syscalls_total",
+             "System calls made on the node, by syscall.", MetricType::Counter);
   auto node_err = Family("wattlens_node_syscall_errors_total",
                          "System calls on the node that returned an error, by "
                          "syscall.",
@@ -89,9 +89,9 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
                       [](const ProcessStats* a, const ProcessStats* b) {
                         return a->cpu_ns > b->cpu_ns;
                       });
-    auto pcpu = Family("wattlens_process_cpu_seconds_total",
-                       "On-CPU time of the top processes by CPU.",
-                       MetricType::Counter);
+    auto pcpu =
+        Family("wattlens_process_cpu_seconds_total",
+               "On-CPU time of the top processes by CPU.", MetricType::Counter);
     auto psys = Family("wattlens_process_syscalls_total",
                        "System calls of the top processes by CPU.",
                        MetricType::Counter);
@@ -165,15 +165,15 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
                        MetricType::Counter);
   Add(resets, {}, s.self.counter_resets);
   out.push_back(std::move(resets));
-  auto tracked = Family("wattlens_agent_tracked",
-                        "Processes and cgroups the agent tracks.",
-                        MetricType::Gauge);
+  auto tracked =
+      Family("wattlens_agent_tracked",
+             "Processes and cgroups the agent tracks.", MetricType::Gauge);
   Add(tracked, {{"kind", "process"}}, s.self.processes_tracked);
   Add(tracked, {{"kind", "cgroup"}}, s.self.cgroups_tracked);
   out.push_back(std::move(tracked));
-  auto drain = Family("wattlens_agent_drain_duration_seconds",
-                      "Time the last interval's drain took.",
-                      MetricType::Gauge);
+  auto drain =
+      Family("wattlens_agent_drain_duration_seconds",
+             "Time the last interval's drain took.", MetricType::Gauge);
   Add(drain, {}, s.self.last_drain_seconds);
   out.push_back(std::move(drain));
   auto ts = Family("wattlens_agent_last_snapshot_timestamp_seconds",
@@ -181,9 +181,9 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
                    MetricType::Gauge);
   Add(ts, {}, s.realtime_ns / kNsPerSecond);
   out.push_back(std::move(ts));
-  auto build = Family("wattlens_build_info",
-                      "Build of the running agent; always 1.",
-                      MetricType::Gauge);
+  auto build =
+      Family("wattlens_build_info", "Build of the running agent; always 1.",
+             MetricType::Gauge);
   Add(build,
       {{"component", "agent"},
        {"version", options.version},

@@ -111,8 +111,7 @@ void Aggregator::ApplyEvent(const LifecycleEvent& e) {
 
 Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
                                       const KernelReadings& readings,
-                                      int64_t monotonic_ns,
-                                      int64_t realtime_ns,
+                                      int64_t monotonic_ns, int64_t realtime_ns,
                                       AgentSelfStats self) {
   ++seq_;
   Result result;
@@ -257,10 +256,17 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
   absl::flat_hash_map<uint64_t, uint32_t> live_by_cgroup;
   snap->processes.reserve(procs_.size() + exited_now_.size());
   auto add = [&](const ProcessKey& k, const Proc& p) {
-    ProcessStats& out = snap->processes.emplace_back(
-        ProcessStats{k.tgid, k.start_ns, p.ppid, p.comm, p.cgroup_id,
-                     p.cpu_ns, p.syscalls, p.errors, p.exited, p.exit_code,
-                     {}});
+    ProcessStats& out = snap->processes.emplace_back(ProcessStats{k.tgid,
+                                                                  k.start_ns,
+                                                                  p.ppid,
+                                                                  p.comm,
+                                                                  p.cgroup_id,
+                                                                  p.cpu_ns,
+                                                                  p.syscalls,
+                                                                  p.errors,
+                                                                  p.exited,
+                                                                  p.exit_code,
+                                                                  {}});
     out.by_syscall.reserve(p.by_syscall.size());
     for (const auto& [nr, st] : p.by_syscall) out.by_syscall.push_back(st);
     std::sort(out.by_syscall.begin(), out.by_syscall.end(),
@@ -281,12 +287,12 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
         cg.resolved = true;
       }
     }
-    std::string path = cg.resolved ? cg.path : "<deleted>/" + std::to_string(id);
+    std::string path =
+        cg.resolved ? cg.path : "<deleted>/" + std::to_string(id);
     auto live = live_by_cgroup.find(id);
-    snap->cgroups.push_back({id, std::move(path), cg.cpu_ns, cg.syscalls,
-                             cg.errors,
-                             live == live_by_cgroup.end() ? 0 : live->second,
-                             cg.gone});
+    snap->cgroups.push_back(
+        {id, std::move(path), cg.cpu_ns, cg.syscalls, cg.errors,
+         live == live_by_cgroup.end() ? 0 : live->second, cg.gone});
   }
   std::sort(snap->cgroups.begin(), snap->cgroups.end(),
             [](const auto& a, const auto& b) { return a.id < b.id; });

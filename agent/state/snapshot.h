@@ -69,8 +69,8 @@ struct AgentSelfStats {
   bool bpf_stats_enabled = false;
   std::vector<SourceHealth> sources;
   uint64_t events_received = 0;
-  uint64_t exits_inferred = 0;     // exit events missed, found via /proc
-  uint64_t counter_resets = 0;     // kernel counters that went backwards
+  uint64_t exits_inferred = 0;  // exit events missed, found via /proc
+  uint64_t counter_resets = 0;  // kernel counters that went backwards
   uint64_t processes_tracked = 0;
   uint64_t cgroups_tracked = 0;
   double last_drain_seconds = 0;
@@ -81,9 +81,9 @@ struct Snapshot {
   int64_t monotonic_ns = 0;
   int64_t realtime_ns = 0;
   int64_t interval_ns = 0;
-  std::vector<CgroupStats> cgroups;      // sorted by id
-  std::vector<ProcessStats> processes;   // live + exited this interval
-  std::vector<SyscallStats> syscalls;    // node totals, sorted by nr
+  std::vector<CgroupStats> cgroups;     // sorted by id
+  std::vector<ProcessStats> processes;  // live + exited this interval
+  std::vector<SyscallStats> syscalls;   // node totals, sorted by nr
   AgentSelfStats self;
 };
 

@@ -120,7 +120,9 @@ TEST_F(AgentBpfTest, CgroupCpuMatchesKernelAccounting) {
   bool exited = false;
   ASSERT_TRUE(DrainUntil(
       *agent_, [&](const Snapshot&) { return exited; },
-      [&](const Snapshot& s) { exited |= FindExited(s, child.pid()) != nullptr; }));
+      [&](const Snapshot& s) {
+        exited |= FindExited(s, child.pid()) != nullptr;
+      }));
   ASSERT_TRUE(agent_->DrainOnce().ok());  // the tail after the EXIT event
   auto snap = agent_->store().Latest();
   const CgroupStats* c = FindCgroup(*snap, cg.id());
@@ -194,9 +196,10 @@ TEST_F(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
   const CgroupStats* c = FindCgroup(*agent_->store().Latest(), cg.id());
   ASSERT_NE(c, nullptr);
   const double agent_us = c->cpu_ns / 1000.0;
-  std::printf("1000 short-lived: agent %.0f us, kernel cpu.stat %lu us "
-              "(%.3f%%)\n",
-              agent_us, kernel_us, 100.0 * (agent_us - kernel_us) / kernel_us);
+  std::printf(
+      "1000 short-lived: agent %.0f us, kernel cpu.stat %lu us "
+      "(%.3f%%)\n",
+      agent_us, kernel_us, 100.0 * (agent_us - kernel_us) / kernel_us);
   EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);  // issue bar: 1 %
   EXPECT_EQ(agent_->store().Latest()->self.lost_events.at("ringbuf_full"), 0u);
 }

@@ -29,8 +29,8 @@ namespace wattlens::testing {
 #define WATTLENS_REQUIRE_BPF_OR_SKIP()                                      \
   do {                                                                      \
     auto wl_f = ::wattlens::ProbeKernelFeatures("/sys/kernel/btf/vmlinux"); \
-    auto wl_s = ::wattlens::CheckBpfPrerequisites(                          \
-        wl_f, "/sys/kernel/btf/vmlinux");                                   \
+    auto wl_s =                                                             \
+        ::wattlens::CheckBpfPrerequisites(wl_f, "/sys/kernel/btf/vmlinux"); \
     if (!wl_s.ok()) {                                                       \
       const char* wl_req = std::getenv("WATTLENS_REQUIRE_BPF");             \
       if (wl_req && std::string(wl_req) == "1") {                           \
@@ -131,11 +131,10 @@ class GatedChild {
 // Drains `agent` until `done(snapshot)` holds or `timeout` passes, calling
 // `each` on every snapshot. Returns whether the condition was met. The short
 // pause between drains only paces the polling of a condition.
-inline bool DrainUntil(Agent& agent,
-                       const std::function<bool(const Snapshot&)>& done,
-                       const std::function<void(const Snapshot&)>& each =
-                           nullptr,
-                       absl::Duration timeout = absl::Seconds(20)) {
+inline bool DrainUntil(
+    Agent& agent, const std::function<bool(const Snapshot&)>& done,
+    const std::function<void(const Snapshot&)>& each = nullptr,
+    absl::Duration timeout = absl::Seconds(20)) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     if (!agent.DrainOnce().ok()) return false;

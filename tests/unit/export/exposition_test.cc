@@ -18,9 +18,9 @@ Snapshot Sample() {
   s.sequence = 3;
   s.monotonic_ns = 10'000'000'000;
   s.realtime_ns = 1'700'000'000'000'000'000;
-  s.cgroups = {{1, "/", 1'500'000'000, 100, 4, 3, false},
-               {9, "/system.slice/nginx.service", 250'000'000, 42, 0, 2,
-                false}};
+  s.cgroups = {
+      {1, "/", 1'500'000'000, 100, 4, 3, false},
+      {9, "/system.slice/nginx.service", 250'000'000, 42, 0, 2, false}};
   s.processes = {{100, 1, 1, "nginx", 9, 200'000'000, 40, 0, false, 0, {}},
                  {101, 2, 1, "bash", 1, 900'000'000, 80, 4, false, 0, {}},
                  {102, 3, 1, "cron", 1, 1'000, 1, 0, true, 0, {}}};

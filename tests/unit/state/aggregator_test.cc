@@ -170,10 +170,10 @@ TEST_F(AggregatorTest, ExitedProcessExportedOnceThenKeysDeleted) {
 TEST_F(AggregatorTest, DuplicateExitIsIgnored) {
   Aggregator a = Make();
   KernelReadings r;
-  auto res = Step(a,
-                  {Event(EventType::kExit, 8, 1, 100),
-                   Event(EventType::kExit, 8, 1, 100)},
-                  r);
+  auto res = Step(
+      a,
+      {Event(EventType::kExit, 8, 1, 100), Event(EventType::kExit, 8, 1, 100)},
+      r);
   int n = 0;
   for (const auto& p : res.snapshot->processes) n += p.pid == 8;
   EXPECT_EQ(n, 1);
