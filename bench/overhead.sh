@@ -231,8 +231,9 @@ stop_tracer() {
   tracer_pid=""
 }
 
-# Runs one workload on WORKLOAD_CPU. Sets w_ns (ns_per_op) and w_sw
-# (switches_per_op, ctxload only).
+# Runs one workload on WORKLOAD_CPU. Sets w_ns (wall ns_per_op), w_cpu
+# (cpu_ns_per_op: the workload's own on-CPU time, which does not grow when
+# another task shares the CPU) and w_sw (switches_per_op, ctxload only).
 run_workload() {
   local workload=$1 line n
   case "$workload" in
@@ -242,9 +243,10 @@ run_workload() {
   line=$(taskset -c "$WORKLOAD_CPU" "$BENCH_BIN/$workload" "$n") ||
     die "$workload failed"
   echo "$line" >>"$OUT/workloads.log"
-  w_ns=$(sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p' <<<"$line")
-  w_sw=$(sed -n 's/.*switches_per_op=\([-0-9.]*\).*/\1/p' <<<"$line")
-  [[ -n $w_ns ]] || die "cannot parse workload output: $line"
+  w_ns=$(sed -n 's/.* ns_per_op=\([0-9.]*\).*/\1/p' <<<"$line")
+  w_cpu=$(sed -n 's/.* cpu_ns_per_op=\([0-9.]*\).*/\1/p' <<<"$line")
+  w_sw=$(sed -n 's/.* switches_per_op=\([-0-9.]*\).*/\1/p' <<<"$line")
+  [[ -n $w_ns && -n $w_cpu ]] || die "cannot parse workload output: $line"
   w_sw=${w_sw:-NA}
 }
 
@@ -335,27 +337,35 @@ fi
 
 RUNS=$OUT/runs.csv
 TRACER=$OUT/tracer.csv
-echo "round,variant,workload,order,base_ns,variant_ns,delta_ns,base_switches_per_op,variant_switches_per_op,bpf_attached_at_base" >"$RUNS"
+echo "round,variant,workload,order,base_ns,variant_ns,delta_ns,base_cpu_ns,variant_cpu_ns,delta_cpu_ns,base_switches_per_op,variant_switches_per_op,bpf_attached_at_base" >"$RUNS"
 echo "round,variant,ready_ms,startup_cpu_ns,sys_cpu_ns,sys_ticks,sys_wall_ns,ctx_cpu_ns,ctx_ticks,ctx_wall_ns,vmrss_kb,vmhwm_kb" >"$TRACER"
 
-# Runs both workloads under a variant's tracer (nothing for "none"). Sets
-# m_sys m_sys_sw m_ctx m_ctx_sw and appends the tracer's resource use to
+# Runs both workloads under a variant's tracer (nothing for "none"). Fills
+# M[<side>.*] and appends the tracer's resource use to
 # tracer.csv. Runs in the main shell, never in a $(...) subshell, so
 # tracer_pid stays visible to the EXIT trap and die() stops the script.
+# M[<side>.<workload>.ns|cpu|sw]: the latest results; side is B (baseline)
+# or V (variant).
+declare -A M=()
+run_into_m() { # run_into_m <side> <workload>
+  run_workload "$2"
+  M[$1.$2.ns]=$w_ns M[$1.$2.cpu]=$w_cpu M[$1.$2.sw]=$w_sw
+}
+
 measure_variant() {
-  local round=$1 v=$2 logdir startup c0n c0t c1n c1t c2n c2t t0 t1 t2
+  local round=$1 v=$2 side=$3 logdir startup c0n c0t c1n c1t c2n c2t t0 t1 t2
   if [[ $v == none ]]; then
-    run_workload sysload; m_sys=$w_ns; m_sys_sw=$w_sw
-    run_workload ctxload; m_ctx=$w_ns; m_ctx_sw=$w_sw
+    run_into_m "$side" sysload
+    run_into_m "$side" ctxload
     return
   fi
   logdir=$OUT/logs/r${round}_$v
   start_tracer "$v" "$logdir"
   read -r c0n c0t <<<"$(proc_cpu "$tracer_pid")"; t0=$(now_ns)
   startup=$c0n # CPU used from exec to attached
-  run_workload sysload; m_sys=$w_ns; m_sys_sw=$w_sw
+  run_into_m "$side" sysload
   read -r c1n c1t <<<"$(proc_cpu "$tracer_pid")"; t1=$(now_ns)
-  run_workload ctxload; m_ctx=$w_ns; m_ctx_sw=$w_sw
+  run_into_m "$side" ctxload
   read -r c2n c2t <<<"$(proc_cpu "$tracer_pid")"; t2=$(now_ns)
   if ((bpf_stats)); then record_prog_stats "$round" "$v"; fi
   stop_tracer "$v"
@@ -372,24 +382,23 @@ for ((r = 1; r <= ROUNDS; r++)); do
     attached=$(bpf_attach_count)
     if ((r % 2)); then
       order=variant_first
-      measure_variant "$r" "$v"
-      vs=$m_sys vs_sw=$m_sys_sw vc=$m_ctx vc_sw=$m_ctx_sw
-      measure_variant "$r" none
-      bs=$m_sys bs_sw=$m_sys_sw bc=$m_ctx bc_sw=$m_ctx_sw
+      measure_variant "$r" "$v" V
+      measure_variant "$r" none B
     else
       order=base_first
-      measure_variant "$r" none
-      bs=$m_sys bs_sw=$m_sys_sw bc=$m_ctx bc_sw=$m_ctx_sw
-      measure_variant "$r" "$v"
-      vs=$m_sys vs_sw=$m_sys_sw vc=$m_ctx vc_sw=$m_ctx_sw
+      measure_variant "$r" none B
+      measure_variant "$r" "$v" V
     fi
-    awk -v r="$r" -v v="$v" -v o="$order" -v a="$attached" \
-      -v bs="$bs" -v vs="$vs" -v bss="$bs_sw" -v vss="$vs_sw" \
-      -v bc="$bc" -v vc="$vc" -v bcs="$bc_sw" -v vcs="$vc_sw" 'BEGIN {
-        printf "%s,%s,sysload,%s,%s,%s,%.2f,%s,%s,%s\n", r, v, o, bs, vs, vs - bs, bss, vss, a
-        printf "%s,%s,ctxload,%s,%s,%s,%.2f,%s,%s,%s\n", r, v, o, bc, vc, vc - bc, bcs, vcs, a
-      }' >>"$RUNS"
-    log "round $r/$ROUNDS $v: sysload $bs -> $vs ns/op, ctxload $bc -> $vc ns/op"
+    for w in sysload ctxload; do
+      awk -v r="$r" -v v="$v" -v w="$w" -v o="$order" -v a="$attached" \
+        -v bn="${M[B.$w.ns]}" -v vn="${M[V.$w.ns]}" -v bc="${M[B.$w.cpu]}" \
+        -v vc="${M[V.$w.cpu]}" -v bs="${M[B.$w.sw]}" -v vs="${M[V.$w.sw]}" 'BEGIN {
+          printf "%s,%s,%s,%s,%s,%s,%.2f,%s,%s,%.2f,%s,%s,%s\n", r, v, w, o,
+            bn, vn, vn - bn, bc, vc, vc - bc, bs, vs, a }' >>"$RUNS"
+    done
+    log "round $r/$ROUNDS $v: sysload ${M[B.sysload.ns]} -> ${M[V.sysload.ns]} ns/op" \
+      "(cpu ${M[B.sysload.cpu]} -> ${M[V.sysload.cpu]}), ctxload ${M[B.ctxload.ns]}" \
+      "-> ${M[V.ctxload.ns]} (cpu ${M[B.ctxload.cpu]} -> ${M[V.ctxload.cpu]})"
   done
 done
 
@@ -419,37 +428,44 @@ summary=$OUT/summary.md
   echo '```'
   echo
   echo "Median [min..max] over $ROUNDS paired rounds. Δ = variant − paired baseline"
-  echo "(nothing attached). sysload: ns per getppid() syscall. ctxload: ns per"
-  echo "pipe round trip (2 context switches + 4 syscalls); per-switch Δ is half of it."
+  echo "(nothing attached). **wall**: elapsed time per op (CLOCK_MONOTONIC), what the"
+  echo "issue asks for. **CPU**: the workload's own on-CPU time per op (BPF programs on"
+  echo "its path are charged to it), which does not grow when other tasks share the CPU;"
+  echo "prefer it on a busy host. sysload: per getppid() syscall. ctxload: per pipe round"
+  echo "trip (2 context switches + 4 syscalls); \"per switch\" is half a round trip."
   for w in sysload ctxload; do
     echo
     if [[ $w == sysload ]]; then
       echo "## Per syscall (sysload, $SYS_ITERS getppid calls per run)"
       echo
-      echo "| variant | baseline ns/op | with variant ns/op | Δ ns/syscall |"
-      echo "|---|---|---|---|"
+      echo "| variant | wall ns/op: baseline | with variant | **Δ ns/syscall** | CPU ns/op: baseline | with variant | **Δ ns/syscall** |"
+      echo "|---|---|---|---|---|---|---|"
     else
       echo "## Per context switch (ctxload, $CTX_ROUNDS round trips per run)"
       echo
-      echo "| variant | baseline ns/round trip | with variant ns/round trip | Δ ns/round trip | Δ ns/switch | switches/round trip |"
-      echo "|---|---|---|---|---|---|"
+      echo "| variant | wall ns/round trip: baseline | with variant | Δ/round trip | **Δ/switch** | CPU ns/round trip: baseline | with variant | Δ/round trip | **Δ/switch** | switches/round trip |"
+      echo "|---|---|---|---|---|---|---|---|---|---|"
     fi
     for v in "${ALL_VARIANTS[@]}"; do
       if [[ -n ${skipped[$v]:-} ]]; then
-        if [[ $w == sysload ]]; then echo "| $v | ${skipped[$v]} | | |"
-        else echo "| $v | ${skipped[$v]} | | | | |"; fi
+        if [[ $w == sysload ]]; then echo "| $v | ${skipped[$v]} | | | | | |"
+        else echo "| $v | ${skipped[$v]} | | | | | | | | |"; fi
         continue
       fi
       [[ " ${active[*]} " == *" $v "* ]] || continue
       read -r bm bl bh < <(stats "$v" "$w" 5)
       read -r vm vl vh < <(stats "$v" "$w" 6)
       read -r dm dl dh < <(stats "$v" "$w" 7)
-      dmed[$v.$w]=$dm
+      read -r cbm cbl cbh < <(stats "$v" "$w" 8)
+      read -r cvm cvl cvh < <(stats "$v" "$w" 9)
+      read -r cdm cdl cdh < <(stats "$v" "$w" 10)
+      dmed[$v.$w.wall]=$dm
+      dmed[$v.$w.cpu]=$cdm
       if [[ $w == sysload ]]; then
-        echo "| $v | $bm [$bl..$bh] | $vm [$vl..$vh] | **$dm** [$dl..$dh] |"
+        echo "| $v | $bm [$bl..$bh] | $vm [$vl..$vh] | **$dm** [$dl..$dh] | $cbm [$cbl..$cbh] | $cvm [$cvl..$cvh] | **$cdm** [$cdl..$cdh] |"
       else
-        read -r sm _ _ < <(stats "$v" "$w" 9)
-        echo "| $v | $bm [$bl..$bh] | $vm [$vl..$vh] | $dm [$dl..$dh] | **$(half "$dm")** [$(half "$dl")..$(half "$dh")] | $sm |"
+        read -r sm _ sh < <(stats "$v" "$w" 12)
+        echo "| $v | $bm [$bl..$bh] | $vm [$vl..$vh] | $dm [$dl..$dh] | **$(half "$dm")** [$(half "$dl")..$(half "$dh")] | $cbm [$cbl..$cbh] | $cvm [$cvl..$cvh] | $cdm [$cdl..$cdh] | **$(half "$cdm")** [$(half "$cdl")..$(half "$cdh")] | $sm (max $sh) |"
       fi
     done
   done
@@ -457,12 +473,18 @@ summary=$OUT/summary.md
   echo
   echo "## Ratios of median Δ (target for the agent: ≤ 1.5x the floor, < bpftrace)"
   echo
-  echo "| ratio | per syscall | per context switch |"
-  echo "|---|---|---|"
+  echo "| ratio | per syscall, wall | per syscall, CPU | per switch, wall | per switch, CPU |"
+  echo "|---|---|---|---|---|"
   for pair in agent/floor_rawtp agent/floor_samehooks agent/bpftrace \
     floor_samehooks/floor_rawtp bpftrace/floor_rawtp; do
     a=${pair%/*}; b=${pair#*/}
-    echo "| $a / $b | $(ratio "${dmed[$a.sysload]:-NA}" "${dmed[$b.sysload]:-NA}") | $(ratio "${dmed[$a.ctxload]:-NA}" "${dmed[$b.ctxload]:-NA}") |"
+    row="| $a / $b"
+    for w in sysload ctxload; do
+      for m in wall cpu; do
+        row+=" | $(ratio "${dmed[$a.$w.$m]:-NA}" "${dmed[$b.$w.$m]:-NA}")"
+      done
+    done
+    echo "$row |"
   done
   echo
   echo "Ratios of small Δs are only as good as the Δs: when a floor's Δ is inside"
@@ -517,7 +539,7 @@ summary=$OUT/summary.md
           c[k] ? sprintf("%.1f", t[k] / c[k]) : "n/a" } }' "$OUT/progstats.csv" | sort
   fi
 
-  changed=$(awk -F, 'NR > 1 {print $10}' "$RUNS" | sort -u | wc -l)
+  changed=$(awk -F, 'NR > 1 {print $13}' "$RUNS" | sort -u | wc -l)
   if ((changed > 1)); then
     echo
     echo "**Warning:** the number of BPF programs attached by others changed during"

@@ -5,14 +5,18 @@
  * is two context switches (parent -> child -> parent) and four syscalls
  * (2 write + 2 read). The switch count is not assumed: the parent reads both
  * tasks' voluntary/involuntary switch counters from /proc around the timed
- * loop and prints switches_per_op.
+ * loop and prints switches_per_op. cpu_ns_per_op is the on-CPU time of both
+ * tasks (CLOCK_PROCESS_CPUTIME_ID clocks) per round trip: the switch path and
+ * any BPF program on it are charged to one of the two, and unlike wall time
+ * it does not grow when another task shares the CPU (switches_per_op above 2
+ * shows that happened).
  *
  * usage: ctxload [round_trips [cpu]]
  *   round_trips  default 200000 (after a 5 % warm-up)
  *   cpu          default: the lowest CPU this process may run on (so
  *                `taskset -c 1 ctxload` pins both tasks to CPU 1)
  * output (one line, key=value): workload=ctxload cpu=C round_trips=N
- *   ns_total=T ns_per_op=X ns_per_switch=Y switches_per_op=S
+ *   ns_total=T ns_per_op=X ns_per_switch=Y cpu_ns_per_op=Z switches_per_op=S
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,11 +32,13 @@
 
 enum { kDefaultRoundTrips = 200000, kMaxRoundTrips = 100000000 };
 
-static long long NowNs(void) {
+static long long ClockNs(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (clock_gettime(clock, &ts) != 0) return -1;
   return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+static long long NowNs(void) { return ClockNs(CLOCK_MONOTONIC); }
 
 static int ReadByte(int fd) {
   char c;
@@ -148,12 +154,18 @@ int main(int argc, char** argv) {
   close(to_child[0]);
   close(to_parent[1]);
 
+  clockid_t child_clock;
+  int have_child_clock = clock_getcpuclockid(child, &child_clock) == 0;
+
   int failed = 0;
   long long start = 0, total = 0, sw_before = 0, sw_after = 0;
+  long long cpu_before = 0, cpu_after = 0;
   const long warmup = n / 20 + 1;
   for (long i = 0; i < warmup + n; ++i) {
     if (i == warmup) {
       sw_before = BothSwitches(parent, child);
+      cpu_before = ClockNs(CLOCK_PROCESS_CPUTIME_ID) +
+                   (have_child_clock ? ClockNs(child_clock) : 0);
       start = NowNs();
     }
     if (WriteByte(to_child[1]) < 0 || ReadByte(to_parent[0]) != 1) {
@@ -162,6 +174,8 @@ int main(int argc, char** argv) {
     }
   }
   total = NowNs() - start;
+  cpu_after = ClockNs(CLOCK_PROCESS_CPUTIME_ID) +
+              (have_child_clock ? ClockNs(child_clock) : 0);
   sw_after = BothSwitches(parent, child);
 
   close(to_child[1]); /* EOF: the child exits */
@@ -178,9 +192,11 @@ int main(int argc, char** argv) {
       sw_before >= 0 && sw_after >= sw_before
           ? (double)(sw_after - sw_before) / (double)n
           : -1.0;
+  const double cpu_per_op =
+      have_child_clock ? (double)(cpu_after - cpu_before) / (double)n : -1.0;
   printf(
       "workload=ctxload cpu=%ld round_trips=%ld ns_total=%lld ns_per_op=%.2f "
-      "ns_per_switch=%.2f switches_per_op=%.3f\n",
-      cpu, n, total, per_op, per_op / 2.0, sw_per_op);
+      "ns_per_switch=%.2f cpu_ns_per_op=%.2f switches_per_op=%.3f\n",
+      cpu, n, total, per_op, per_op / 2.0, cpu_per_op, sw_per_op);
   return 0;
 }
