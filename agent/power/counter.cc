@@ -85,12 +85,11 @@ absl::StatusOr<CounterDelta> ResolveCounterDelta(uint64_t prev_uj,
     k = std::clamp(static_cast<u128>(std::min(rounded, 1.0e30L)), k_min, k_max);
   }
   const u128 energy = d0 + k * range;
-  if (energy > std::numeric_limits<int64_t>::max() ||
-      k + (wrapped ? 1 : 0) > std::numeric_limits<uint32_t>::max()) {
+  if (energy > std::numeric_limits<int64_t>::max()) {
     return absl::UnavailableError("energy delta overflows");
   }
   return CounterDelta{static_cast<uint64_t>(energy),
-                      static_cast<uint32_t>(k + (wrapped ? 1 : 0)),
+                      static_cast<uint64_t>(k + (wrapped ? 1 : 0)),
                       k_max > k_min};
 }
 

@@ -22,7 +22,7 @@ struct CounterBounds {
 
 struct CounterDelta {
   uint64_t energy_uj = 0;
-  uint32_t wraps = 0;
+  uint64_t wraps = 0;
   bool ambiguous = false;
 };
 

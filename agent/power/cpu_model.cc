@@ -172,7 +172,7 @@ std::string ByModelName(const std::string& name) {
         return "";
     }
   }
-  static const std::regex kEpyc(R"(EPYC \d{3}\d([1-4]))");
+  static const std::regex kEpyc(R"(EPYC [0-9][0-9A-Z]{2}([1-5]))");
   if (std::regex_search(name, m, kEpyc)) {
     switch (m[1].str()[0]) {
       case '1':
@@ -181,8 +181,10 @@ std::string ByModelName(const std::string& name) {
         return "AMD EPYC 2nd Gen";
       case '3':
         return "AMD EPYC 3rd Gen";
-      default:
+      case '4':
         return "AMD EPYC 4th Gen";
+      default:
+        return "AMD EPYC 5th Gen";
     }
   }
   if (absl::StrContains(name, "Xeon(R) E-2") ||

@@ -67,7 +67,7 @@ struct ZoneReading {
   int64_t interval_ns = 0;
   // The static part of energy_uj, when the source knows it (the model does).
   std::optional<int64_t> idle_uj;
-  uint32_t wraps = 0;           // counter wrap-arounds resolved
+  uint64_t wraps = 0;           // counter wrap-arounds resolved
   bool ambiguous_wrap = false;  // several wrap counts fitted the bounds
 };
 

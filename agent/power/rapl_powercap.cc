@@ -177,14 +177,17 @@ absl::StatusOr<PowerSample> RaplPowercapSource::Sample() {
                             CounterBounds{interval, config_.min_power_w,
                                           z.info.max_power_w, z.last_power_w});
     if (!delta.ok()) {
+      last_reject = absl::StrCat(z.info.dir, ": ", delta.status().message());
+      if (absl::IsOutOfRange(delta.status())) {
+        // A value the counter cannot hold is garbage: keep the last one.
+        rejected_.Add(RejectReason::kOutOfRange);
+        continue;
+      }
       // The counter cannot be trusted across this interval; restart from
       // the new value.
-      rejected_.Add(absl::IsOutOfRange(delta.status())
-                        ? RejectReason::kOutOfRange
-                    : absl::IsFailedPrecondition(delta.status())
+      rejected_.Add(absl::IsFailedPrecondition(delta.status())
                         ? RejectReason::kBackwards
                         : RejectReason::kImplausible);
-      last_reject = absl::StrCat(z.info.dir, ": ", delta.status().message());
       z.last_uj = *cur;
       z.last_ns = now;
       z.last_power_w.reset();
