@@ -190,7 +190,9 @@ absl::StatusOr<ImageReference> ParseImageReference(absl::string_view ref) {
                          absl::string_view::npos);
   if (has_domain) {
     if (!IsDomain(first)) return Invalid(ref, "bad registry host");
-    out.registry = absl::AsciiStrToLower(first);
+    // Kept as written, like Docker: lower-casing would turn "ABC/x" into
+    // the Docker Hub name "abc/x".
+    out.registry = std::string(first);
     parts.erase(parts.begin());
   } else {
     out.registry = std::string(kDockerHub);
@@ -216,6 +218,11 @@ absl::StatusOr<ImageReference> ParseImageReference(absl::string_view ref) {
     parts.insert(parts.begin(), "library");
   }
   out.repository = absl::StrJoin(parts, "/");
+  // Checked on the normalised name too, so that the canonical form of any
+  // accepted reference is itself accepted.
+  if (out.registry.size() + 1 + out.repository.size() > kMaxNameBytes) {
+    return Invalid(ref, "name too long");
+  }
   return out;
 }
 

@@ -48,7 +48,7 @@ TEST(ImageReferenceTest, ParsesAndNormalises) {
       {"localhost/app", "localhost", "app", "", ""},
       {"myregistry.local:5000/a/b/c/d:latest", "myregistry.local:5000",
        "a/b/c/d", "latest", ""},
-      {"Registry.Example.COM/ns/img", "registry.example.com", "ns/img", "", ""},
+      {"Registry.Example.COM/ns/img", "Registry.Example.COM", "ns/img", "", ""},
       {"[::1]:5000/img:x", "[::1]:5000", "img", "x", ""},
       {"602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon-k8s-cni:v1.18.2",
        "602401143452.dkr.ecr.us-west-2.amazonaws.com", "amazon-k8s-cni",

@@ -1,0 +1,3 @@
+#include "tests/fuzz/fuzz_targets.h"
+
+WATTLENS_FUZZ_MAIN(FuzzImageReference)
