@@ -1,7 +1,5 @@
 #include "agent/power/cpu_model.h"
 
-#include <regex>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -141,13 +139,33 @@ std::string AmdByFamilyModel(int family, int model) {
   return "";
 }
 
+// The alphanumeric token right after `prefix` in `name`, or "".
+absl::string_view TokenAfter(absl::string_view name, absl::string_view prefix) {
+  const size_t at = name.find(prefix);
+  if (at == absl::string_view::npos) return "";
+  absl::string_view rest = name.substr(at + prefix.size());
+  size_t n = 0;
+  while (n < rest.size() &&
+         absl::ascii_isalnum(static_cast<unsigned char>(rest[n]))) {
+    ++n;
+  }
+  return rest.substr(0, n);
+}
+
+bool AllDigits(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
 std::string ByModelName(const std::string& name) {
-  std::smatch m;
-  // Xeon Scalable: the second digit of the model number is the generation.
-  static const std::regex kScalable(
-      R"((Platinum|Gold|Silver|Bronze) (\d)(\d)\d\d)");
-  if (std::regex_search(name, m, kScalable)) {
-    switch (m[3].str()[0]) {
+  // Xeon Scalable ("Gold 6148"): the second digit is the generation.
+  for (absl::string_view tier : {"Platinum ", "Gold ", "Silver ", "Bronze "}) {
+    absl::string_view model = TokenAfter(name, tier);
+    if (model.size() < 4 || !AllDigits(model.substr(0, 4))) continue;
+    switch (model[1]) {
       case '1':
         return "Skylake";
       case '2':
@@ -158,23 +176,33 @@ std::string ByModelName(const std::string& name) {
         return "";
     }
   }
-  static const std::regex kE5(R"(E[57]-\d{4}[A-Z]* ?(v(\d))?)");
-  if (std::regex_search(name, m, kE5)) {
-    if (!m[2].matched) return "Sandy Bridge";
-    switch (m[2].str()[0]) {
-      case '2':
-        return "Ivy Bridge";
-      case '3':
-        return "Haswell";
-      case '4':
-        return "Broadwell";
-      default:
-        return "";
+  // Xeon E5/E7 ("E5-2686 v4"): no version is Sandy Bridge.
+  for (absl::string_view family : {"E5-", "E7-"}) {
+    absl::string_view model = TokenAfter(name, family);
+    if (model.size() < 4 || !AllDigits(model.substr(0, 4))) continue;
+    // `model` points into `name`: what follows it is the version, if any.
+    const size_t after =
+        static_cast<size_t>(model.data() - name.data()) + model.size();
+    absl::string_view rest = absl::string_view(name).substr(after);
+    if (rest.size() >= 3 && rest[0] == ' ' && rest[1] == 'v') {
+      switch (rest[2]) {
+        case '2':
+          return "Ivy Bridge";
+        case '3':
+          return "Haswell";
+        case '4':
+          return "Broadwell";
+        default:
+          return "";
+      }
     }
+    return "Sandy Bridge";
   }
-  static const std::regex kEpyc(R"(EPYC [0-9][0-9A-Z]{2}([1-5]))");
-  if (std::regex_search(name, m, kEpyc)) {
-    switch (m[1].str()[0]) {
+  // EPYC ("EPYC 7R32", "EPYC 9654"): the fourth character is the generation.
+  absl::string_view epyc = TokenAfter(name, "EPYC ");
+  if (epyc.size() == 4 &&
+      absl::ascii_isdigit(static_cast<unsigned char>(epyc[0]))) {
+    switch (epyc[3]) {
       case '1':
         return "AMD EPYC 1st Gen";
       case '2':
@@ -183,8 +211,10 @@ std::string ByModelName(const std::string& name) {
         return "AMD EPYC 3rd Gen";
       case '4':
         return "AMD EPYC 4th Gen";
-      default:
+      case '5':
         return "AMD EPYC 5th Gen";
+      default:
+        break;
     }
   }
   if (absl::StrContains(name, "Xeon(R) E-2") ||
