@@ -335,9 +335,12 @@ if ((bpf_stats)); then
   echo "round,variant,id,type,name,run_cnt,run_time_ns" >"$OUT/progstats.csv"
 fi
 
+host_attached0=$(bpf_attach_count)
+echo "bpf_attached_by_others_at_start=$host_attached0" >>"$OUT/env.txt"
+
 RUNS=$OUT/runs.csv
 TRACER=$OUT/tracer.csv
-echo "round,variant,workload,order,base_ns,variant_ns,delta_ns,base_cpu_ns,variant_cpu_ns,delta_cpu_ns,base_switches_per_op,variant_switches_per_op,bpf_attached_at_base" >"$RUNS"
+echo "round,variant,workload,order,base_ns,variant_ns,delta_ns,base_cpu_ns,variant_cpu_ns,delta_cpu_ns,base_switches_per_op,variant_switches_per_op,others_bpf_changes" >"$RUNS"
 echo "round,variant,ready_ms,startup_cpu_ns,sys_cpu_ns,sys_ticks,sys_wall_ns,ctx_cpu_ns,ctx_ticks,ctx_wall_ns,vmrss_kb,vmhwm_kb" >"$TRACER"
 
 # Runs both workloads under a variant's tracer (nothing for "none"). Fills
@@ -345,18 +348,32 @@ echo "round,variant,ready_ms,startup_cpu_ns,sys_cpu_ns,sys_ticks,sys_wall_ns,ctx
 # tracer.csv. Runs in the main shell, never in a $(...) subshell, so
 # tracer_pid stays visible to the EXIT trap and die() stops the script.
 # M[<side>.<workload>.ns|cpu|sw]: the latest results; side is B (baseline)
-# or V (variant).
+# or V (variant). M[<side>.others]: how far the host's count of attached BPF
+# programs (ours excluded: sampled while no tracer of ours runs) strayed from
+# its value at the start of the run, before plus after the side's workloads.
+# Other people's programs on the syscall path change a baseline; a pair with
+# a non-zero sum is left out of the medians when enough clean pairs exist.
 declare -A M=()
 run_into_m() { # run_into_m <side> <workload>
   run_workload "$2"
   M[$1.$2.ns]=$w_ns M[$1.$2.cpu]=$w_cpu M[$1.$2.sw]=$w_sw
 }
 
+absdiff() { local d=$(($1 - $2)); echo $((d < 0 ? -d : d)); }
+note_others() { # note_others <side> <count before>
+  local after
+  after=$(bpf_attach_count)
+  M[$1.others]=$(($(absdiff "$2" "$host_attached0") + $(absdiff "$after" "$host_attached0")))
+}
+
 measure_variant() {
   local round=$1 v=$2 side=$3 logdir startup c0n c0t c1n c1t c2n c2t t0 t1 t2
+  local others_before
+  others_before=$(bpf_attach_count)
   if [[ $v == none ]]; then
     run_into_m "$side" sysload
     run_into_m "$side" ctxload
+    note_others "$side" "$others_before"
     return
   fi
   logdir=$OUT/logs/r${round}_$v
@@ -369,6 +386,7 @@ measure_variant() {
   read -r c2n c2t <<<"$(proc_cpu "$tracer_pid")"; t2=$(now_ns)
   if ((bpf_stats)); then record_prog_stats "$round" "$v"; fi
   stop_tracer "$v"
+  note_others "$side" "$others_before"
   echo "$round,$v,$ready_ms,$startup,$((c1n - c0n)),$((c1t - c0t)),$((t1 - t0)),$((c2n - c1n)),$((c2t - c1t)),$((t2 - t1)),$rss_kb,$hwm_kb" >>"$TRACER"
 }
 
@@ -379,7 +397,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
     # Paired runs: a baseline with nothing attached right next to the
     # variant; which one goes first alternates by round, so slow drift of
     # the host does not favour either side.
-    attached=$(bpf_attach_count)
     if ((r % 2)); then
       order=variant_first
       measure_variant "$r" "$v" V
@@ -390,7 +407,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
       measure_variant "$r" "$v" V
     fi
     for w in sysload ctxload; do
-      awk -v r="$r" -v v="$v" -v w="$w" -v o="$order" -v a="$attached" \
+      awk -v r="$r" -v v="$v" -v w="$w" -v o="$order" \
+        -v a="$((${M[B.others]} + ${M[V.others]}))" \
         -v bn="${M[B.$w.ns]}" -v vn="${M[V.$w.ns]}" -v bc="${M[B.$w.cpu]}" \
         -v vc="${M[V.$w.cpu]}" -v bs="${M[B.$w.sw]}" -v vs="${M[V.$w.sw]}" 'BEGIN {
           printf "%s,%s,%s,%s,%s,%s,%.2f,%s,%s,%.2f,%s,%s,%s\n", r, v, w, o,
@@ -405,9 +423,20 @@ done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
 
 # ---------------------------------------------------------------- summary --
-# "median min max" of column `col` of runs.csv rows matching variant/workload.
+# Pairs of a variant/workload whose baseline and variant saw the same BPF
+# programs of others as the run started (others_bpf_changes == 0).
+clean_pairs() {
+  awk -F, -v v="$1" -v w="$2" 'NR > 1 && $2 == v && $3 == w && $13 == 0' "$RUNS" | wc -l
+}
+all_pairs() {
+  awk -F, -v v="$1" -v w="$2" 'NR > 1 && $2 == v && $3 == w' "$RUNS" | wc -l
+}
+# "median min max" of column `col` of runs.csv rows matching variant/workload;
+# only clean pairs when at least 3 exist (use_clean[v.w] = 1).
+declare -A use_clean=()
 stats() {
-  awk -F, -v v="$1" -v w="$2" -v c="$3" 'NR > 1 && $2 == v && $3 == w {print $c}' "$RUNS" |
+  awk -F, -v v="$1" -v w="$2" -v c="$3" -v clean="${use_clean[$1.$2]:-0}" \
+    'NR > 1 && $2 == v && $3 == w && (!clean || $13 == 0) {print $c}' "$RUNS" |
     sort -g | awk '{a[NR] = $1} END {
       if (NR == 0) { print "NA NA NA"; exit }
       m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
@@ -419,6 +448,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
 half() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.1f", a / 2 }'; }
 
 declare -A dmed=()
+notes=()
 summary=$OUT/summary.md
 {
   echo "# Wattlens overhead run"
@@ -453,6 +483,15 @@ summary=$OUT/summary.md
         continue
       fi
       [[ " ${active[*]} " == *" $v "* ]] || continue
+      nclean=$(clean_pairs "$v" "$w"); nall=$(all_pairs "$v" "$w")
+      if ((nclean >= 3)); then use_clean[$v.$w]=1; fi
+      if ((nclean < nall)); then
+        if ((nclean >= 3)); then
+          notes+=("$v/$w: $nclean of $nall pairs used; in the others someone else's BPF programs came or went")
+        else
+          notes+=("$v/$w: all $nall pairs used; only $nclean of them were free of other people's BPF programs coming or going")
+        fi
+      fi
       read -r bm bl bh < <(stats "$v" "$w" 5)
       read -r vm vl vh < <(stats "$v" "$w" 6)
       read -r dm dl dh < <(stats "$v" "$w" 7)
@@ -478,6 +517,7 @@ summary=$OUT/summary.md
   for pair in agent/floor_rawtp agent/floor_samehooks agent/bpftrace \
     floor_samehooks/floor_rawtp bpftrace/floor_rawtp; do
     a=${pair%/*}; b=${pair#*/}
+    [[ -n ${dmed[$a.sysload.cpu]:-} && -n ${dmed[$b.sysload.cpu]:-} ]] || continue
     row="| $a / $b"
     for w in sysload ctxload; do
       for m in wall cpu; do
@@ -489,6 +529,12 @@ summary=$OUT/summary.md
   echo
   echo "Ratios of small Δs are only as good as the Δs: when a floor's Δ is inside"
   echo "the noise (compare with the \"none\" row, baseline vs baseline) the ratio is not meaningful."
+  if ((${#notes[@]})); then
+    echo
+    echo "Pairs left out (others_bpf_changes in runs.csv):"
+    echo
+    printf -- '- %s\n' "${notes[@]}"
+  fi
 
   echo
   echo "## Tracer resources ($NPROCS extra idle processes, $live live processes on the host)"
@@ -539,12 +585,6 @@ summary=$OUT/summary.md
           c[k] ? sprintf("%.1f", t[k] / c[k]) : "n/a" } }' "$OUT/progstats.csv" | sort
   fi
 
-  changed=$(awk -F, 'NR > 1 {print $13}' "$RUNS" | sort -u | wc -l)
-  if ((changed > 1)); then
-    echo
-    echo "**Warning:** the number of BPF programs attached by others changed during"
-    echo "the run (column bpf_attached_at_base of runs.csv); baselines were not all equal."
-  fi
   echo
   echo "Raw data: $OUT (runs.csv, tracer.csv, workloads.log, logs/)."
 } >"$summary"
