@@ -201,14 +201,16 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
     self.maps.push_back(
         {"syscall_counts", syscall_entries, syscalls_->map_capacity()});
     for (auto& p : syscalls_->ReadProgramStats()) {
-      self.programs.push_back({p.name, p.run_count, p.run_time_ns});
+      self.programs.push_back(
+          {p.name, p.run_count, p.run_time_ns, p.verified_insns});
     }
   }
   if (sched_) {
     add_drops(sched_->ReadDrops());
     self.maps.push_back({"oncpu", oncpu_entries, sched_->map_capacity()});
     for (auto& p : sched_->ReadProgramStats()) {
-      self.programs.push_back({p.name, p.run_count, p.run_time_ns});
+      self.programs.push_back(
+          {p.name, p.run_count, p.run_time_ns, p.verified_insns});
     }
   }
   self.last_drain_seconds = last_drain_seconds_;

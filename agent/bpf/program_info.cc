@@ -30,7 +30,8 @@ std::vector<ProgramStats> ReadProgramStats(bpf_object* obj) {
     bpf_prog_info info = {};
     uint32_t len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
-    out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+    out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns,
+                   info.verified_insns});
   }
   return out;
 }

@@ -47,6 +47,7 @@ struct ProgramRunStats {
   std::string program;
   uint64_t run_count = 0;
   uint64_t run_time_ns = 0;
+  uint32_t verified_insns = 0;
 };
 
 struct MapFillStats {

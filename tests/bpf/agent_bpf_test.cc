@@ -269,5 +269,65 @@ TEST_F(AgentBpfTest, SnapshotReportsHealthyMapsAndNoDrops) {
   }
 }
 
+TEST(AgentBpfConfigTest, FullMapsAreCountedNotSilentlyLost) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  AgentConfig c = TestAgentConfig();
+  c.syscalls.map_entries = 4;  // set between open and load
+  c.sched.map_entries = 4;
+  auto agent = Agent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  GatedChild child([] {
+    for (int i = 0; i < 10; ++i) {
+      syscall(SYS_getppid);
+      syscall(SYS_getpid);
+      syscall(SYS_getuid);
+      syscall(SYS_getgid);
+      syscall(SYS_geteuid);
+    }
+    return 0;
+  });
+  child.Release();
+  ASSERT_EQ(child.Wait(), 0);
+  ASSERT_TRUE(DrainUntil(**agent, [](const Snapshot& s) {
+    return s.self.lost_events.at("syscall_map_full") > 0 &&
+           s.self.lost_events.at("sched_map_full") > 0;
+  })) << "map-full updates were not counted";
+  auto s = (*agent)->store().Latest();
+  for (const auto& m : s->self.maps) EXPECT_EQ(m.capacity, 4u) << m.map;
+}
+
+// Each program stays under a recorded verifier budget (instructions the
+// verifier processed on this kernel with clang 14): growth past it is a
+// deliberate change. Run statistics appear when BPF stats are enabled.
+TEST(AgentBpfConfigTest, VerifierBudgetAndRunStats) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  const absl::flat_hash_map<std::string, uint32_t> budget = {
+      {"wl_sys_exit", 200},
+      {"wl_sys_exit_task", 200},
+      {"wl_sched_switch", 400},
+      {"wl_sched_fork", 200},
+      {"wl_sched_exec", 200}};
+  AgentConfig c = TestAgentConfig();
+  c.enable_bpf_stats = true;
+  auto agent = Agent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ASSERT_TRUE(DrainUntil(**agent, [](const Snapshot& s) {
+    for (const auto& p : s.self.programs) {
+      if (p.program == "wl_sys_exit" && p.run_count > 0) return true;
+    }
+    return false;
+  }));
+  auto s = (*agent)->store().Latest();
+  EXPECT_TRUE(s->self.bpf_stats_enabled);
+  ASSERT_EQ(s->self.programs.size(), budget.size());
+  for (const auto& p : s->self.programs) {
+    ASSERT_TRUE(budget.contains(p.program)) << p.program;
+    std::printf("%-18s verified_insns %u (budget %u)\n", p.program.c_str(),
+                p.verified_insns, budget.at(p.program));
+    EXPECT_GT(p.verified_insns, 0u) << p.program;
+    EXPECT_LE(p.verified_insns, budget.at(p.program)) << p.program;
+  }
+}
+
 }  // namespace
 }  // namespace wattlens
