@@ -105,6 +105,21 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
     procs_of[it->second].push_back(p);
     proc_sum[it->second] += proc.weight;
   }
+  // Workloads named only by a zone's own weights (e.g. GPU-only work).
+  for (const ZoneEnergyInput& zin : input.zones) {
+    if (!zin.weight_override) continue;
+    for (const auto& [key, w] : *zin.weight_override) {
+      if (key == kIdleWorkload || key == kUnattributedWorkload) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "zone ", zin.zone, ": weight for reserved workload ", key));
+      }
+      if (index.emplace(key, workloads.size()).second) {
+        workloads.push_back(WorkloadUsage{key, 0, 0});
+        procs_of.emplace_back();
+        proc_sum.push_back(0);
+      }
+    }
+  }
   // A workload's weight: its own if given, else its processes' sum.
   std::vector<uint64_t> cpu_weight(workloads.size());
   for (size_t i = 0; i < workloads.size(); ++i) {
@@ -130,18 +145,13 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
     // Dynamic: workloads..., then kernel threads.
     std::vector<uint64_t> weights = cpu_weight;
     if (zin.weight_override) {
-      for (const auto& [key, w] : *zin.weight_override) {
-        if (!index.contains(key)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "zone ", zin.zone, ": weight for unknown workload ", key));
-        }
-      }
       for (size_t i = 0; i < workloads.size(); ++i) {
         auto it = zin.weight_override->find(workloads[i].key);
         weights[i] = it != zin.weight_override->end() ? it->second : 0;
       }
     }
-    weights.push_back(zin.weight_override ? 0 : input.kernel_weight);
+    weights.push_back(zin.weight_override ? zin.unattributed_weight
+                                          : input.kernel_weight);
     std::vector<int64_t> dyn = Apportion(z.dynamic_uj, weights);
     const int64_t dyn_assigned =
         std::accumulate(dyn.begin(), dyn.end(), int64_t{0});

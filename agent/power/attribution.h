@@ -65,8 +65,10 @@ struct ZoneEnergyInput {
   int64_t energy_uj = 0;  // node energy in the interval
   int64_t idle_uj = 0;    // static baseline for the interval
   // Per-workload weights for this zone instead of CPU time (e.g. GPU SM
-  // utilisation). Processes are not split for such zones.
+  // utilisation); workloads named only here are added. Processes are not
+  // split for such zones, and unattributed_weight replaces kernel_weight.
   std::optional<std::map<std::string, uint64_t>> weight_override;
+  uint64_t unattributed_weight = 0;
 };
 
 struct AttributionInput {

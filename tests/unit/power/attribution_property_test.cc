@@ -4,6 +4,7 @@
 // their workload.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -57,6 +58,17 @@ AttributionInput RandomInput(std::mt19937_64& rng) {
     zin.idle_uj = rng() % 3 == 0
                       ? zin.energy_uj * 2
                       : static_cast<int64_t>(rng() >> (20 + rng() % 44));
+    if (rng() % 4 == 0) {  // a GPU-like zone with its own weights
+      std::map<std::string, uint64_t> weights;
+      const int n = static_cast<int>(rng() % 6);
+      for (int k = 0; k < n; ++k) {
+        weights[workloads > 0 && rng() % 2 ? in.workloads[rng() % workloads].key
+                                           : absl::StrCat("gpu/job", k)] =
+            RandomWeight(rng);
+      }
+      zin.weight_override = std::move(weights);
+      zin.unattributed_weight = RandomWeight(rng);
+    }
     in.zones.push_back(std::move(zin));
   }
   return in;
@@ -95,7 +107,7 @@ TEST(AttributionPropertyTest, ConservationOverRandomInputs) {
       int64_t idle_sum = 0;
       for (const auto& [key, split] : z.workloads) idle_sum += split.idle_uj;
       EXPECT_EQ(idle_sum, z.idle_uj);
-      if (total_weight > 0) {
+      if (total_weight > 0 && !in.zones[zi].weight_override) {
         for (const auto& [key, w] : weight) {
           const long double exact = z.dynamic_uj * (w / total_weight);
           // Weights are summed in 128-bit integers; long double sums here
@@ -107,6 +119,7 @@ TEST(AttributionPropertyTest, ConservationOverRandomInputs) {
               << "iteration " << it << " zone " << z.zone << " " << key;
         }
       }
+      if (in.zones[zi].weight_override) continue;
       std::map<std::string, int64_t> by_workload;
       for (const auto& p : in.processes) {
         by_workload[p.workload] += z.process_dynamic_uj.at(p.pid);

@@ -168,6 +168,23 @@ TEST(AttributionTest, GpuZoneUsesItsOwnWeights) {
   EXPECT_TRUE(CheckConservation(*r).ok());
 }
 
+TEST(AttributionTest, GpuOnlyWorkloadAndUnmappedGpuProcesses) {
+  AttributionInput in = TwoPods();
+  ZoneEnergyInput gpu{
+      "gpu", 4'000, 0,
+      std::map<std::string, uint64_t>{{"ml/job", 30}, {"default/db", 10}}};
+  gpu.unattributed_weight = 40;
+  in.zones.push_back(gpu);
+  auto r = Attribute(in);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->zones[1].workloads.at("ml/job").dynamic_uj, 1'500);
+  EXPECT_EQ(r->zones[1].workloads.at("default/db").dynamic_uj, 500);
+  EXPECT_EQ(r->zones[1].workloads.at(kUnattributed).dynamic_uj, 2'000);
+  // The new workload exists, with nothing, in the CPU zone too.
+  EXPECT_EQ(r->zones[0].workloads.at("ml/job").total_uj(), 0);
+  EXPECT_TRUE(CheckConservation(*r).ok());
+}
+
 TEST(AttributionTest, BadInputIsAClearError) {
   AttributionInput in = TwoPods();
   in.zones[0].energy_uj = -1;
@@ -182,7 +199,8 @@ TEST(AttributionTest, BadInputIsAClearError) {
   in.processes.push_back({10, "default/db", 1, false});
   EXPECT_TRUE(absl::IsInvalidArgument(Attribute(in).status()));
   in = TwoPods();
-  in.zones[0].weight_override = std::map<std::string, uint64_t>{{"nope", 1}};
+  in.zones[0].weight_override =
+      std::map<std::string, uint64_t>{{std::string(kIdleWorkload), 1}};
   EXPECT_TRUE(absl::IsInvalidArgument(Attribute(in).status()));
 }
 
