@@ -209,7 +209,12 @@ start_tracer() {
   done
   ready_ms=$((($(now_ns) - start) / 1000000))
   variant_progs=$(owned_prog_ids "$tracer_pid")
-  echo "$variant_progs" >"$logdir/prog_ids"
+  local id
+  for id in $variant_progs; do
+    "$BPFTOOL" prog show id "$id" 2>/dev/null | awk 'NR == 1 {
+      for (i = 3; i < NF; i++) if ($i == "name") n = $(i + 1)
+      printf "%s %s %s\n", $1, $2, n }'
+  done >"$logdir/progs"
 }
 
 # Stops the tracer (bounded wait, then SIGKILL). Sets rss_kb and hwm_kb.
@@ -309,6 +314,9 @@ log "raw data in $OUT"
   echo "workload_cpu=$WORKLOAD_CPU tracer_cpu=$TRACER_CPU"
   echo "variants=${active[*]}"
   echo "agent_cmd=$(agent_cmd | tr '\n' ' ')"
+  if [[ -x $AGENT_BIN ]]; then
+    echo "agent_binary_mtime=$(date -u -r "$AGENT_BIN" +%Y-%m-%dT%H:%M:%SZ) sha256=$(sha256sum "$AGENT_BIN" | cut -c1-16)"
+  fi
   echo "bpftrace=$($BPFTRACE --version 2>/dev/null || echo none)"
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/env.txt"
@@ -568,6 +576,16 @@ summary=$OUT/summary.md
           100 * sc / sw, 100 * st_ / hz * 1e9 / sw, 100 * cc / cw, 100 * ct / hz * 1e9 / cw,
           med(st, n), med(rdy, n), med(rss, n), hwm
       }' "$TRACER"
+  done
+
+  echo
+  echo "BPF programs each tracer held (last round; ids, types, names):"
+  echo
+  for v in "${active[@]}"; do
+    [[ $v == none ]] && continue
+    last=$(find "$OUT/logs" -maxdepth 1 -name "r*_$v" | sort -V | tail -1)
+    [[ -n $last && -f $last/progs ]] || continue
+    echo "- $v: $(awk '{printf "%s%s (%s)", sep, $3, $2; sep = ", "}' "$last/progs")"
   done
 
   if ((bpf_stats)); then
