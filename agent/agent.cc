@@ -101,7 +101,15 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     a->sched_error_ = std::string(sched.status().message());
     spdlog::error("sched source disabled: {}", a->sched_error_);
   }
-  if (!a->syscalls_ && !a->sched_) {
+  auto net = NetworkProgram::Create(c.network, ncpus);
+  if (net.ok()) {
+    a->network_ = std::move(*net);
+    a->network_error_ = a->network_->degraded_reason();
+  } else {
+    a->network_error_ = std::string(net.status().message());
+    spdlog::error("network source disabled: {}", a->network_error_);
+  }
+  if (!a->syscalls_ && !a->sched_ && !a->network_) {
     return absl::FailedPreconditionError(
         absl::StrCat("no BPF source could be loaded: ", a->syscalls_error_));
   }
@@ -181,7 +189,8 @@ absl::Status Agent::Run(const SnapshotFn& on_snapshot) {
 }
 
 AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
-                                       size_t oncpu_entries) {
+                                       size_t oncpu_entries,
+                                       size_t net_entries) {
   AgentSelfStats self;
   for (int r = 0; r < WL_DROP_MAX; ++r) self.lost_events[DropReasonName(r)] = 0;
   auto add_drops = [&](absl::StatusOr<DropCounts> d) {
@@ -196,6 +205,9 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
   self.bpf_stats_enabled = stats_fd_ >= 0 || features_.bpf_stats_sysctl;
   self.sources.push_back({"syscalls", syscalls_ != nullptr, syscalls_error_});
   self.sources.push_back({"sched", sched_ != nullptr, sched_error_});
+  self.sources.push_back({"network",
+                          network_ != nullptr && network_error_.empty(),
+                          network_error_});
   if (syscalls_) {
     add_drops(syscalls_->ReadDrops());
     self.maps.push_back(
@@ -209,6 +221,14 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
     add_drops(sched_->ReadDrops());
     self.maps.push_back({"oncpu", oncpu_entries, sched_->map_capacity()});
     for (auto& p : sched_->ReadProgramStats()) {
+      self.programs.push_back(
+          {p.name, p.run_count, p.run_time_ns, p.verified_insns});
+    }
+  }
+  if (network_) {
+    add_drops(network_->ReadDrops());
+    self.maps.push_back({"net_counts", net_entries, network_->map_capacity()});
+    for (auto& p : network_->ReadProgramStats()) {
       self.programs.push_back(
           {p.name, p.run_count, p.run_time_ns, p.verified_insns});
     }
@@ -231,7 +251,7 @@ absl::Status Agent::DrainOnce() {
   });
   KernelReadings r;
   absl::Status status;
-  MapReadStats sys_stats, cpu_stats;
+  MapReadStats sys_stats, cpu_stats, net_stats;
   if (sched_) {
     absl::Status s = sched_->ReadOnCpu(
         [&](const wl_sched_key& k, uint64_t v) { r.oncpu.emplace_back(k, v); },
@@ -246,7 +266,20 @@ absl::Status Agent::DrainOnce() {
         &sys_stats);
     if (!s.ok()) status = s;
   }
-  AgentSelfStats self = CollectSelfStats(sys_stats.entries, cpu_stats.entries);
+  if (network_) {
+    absl::Status s = network_->ReadCounts(
+        [&](const wl_net_key& k, const wl_net_val& v) {
+          r.net.emplace_back(k, v);
+        },
+        &net_stats);
+    if (!s.ok()) status = s;
+    if (config_.network_refresh_every &&
+        ++drains_ % config_.network_refresh_every == 0) {
+      if (absl::Status s = network_->RefreshClasses(); !s.ok()) status = s;
+    }
+  }
+  AgentSelfStats self =
+      CollectSelfStats(sys_stats.entries, cpu_stats.entries, net_stats.entries);
   Aggregator::Result res =
       aggregator_->Update(std::move(events), r, clock_.MonotonicNs(),
                           clock_.RealtimeNs(), std::move(self));
@@ -256,6 +289,10 @@ absl::Status Agent::DrainOnce() {
   }
   if (syscalls_ && !res.deletions.syscalls.empty()) {
     absl::Status s = syscalls_->DeleteKeys(res.deletions.syscalls);
+    if (!s.ok()) status = s;
+  }
+  if (network_ && !res.deletions.net.empty()) {
+    absl::Status s = network_->DeleteKeys(res.deletions.net);
     if (!s.ok()) status = s;
   }
   aggregator_->ForgetDeleted(res.deletions);

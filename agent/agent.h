@@ -18,6 +18,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/bpf/kernel_features.h"
+#include "agent/bpf/network_program.h"
 #include "agent/bpf/sched_program.h"
 #include "agent/bpf/syscalls_program.h"
 #include "agent/common/clock.h"
@@ -39,6 +40,9 @@ struct AgentConfig {
   std::string metrics_address = "0.0.0.0:9810";
   SyscallsProgramConfig syscalls;
   SchedProgramConfig sched;
+  NetworkProgramConfig network;
+  // Node addresses are re-read (interfaces change) every N intervals.
+  uint32_t network_refresh_every = 30;
   size_t event_queue_capacity = 65536;
   int event_poll_ms = 50;
   std::string btf_path = "/sys/kernel/btf/vmlinux";
@@ -73,7 +77,8 @@ class Agent {
  private:
   Agent(AgentConfig config, const Clock& clock);
   void EventLoop();
-  AgentSelfStats CollectSelfStats(size_t syscall_entries, size_t oncpu_entries);
+  AgentSelfStats CollectSelfStats(size_t syscall_entries, size_t oncpu_entries,
+                                  size_t net_entries);
 
   AgentConfig config_;
   const Clock& clock_;
@@ -81,7 +86,9 @@ class Agent {
   std::unique_ptr<CgroupResolver> cgroups_;
   std::unique_ptr<SyscallsProgram> syscalls_;
   std::unique_ptr<SchedProgram> sched_;
-  std::string syscalls_error_, sched_error_;
+  std::unique_ptr<NetworkProgram> network_;
+  std::string syscalls_error_, sched_error_, network_error_;
+  uint64_t drains_ = 0;
   int stats_fd_ = -1;
 
   SpscRing<wl_event> events_;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -23,6 +24,11 @@ ABSL_FLAG(uint32_t, bpf_syscall_map_entries, 16384,
           "Capacity of the (process, syscall) counter map.");
 ABSL_FLAG(uint32_t, bpf_sched_map_entries, 16384,
           "Capacity of the (process, cgroup) on-CPU map.");
+ABSL_FLAG(uint32_t, bpf_net_map_entries, 16384,
+          "Capacity of the (process, cgroup, traffic class) network map.");
+ABSL_FLAG(std::vector<std::string>, cluster_cidrs, {},
+          "Comma-separated pod and service CIDRs: peers inside them are "
+          "traffic class `cluster`.");
 ABSL_FLAG(uint32_t, bpf_ringbuf_bytes, 4u << 20,
           "Lifecycle ring buffer size in bytes (a power of two).");
 ABSL_FLAG(uint32_t, event_queue_capacity, 65536,
@@ -70,6 +76,16 @@ int main(int argc, char** argv) {
   config.syscalls.map_entries = absl::GetFlag(FLAGS_bpf_syscall_map_entries);
   config.sched.map_entries = absl::GetFlag(FLAGS_bpf_sched_map_entries);
   config.sched.ringbuf_bytes = absl::GetFlag(FLAGS_bpf_ringbuf_bytes);
+  config.network.map_entries = absl::GetFlag(FLAGS_bpf_net_map_entries);
+  for (const std::string& text : absl::GetFlag(FLAGS_cluster_cidrs)) {
+    auto cidr = wattlens::ParseCidr(text);
+    if (!cidr.ok()) {
+      std::fprintf(stderr, "wattlens-agent: --cluster_cidrs: %s\n",
+                   std::string(cidr.status().message()).c_str());
+      return 2;
+    }
+    config.network.cluster_cidrs.push_back(*cidr);
+  }
   config.event_queue_capacity = absl::GetFlag(FLAGS_event_queue_capacity);
   config.enable_bpf_stats = absl::GetFlag(FLAGS_bpf_stats);
   config.exposition.process_top_n = absl::GetFlag(FLAGS_process_metrics_top_n);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "agent/bpf/network_classes.h"
 #include "agent/common/syscall_names.h"
 #include "prometheus/text_serializer.h"
 
@@ -35,6 +36,59 @@ void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels,
   f.metric.push_back(std::move(m));
 }
 
+// Network series: classes with traffic only (a workload that never talked to
+// the internet has no internet series), so at most 5 per workload.
+void RenderNetwork(const Snapshot& s, std::vector<MetricFamily>& out) {
+  auto tx = Family("wattlens_workload_network_transmit_bytes_total",
+                   "Bytes sent over TCP and UDP by the workload, by traffic "
+                   "class of the peer.",
+                   MetricType::Counter);
+  auto rx = Family("wattlens_workload_network_receive_bytes_total",
+                   "Bytes received over TCP and UDP by the workload, by "
+                   "traffic class of the peer.",
+                   MetricType::Counter);
+  auto txp = Family("wattlens_workload_network_transmit_packets_total",
+                    "UDP datagrams and TCP send calls that moved data, by "
+                    "traffic class.",
+                    MetricType::Counter);
+  auto rxp = Family("wattlens_workload_network_receive_packets_total",
+                    "UDP datagrams and TCP receive calls that moved data, by "
+                    "traffic class.",
+                    MetricType::Counter);
+  auto conns = Family("wattlens_workload_tcp_connections_total",
+                      "TCP connections opened (connect), accepted and "
+                      "closed.",
+                      MetricType::Counter);
+  auto retrans = Family("wattlens_workload_tcp_retransmits_total",
+                        "TCP segments retransmitted on the workload's "
+                        "sockets.",
+                        MetricType::Counter);
+  for (const CgroupStats& c : s.cgroups) {
+    for (size_t k = 0; k < kNetClasses; ++k) {
+      const NetStats& n = c.net[k];
+      if (!n.tx_bytes && !n.rx_bytes && !n.tx_packets && !n.rx_packets) {
+        continue;
+      }
+      std::vector<ClientMetric::Label> l = {{"cgroup", c.path},
+                                            {"class", NetClassName(k)}};
+      Add(tx, l, n.tx_bytes);
+      Add(rx, l, n.rx_bytes);
+      Add(txp, l, n.tx_packets);
+      Add(rxp, l, n.rx_packets);
+    }
+    const TcpStats& t = c.tcp;
+    if (t.connects || t.accepts || t.closes || t.retransmits) {
+      Add(conns, {{"cgroup", c.path}, {"event", "connect"}}, t.connects);
+      Add(conns, {{"cgroup", c.path}, {"event", "accept"}}, t.accepts);
+      Add(conns, {{"cgroup", c.path}, {"event", "close"}}, t.closes);
+      Add(retrans, {{"cgroup", c.path}}, t.retransmits);
+    }
+  }
+  for (auto* f : {&tx, &rx, &txp, &rxp, &conns, &retrans}) {
+    out.push_back(std::move(*f));
+  }
+}
+
 }  // namespace
 
 std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
@@ -65,6 +119,7 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   out.push_back(std::move(sys));
   out.push_back(std::move(syserr));
   out.push_back(std::move(procs));
+  RenderNetwork(s, out);
 
   auto node_sys =
       Family("wattlens_node_syscalls_total",

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/hash/hash.h"
-
 namespace wattlens {
 
 std::optional<LifecycleEvent> FromWire(const wl_event& e) {
@@ -31,20 +29,46 @@ std::optional<LifecycleEvent> FromWire(const wl_event& e) {
   return out;
 }
 
-size_t Aggregator::SchedKeyHash::operator()(const wl_sched_key& k) const {
-  return absl::HashOf(k.tgid, k.start_ns, k.cgroup_id);
+namespace {
+
+void AddNet(const wl_net_val& d, uint32_t net_class, NetStats* net,
+            TcpStats* tcp) {
+  NetStats& n =
+      net[net_class < kNetClasses ? net_class : uint32_t{WL_NET_UNKNOWN}];
+  n.tx_bytes += d.tx_bytes;
+  n.rx_bytes += d.rx_bytes;
+  n.tx_packets += d.tx_packets;
+  n.rx_packets += d.rx_packets;
+  tcp->connects += d.connects;
+  tcp->accepts += d.accepts;
+  tcp->closes += d.closes;
+  tcp->retransmits += d.retransmits;
 }
-bool Aggregator::SchedKeyHash::operator()(const wl_sched_key& a,
-                                          const wl_sched_key& b) const {
-  return a.tgid == b.tgid && a.start_ns == b.start_ns &&
-         a.cgroup_id == b.cgroup_id;
+
+template <typename V>
+bool IsZero(const V& v) {
+  static constexpr V kZero{};
+  return std::memcmp(&v, &kZero, sizeof(V)) == 0;
 }
-size_t Aggregator::SyscallKeyHash::operator()(const wl_syscall_key& k) const {
-  return absl::HashOf(k.tgid, k.nr, k.start_ns);
-}
-bool Aggregator::SyscallKeyHash::operator()(const wl_syscall_key& a,
-                                            const wl_syscall_key& b) const {
-  return a.tgid == b.tgid && a.nr == b.nr && a.start_ns == b.start_ns;
+
+}  // namespace
+
+template <typename K, typename V>
+V Aggregator::Delta(LastValues<K, V>& last, const K& key, const V& cum) {
+  static_assert(sizeof(V) % sizeof(uint64_t) == 0);
+  constexpr size_t kWords = sizeof(V) / sizeof(uint64_t);
+  V& prev = last[key];
+  uint64_t c[kWords], p[kWords], d[kWords];
+  std::memcpy(c, &cum, sizeof(V));
+  std::memcpy(p, &prev, sizeof(V));
+  bool reset = false;
+  for (size_t i = 0; i < kWords; ++i) reset |= c[i] < p[i];
+  for (size_t i = 0; i < kWords; ++i) d[i] = reset ? c[i] : c[i] - p[i];
+  if (reset) ++counter_resets_;
+  prev = cum;
+  V out;
+  std::memcpy(&out, d, sizeof(V));
+  return out;
 }
 
 Aggregator::Aggregator(AggregatorOptions options, AggregatorEnv env)
@@ -119,13 +143,7 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
 
   // On-CPU time: exact per cgroup because the key carries it.
   for (const auto& [key, cum] : readings.oncpu) {
-    uint64_t& last = last_oncpu_[key];
-    uint64_t delta = cum - last;
-    if (cum < last) {
-      ++counter_resets_;
-      delta = cum;
-    }
-    last = cum;
+    const uint64_t delta = Delta(last_oncpu_, key, cum);
     const ProcessKey pk{key.tgid, key.start_ns};
     if (graveyard_.contains(pk)) result.deletions.oncpu.push_back(key);
     if (!delta) continue;
@@ -142,13 +160,7 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   }
 
   for (const auto& [key, cum] : readings.syscalls) {
-    wl_syscall_val& last = last_syscalls_[key];
-    wl_syscall_val delta{cum.calls - last.calls, cum.failed - last.failed};
-    if (cum.calls < last.calls || cum.failed < last.failed) {
-      ++counter_resets_;
-      delta = cum;
-    }
-    last = cum;
+    const wl_syscall_val delta = Delta(last_syscalls_, key, cum);
     const ProcessKey pk{key.tgid, key.start_ns};
     auto grave = graveyard_.find(pk);
     if (grave != graveyard_.end()) result.deletions.syscalls.push_back(key);
@@ -179,6 +191,23 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
     cg->syscalls += delta.calls;
     cg->errors += delta.failed;
     cg->last_active = seq_;
+  }
+
+  // Network: keys carry the cgroup, like on-CPU time. tgid 0 is a socket
+  // whose owner process was never seen: its cgroup still gets the count.
+  for (const auto& [key, cum] : readings.net) {
+    const wl_net_val delta = Delta(last_net_, key, cum);
+    const ProcessKey pk{key.tgid, key.start_ns};
+    const bool grave = graveyard_.contains(pk);
+    if (grave) result.deletions.net.push_back(key);
+    if (IsZero(delta)) continue;
+    Cgroup* cg = CgroupFor(key.cgroup_id);
+    AddNet(delta, key.net_class, cg->net.data(), &cg->tcp);
+    cg->last_active = seq_;
+    if (grave || key.tgid == 0) continue;
+    if (Proc* p = FindOrCreate(pk)) {
+      AddNet(delta, key.net_class, p->net.data(), &p->tcp);
+    }
   }
 
   // Fill in names of processes first seen in counters (they predate the
@@ -216,6 +245,7 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
 void Aggregator::ForgetDeleted(const Deletions& d) {
   for (const auto& k : d.oncpu) last_oncpu_.erase(k);
   for (const auto& k : d.syscalls) last_syscalls_.erase(k);
+  for (const auto& k : d.net) last_net_.erase(k);
 }
 
 void Aggregator::CollectGarbage() {
@@ -256,17 +286,19 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
   absl::flat_hash_map<uint64_t, uint32_t> live_by_cgroup;
   snap->processes.reserve(procs_.size() + exited_now_.size());
   auto add = [&](const ProcessKey& k, const Proc& p) {
-    ProcessStats& out = snap->processes.emplace_back(ProcessStats{k.tgid,
-                                                                  k.start_ns,
-                                                                  p.ppid,
-                                                                  p.comm,
-                                                                  p.cgroup_id,
-                                                                  p.cpu_ns,
-                                                                  p.syscalls,
-                                                                  p.errors,
-                                                                  p.exited,
-                                                                  p.exit_code,
-                                                                  {}});
+    ProcessStats& out = snap->processes.emplace_back();
+    out.pid = k.tgid;
+    out.start_ns = k.start_ns;
+    out.ppid = p.ppid;
+    out.comm = p.comm;
+    out.cgroup_id = p.cgroup_id;
+    out.cpu_ns = p.cpu_ns;
+    out.syscalls = p.syscalls;
+    out.syscall_errors = p.errors;
+    out.exited = p.exited;
+    out.exit_code = p.exit_code;
+    out.net = p.net;
+    out.tcp = p.tcp;
     out.by_syscall.reserve(p.by_syscall.size());
     for (const auto& [nr, st] : p.by_syscall) out.by_syscall.push_back(st);
     std::sort(out.by_syscall.begin(), out.by_syscall.end(),
@@ -290,9 +322,16 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
     std::string path =
         cg.resolved ? cg.path : "<deleted>/" + std::to_string(id);
     auto live = live_by_cgroup.find(id);
-    snap->cgroups.push_back(
-        {id, std::move(path), cg.cpu_ns, cg.syscalls, cg.errors,
-         live == live_by_cgroup.end() ? 0 : live->second, cg.gone});
+    CgroupStats& out = snap->cgroups.emplace_back();
+    out.id = id;
+    out.path = std::move(path);
+    out.cpu_ns = cg.cpu_ns;
+    out.syscalls = cg.syscalls;
+    out.syscall_errors = cg.errors;
+    out.live_processes = live == live_by_cgroup.end() ? 0 : live->second;
+    out.gone = cg.gone;
+    out.net = cg.net;
+    out.tcp = cg.tcp;
   }
   std::sort(snap->cgroups.begin(), snap->cgroups.end(),
             [](const auto& a, const auto& b) { return a.id < b.id; });

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -28,6 +29,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 #include "agent/bpf/abi.h"
 #include "agent/state/snapshot.h"
 
@@ -61,6 +64,7 @@ std::optional<LifecycleEvent> FromWire(const wl_event& e);
 struct KernelReadings {
   std::vector<std::pair<wl_sched_key, uint64_t>> oncpu;  // cumulative ns
   std::vector<std::pair<wl_syscall_key, wl_syscall_val>> syscalls;
+  std::vector<std::pair<wl_net_key, wl_net_val>> net;
 };
 
 // What the aggregator may ask the system (faked in tests).
@@ -93,6 +97,7 @@ class Aggregator {
   struct Deletions {
     std::vector<wl_sched_key> oncpu;
     std::vector<wl_syscall_key> syscalls;
+    std::vector<wl_net_key> net;
   };
   struct Result {
     std::shared_ptr<const Snapshot> snapshot;
@@ -123,6 +128,8 @@ class Aggregator {
     bool comm_known = false;
     int32_t exit_code = 0;
     absl::flat_hash_map<uint32_t, SyscallStats> by_syscall;
+    std::array<NetStats, kNetClasses> net{};
+    TcpStats tcp;
   };
   struct Cgroup {
     std::string path;
@@ -133,17 +140,30 @@ class Aggregator {
     uint64_t errors = 0;
     uint64_t last_active = 0;  // sequence
     bool gone = false;
+    std::array<NetStats, kNetClasses> net{};
+    TcpStats tcp;
   };
-  struct SchedKeyHash {
-    size_t operator()(const wl_sched_key& k) const;
-    bool operator()(const wl_sched_key& a, const wl_sched_key& b) const;
+  // Kernel map keys are plain structs with explicit padding: hash and
+  // compare their bytes.
+  struct KeyBytes {
+    template <typename K>
+    size_t operator()(const K& k) const {
+      return absl::HashOf(
+          absl::string_view(reinterpret_cast<const char*>(&k), sizeof(K)));
+    }
+    template <typename K>
+    bool operator()(const K& a, const K& b) const {
+      return std::memcmp(&a, &b, sizeof(K)) == 0;
+    }
   };
-  struct SyscallKeyHash {
-    size_t operator()(const wl_syscall_key& k) const;
-    bool operator()(const wl_syscall_key& a, const wl_syscall_key& b) const;
-  };
+  template <typename K, typename V>
+  using LastValues = absl::flat_hash_map<K, V, KeyBytes, KeyBytes>;
 
   void ApplyEvent(const LifecycleEvent& e);
+  // Delta of a cumulative value against the last one seen for its key
+  // (every field a u64); a field going backwards is a reset.
+  template <typename K, typename V>
+  V Delta(LastValues<K, V>& last, const K& key, const V& cum);
   Proc* FindOrCreate(const ProcessKey& k);
   Cgroup* CgroupFor(uint64_t id);
   void Retire(const ProcessKey& k, const Proc& p);
@@ -163,11 +183,9 @@ class Aggregator {
   // Exited in this interval: exported once now, graveyard next.
   std::vector<std::pair<ProcessKey, Proc>> exited_now_;
   absl::flat_hash_map<uint64_t, Cgroup> cgroups_;
-  absl::flat_hash_map<wl_sched_key, uint64_t, SchedKeyHash, SchedKeyHash>
-      last_oncpu_;
-  absl::flat_hash_map<wl_syscall_key, wl_syscall_val, SyscallKeyHash,
-                      SyscallKeyHash>
-      last_syscalls_;
+  LastValues<wl_sched_key, uint64_t> last_oncpu_;
+  LastValues<wl_syscall_key, wl_syscall_val> last_syscalls_;
+  LastValues<wl_net_key, wl_net_val> last_net_;
   absl::flat_hash_map<uint32_t, SyscallStats> node_syscalls_;
 
   uint64_t exits_inferred_ = 0;

@@ -4,12 +4,31 @@
 // they never lock the hot path or see a half-updated interval.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace wattlens {
+
+// Traffic classes, indexed by enum wl_net_class (bpf/shared/wattlens_abi.h):
+// node, cluster, private, internet, unknown.
+inline constexpr size_t kNetClasses = 5;
+
+struct NetStats {
+  uint64_t tx_bytes = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_packets = 0;  // UDP: datagrams; TCP: send calls moving data
+  uint64_t rx_packets = 0;
+};
+
+struct TcpStats {
+  uint64_t connects = 0;
+  uint64_t accepts = 0;
+  uint64_t closes = 0;
+  uint64_t retransmits = 0;
+};
 
 // Cumulative totals of one cgroup (the unit of attribution: a workload).
 struct CgroupStats {
@@ -20,6 +39,8 @@ struct CgroupStats {
   uint64_t syscall_errors = 0;
   uint32_t live_processes = 0;
   bool gone = false;  // removed from the hierarchy; exported one last time
+  std::array<NetStats, kNetClasses> net{};
+  TcpStats tcp;
 };
 
 struct SyscallStats {
@@ -41,6 +62,8 @@ struct ProcessStats {
   bool exited = false;  // exited in this interval: its last appearance
   int32_t exit_code = 0;
   std::vector<SyscallStats> by_syscall;  // sorted by nr
+  std::array<NetStats, kNetClasses> net{};
+  TcpStats tcp;
 };
 
 struct ProgramRunStats {

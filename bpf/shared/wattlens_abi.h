@@ -20,7 +20,9 @@ enum wl_drop_reason {
   WL_DROP_SCHED_MAP_FULL = 1,   /* on-CPU (tgid, cgroup) map full */
   WL_DROP_RINGBUF_RESERVE = 2,  /* lifecycle ring buffer full */
   WL_DROP_TASK_STORAGE = 3,     /* no memory for a task's runtime slot */
-  WL_DROP_MAX = 4,
+  WL_DROP_NET_MAP_FULL = 4,     /* (process, cgroup, class) network map full */
+  WL_DROP_SOCK_STORAGE = 5,     /* no memory for a socket's owner record */
+  WL_DROP_MAX = 8,
 };
 
 /* A process is (tgid, start time): PID reuse cannot merge two processes.
@@ -65,6 +67,49 @@ struct wl_event {
   __u64 cgroup_id;
   __u64 timestamp_ns; /* bpf_ktime_get_ns() */
   char comm[WL_COMM_LEN];
+};
+
+/* network.bpf.c. Where traffic goes decides what it costs. The class of a
+ * socket's peer comes from two LPM tries the agent fills (longest prefix
+ * wins: a node address inside a cluster CIDR is `node`); no match is
+ * `internet`. Sockets without a peer (unconnected UDP) are `unknown`. */
+enum wl_net_class {
+  WL_NET_NODE = 0,     /* loopback and this node's addresses */
+  WL_NET_CLUSTER = 1,  /* configured pod and service CIDRs */
+  WL_NET_PRIVATE = 2,  /* other RFC 1918 / RFC 6598 / ULA / link-local */
+  WL_NET_INTERNET = 3,
+  WL_NET_UNKNOWN = 4,
+  WL_NET_CLASSES = 5,
+};
+
+struct wl_lpm_v4_key {
+  __u32 prefixlen;
+  __u8 addr[4]; /* network byte order */
+};
+
+struct wl_lpm_v6_key {
+  __u32 prefixlen;
+  __u8 addr[16];
+};
+
+/* PERCPU_HASH `net_counts`. tgid 0 means the socket's owner process was never
+ * seen (e.g. closed before any I/O): the cgroup still gets the count. */
+struct wl_net_key {
+  __u32 tgid;
+  __u32 net_class; /* enum wl_net_class */
+  __u64 start_ns;
+  __u64 cgroup_id;
+};
+
+struct wl_net_val {
+  __u64 tx_bytes;
+  __u64 rx_bytes;
+  __u64 tx_packets; /* UDP: datagrams; TCP: send calls that moved data */
+  __u64 rx_packets;
+  __u64 connects; /* TCP active opens */
+  __u64 accepts;  /* TCP passive opens, charged to the accepting process */
+  __u64 closes;   /* opened TCP connections that reached CLOSE */
+  __u64 retransmits;
 };
 
 #endif /* WATTLENS_BPF_SHARED_ABI_H_ */

@@ -1,0 +1,130 @@
+#include "agent/bpf/network_program.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "agent/common/status_macros.h"
+#include "network.skel.h"
+
+namespace wattlens {
+
+bool KernelHasTracepoint(const std::string& name) {
+  static btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  return btf__find_by_name_kind(vmlinux, ("btf_trace_" + name).c_str(),
+                                BTF_KIND_TYPEDEF) >= 0;
+}
+
+absl::StatusOr<std::unique_ptr<NetworkProgram>> NetworkProgram::Create(
+    const NetworkProgramConfig& config, int ncpus) {
+  network_bpf* skel = network_bpf__open();
+  if (!skel) return absl::ErrnoToStatus(errno, "opening network BPF object");
+  std::unique_ptr<NetworkProgram> owner(
+      new NetworkProgram(skel, ncpus, config));
+  int err = bpf_map__set_max_entries(skel->maps.net_counts, config.map_entries);
+  if (err) return LibbpfError(err, "sizing net_counts");
+  // Probe features, not versions: without the socket length tracepoints
+  // (Linux < 6.3) byte counts are missing, and the health state says so.
+  if (!KernelHasTracepoint("sock_send_length") ||
+      !KernelHasTracepoint("sock_recv_length")) {
+    bpf_program__set_autoload(skel->progs.wl_sock_send, false);
+    bpf_program__set_autoload(skel->progs.wl_sock_recv, false);
+    owner->degraded_ =
+        "kernel lacks sock:sock_send_length/sock_recv_length (Linux 6.3+): "
+        "no per-process network bytes; TCP connection counts only";
+  }
+  if ((err = network_bpf__load(skel))) {
+    return LibbpfError(err, "loading network BPF object (verifier)");
+  }
+  RETURN_IF_ERROR(owner->RefreshClasses());
+  if ((err = network_bpf__attach(skel))) {
+    return LibbpfError(err, "attaching network tracepoints");
+  }
+  return owner;
+}
+
+NetworkProgram::~NetworkProgram() { network_bpf__destroy(skel_); }
+
+absl::Status NetworkProgram::RefreshClasses() {
+  std::vector<Cidr> node = config_.extra_node_addresses;
+  if (config_.node_addresses_from_interfaces) {
+    for (const Cidr& c : LocalAddresses()) node.push_back(c);
+  }
+  std::vector<ClassRule> rules = BuildClassTable(node, config_.cluster_cidrs);
+  if (rules.size() == loaded_.size()) {
+    bool same = true;
+    for (size_t i = 0; i < rules.size() && same; ++i) {
+      same = rules[i].cidr == loaded_[i].cidr &&
+             rules[i].net_class == loaded_[i].net_class;
+    }
+    if (same) return absl::OkStatus();
+  }
+  return LoadClasses(rules);
+}
+
+absl::Status NetworkProgram::LoadClasses(const std::vector<ClassRule>& rules) {
+  int v4 = bpf_map__fd(skel_->maps.class_v4);
+  int v6 = bpf_map__fd(skel_->maps.class_v6);
+  // Insert the new rules first, then remove prefixes no longer wanted, so a
+  // lookup never sees an empty table.
+  for (const ClassRule& r : rules) {
+    if (r.cidr.family == AF_INET) {
+      wl_lpm_v4_key k{r.cidr.prefix_len, {}};
+      std::memcpy(k.addr, r.cidr.addr.data(), 4);
+      if (bpf_map_update_elem(v4, &k, &r.net_class, BPF_ANY) != 0) {
+        return absl::ErrnoToStatus(errno,
+                                   "loading IPv4 class " + FormatCidr(r.cidr));
+      }
+    } else {
+      wl_lpm_v6_key k{r.cidr.prefix_len, {}};
+      std::memcpy(k.addr, r.cidr.addr.data(), 16);
+      if (bpf_map_update_elem(v6, &k, &r.net_class, BPF_ANY) != 0) {
+        return absl::ErrnoToStatus(errno,
+                                   "loading IPv6 class " + FormatCidr(r.cidr));
+      }
+    }
+  }
+  for (const ClassRule& old : loaded_) {
+    bool kept = false;
+    for (const ClassRule& r : rules) kept |= r.cidr == old.cidr;
+    if (kept) continue;
+    if (old.cidr.family == AF_INET) {
+      wl_lpm_v4_key k{old.cidr.prefix_len, {}};
+      std::memcpy(k.addr, old.cidr.addr.data(), 4);
+      bpf_map_delete_elem(v4, &k);
+    } else {
+      wl_lpm_v6_key k{old.cidr.prefix_len, {}};
+      std::memcpy(k.addr, old.cidr.addr.data(), 16);
+      bpf_map_delete_elem(v6, &k);
+    }
+  }
+  loaded_ = rules;
+  return absl::OkStatus();
+}
+
+absl::Status NetworkProgram::ReadCounts(
+    const std::function<void(const wl_net_key&, const wl_net_val&)>& fn,
+    MapReadStats* stats) {
+  return ReadPerCpuMap<wl_net_key, wl_net_val>(
+      bpf_map__fd(skel_->maps.net_counts), ncpus_, config_.map_entries, fn,
+      stats);
+}
+
+absl::Status NetworkProgram::DeleteKeys(const std::vector<wl_net_key>& keys) {
+  return DeleteMapKeys(bpf_map__fd(skel_->maps.net_counts), keys.data(),
+                       sizeof(wl_net_key), keys.size());
+}
+
+absl::StatusOr<DropCounts> NetworkProgram::ReadDrops() {
+  return ReadDropCounts(skel_->maps.drops, ncpus_);
+}
+
+std::vector<ProgramStats> NetworkProgram::ReadProgramStats() {
+  return wattlens::ReadProgramStats(skel_->obj);
+}
+
+}  // namespace wattlens

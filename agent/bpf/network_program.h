@@ -1,0 +1,65 @@
+// Owner of bpf/network.bpf.c: bytes, packets and TCP connection life per
+// (process, cgroup, traffic class).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/bpf/abi.h"
+#include "agent/bpf/map_reader.h"
+#include "agent/bpf/network_classes.h"
+#include "agent/bpf/program_info.h"
+
+struct network_bpf;
+
+namespace wattlens {
+
+struct NetworkProgramConfig {
+  uint32_t map_entries = 16384;
+  std::vector<Cidr> cluster_cidrs;  // pod and service CIDRs
+  bool node_addresses_from_interfaces = true;
+  std::vector<Cidr> extra_node_addresses;
+};
+
+class NetworkProgram {
+ public:
+  static absl::StatusOr<std::unique_ptr<NetworkProgram>> Create(
+      const NetworkProgramConfig& config, int ncpus);
+  ~NetworkProgram();
+  NetworkProgram(const NetworkProgram&) = delete;
+  NetworkProgram& operator=(const NetworkProgram&) = delete;
+
+  // Replaces the LPM tries' contents (e.g. after interface addresses
+  // changed).
+  absl::Status LoadClasses(const std::vector<ClassRule>& rules);
+  // Rebuilds the table from the config and current interface addresses.
+  absl::Status RefreshClasses();
+
+  absl::Status ReadCounts(
+      const std::function<void(const wl_net_key&, const wl_net_val&)>& fn,
+      MapReadStats* stats);
+  absl::Status DeleteKeys(const std::vector<wl_net_key>& keys);
+  absl::StatusOr<DropCounts> ReadDrops();
+  std::vector<ProgramStats> ReadProgramStats();
+  uint32_t map_capacity() const { return config_.map_entries; }
+  // Empty when complete; otherwise what this kernel cannot provide.
+  const std::string& degraded_reason() const { return degraded_; }
+
+ private:
+  NetworkProgram(network_bpf* skel, int ncpus, NetworkProgramConfig config)
+      : skel_(skel), ncpus_(ncpus), config_(std::move(config)) {}
+  network_bpf* skel_;
+  int ncpus_;
+  NetworkProgramConfig config_;
+  std::string degraded_;
+  std::vector<ClassRule> loaded_;
+};
+
+// True when vmlinux BTF has the named raw tracepoint (btf_trace_<name>).
+bool KernelHasTracepoint(const std::string& name);
+
+}  // namespace wattlens

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/* Network bytes, packets and TCP connection life per process, cgroup and
+ * traffic class.
+ *
+ * Bytes come from sock:sock_send_length / sock:sock_recv_length (Linux 6.3+),
+ * which fire in the calling process after a socket send or receive with the
+ * byte count: exact application bytes, and nothing on other syscalls. Each
+ * TCP/UDP socket carries an owner record in socket-local storage: the process
+ * that last used it and its traffic class, classified once (LPM trie) when
+ * the socket has a peer, so there is no trie lookup per packet. Connection
+ * events that happen in softirq context (an accepted connection completing,
+ * a close, a retransmit) are charged to that owner; an accepted connection is
+ * counted when its owner first uses it, or at close if nobody did. */
+#include "wattlens.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define WL_AF_INET 2
+#define WL_AF_INET6 10
+#define WL_IPPROTO_TCP 6
+#define WL_IPPROTO_UDP 17
+#define WL_MSG_PEEK 2
+/* include/net/tcp_states.h */
+#define WL_TCP_ESTABLISHED 1
+#define WL_TCP_SYN_SENT 2
+#define WL_TCP_SYN_RECV 3
+#define WL_TCP_CLOSE 7
+
+#define OWNER_KNOWN 1
+#define OWNER_CLASSIFIED 2
+#define OWNER_OPENED 4
+#define OWNER_ACCEPT_PENDING 8
+
+struct sock_owner {
+  __u32 tgid;
+  __u8 net_class;
+  __u8 flags;
+  __u16 pad;
+  __u64 start_ns;
+  __u64 cgroup_id;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1024);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct wl_lpm_v4_key);
+  __type(value, __u32);
+} class_v4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1024);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct wl_lpm_v6_key);
+  __type(value, __u32);
+} class_v6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct sock_owner);
+} sock_owners SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, 16384); /* --bpf_net_map_entries */
+  __type(key, struct wl_net_key);
+  __type(value, struct wl_net_val);
+} net_counts SEC(".maps");
+
+WL_DECLARE_DROPS();
+
+static __always_inline __u32 wl_lookup_v4(__be32 addr) {
+  struct wl_lpm_v4_key key = {.prefixlen = 32};
+  __builtin_memcpy(key.addr, &addr, 4);
+  __u32 *c = bpf_map_lookup_elem(&class_v4, &key);
+  return c ? *c : WL_NET_INTERNET;
+}
+
+/* The class of the socket's peer, or WL_NET_UNKNOWN when it has none. */
+static __always_inline __u32 wl_classify(struct sock *sk) {
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family == WL_AF_INET) {
+    __be32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    return daddr ? wl_lookup_v4(daddr) : WL_NET_UNKNOWN;
+  }
+  if (family != WL_AF_INET6) return WL_NET_UNKNOWN;
+  struct wl_lpm_v6_key key = {.prefixlen = 128};
+  BPF_CORE_READ_INTO(&key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+  __u64 hi, lo;
+  __builtin_memcpy(&hi, key.addr, 8);
+  __builtin_memcpy(&lo, key.addr + 8, 8);
+  if (!hi && !lo) return WL_NET_UNKNOWN;
+  /* ::ffff:a.b.c.d is an IPv4 peer on a dual-stack socket. */
+  __u32 w2;
+  __builtin_memcpy(&w2, key.addr + 8, 4);
+  if (!hi && w2 == bpf_htonl(0x0000ffff)) {
+    __be32 v4;
+    __builtin_memcpy(&v4, key.addr + 12, 4);
+    return wl_lookup_v4(v4);
+  }
+  __u32 *c = bpf_map_lookup_elem(&class_v6, &key);
+  return c ? *c : WL_NET_INTERNET;
+}
+
+static __always_inline bool wl_tcp_or_udp(struct sock *sk) {
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family != WL_AF_INET && family != WL_AF_INET6) return false;
+  __u16 proto = BPF_CORE_READ(sk, sk_protocol);
+  return proto == WL_IPPROTO_TCP || proto == WL_IPPROTO_UDP;
+}
+
+static __always_inline void wl_add(struct wl_net_key *key, __u32 field,
+                                   __u64 n) {
+  struct wl_net_val *v = bpf_map_lookup_elem(&net_counts, key);
+  if (!v) {
+    struct wl_net_val zero = {};
+    long err = bpf_map_update_elem(&net_counts, key, &zero, BPF_NOEXIST);
+    if (err && err != -EEXIST) {
+      wl_count_drop(WL_DROP_NET_MAP_FULL);
+      return;
+    }
+    v = bpf_map_lookup_elem(&net_counts, key);
+    if (!v) return;
+  }
+  /* Per-CPU value: only this CPU writes it. */
+  switch (field) {
+    case 0: v->tx_bytes += n; v->tx_packets += 1; break;
+    case 1: v->rx_bytes += n; v->rx_packets += 1; break;
+    case 2: v->connects += 1; break;
+    case 3: v->accepts += 1; break;
+    case 4: v->closes += 1; break;
+    case 5: v->retransmits += 1; break;
+  }
+}
+
+enum { F_TX, F_RX, F_CONNECT, F_ACCEPT, F_CLOSE, F_RETRANS };
+
+/* The owner record, (re)claimed by the current process. */
+static __always_inline struct sock_owner *wl_claim(struct sock *sk) {
+  struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
+                                            BPF_SK_STORAGE_GET_F_CREATE);
+  if (!o) {
+    wl_count_drop(WL_DROP_SOCK_STORAGE);
+    return 0;
+  }
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid) {
+    o->tgid = tgid;
+    o->start_ns = wl_process_start_ns(bpf_get_current_task_btf());
+    o->cgroup_id = bpf_get_current_cgroup_id();
+    o->flags |= OWNER_KNOWN;
+  }
+  if (!(o->flags & OWNER_CLASSIFIED)) {
+    __u32 c = wl_classify(sk);
+    o->net_class = c;
+    if (c != WL_NET_UNKNOWN) o->flags |= OWNER_CLASSIFIED;
+  }
+  return o;
+}
+
+static __always_inline void wl_key_of(struct sock_owner *o,
+                                      struct wl_net_key *key) {
+  key->tgid = o->tgid;
+  key->net_class = o->net_class;
+  key->start_ns = o->start_ns;
+  key->cgroup_id = o->cgroup_id;
+}
+
+/* For events of a socket no process has used yet: its cgroup (sockets keep
+ * the cgroup of the process that created them; accepted ones inherit the
+ * listener's). */
+static __always_inline void wl_fallback_key(struct sock *sk,
+                                            struct wl_net_key *key) {
+  key->tgid = 0;
+  key->start_ns = 0;
+  key->net_class = wl_classify(sk);
+  key->cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+}
+
+static __always_inline void wl_io(struct sock *sk, int ret, __u32 field) {
+  if (ret <= 0 || !wl_tcp_or_udp(sk)) return;
+  struct sock_owner *o = wl_claim(sk);
+  if (!o) return;
+  struct wl_net_key key = {};
+  wl_key_of(o, &key);
+  if (o->flags & OWNER_ACCEPT_PENDING) {
+    o->flags &= ~OWNER_ACCEPT_PENDING;
+    wl_add(&key, F_ACCEPT, 0);
+  }
+  wl_add(&key, field, ret);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(wl_sock_send, struct sock *sk, int ret, int flags) {
+  wl_io(sk, ret, F_TX);
+  return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(wl_sock_recv, struct sock *sk, int ret, int flags) {
+  if (flags & WL_MSG_PEEK) return 0; /* peeked bytes are read again later */
+  wl_io(sk, ret, F_RX);
+  return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
+  if (BPF_CORE_READ(sk, sk_protocol) != WL_IPPROTO_TCP) return 0;
+  struct wl_net_key key = {};
+  if (oldstate == WL_TCP_CLOSE && newstate == WL_TCP_SYN_SENT) {
+    /* connect(): runs in the connecting process, peer address set. */
+    struct sock_owner *o = wl_claim(sk);
+    if (!o) return 0;
+    o->flags |= OWNER_OPENED;
+    wl_key_of(o, &key);
+    wl_add(&key, F_CONNECT, 0);
+    return 0;
+  }
+  if (oldstate == WL_TCP_SYN_RECV && newstate == WL_TCP_ESTABLISHED) {
+    /* Handshake completed on a child of a listener (softirq): the accepting
+     * process is not known until it uses the socket. */
+    struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
+                                              BPF_SK_STORAGE_GET_F_CREATE);
+    if (!o) {
+      wl_count_drop(WL_DROP_SOCK_STORAGE);
+      return 0;
+    }
+    o->flags |= OWNER_OPENED | OWNER_ACCEPT_PENDING;
+    return 0;
+  }
+  if (newstate != WL_TCP_CLOSE) return 0;
+  struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+  if (!o || !(o->flags & OWNER_OPENED)) return 0; /* listener, or unseen */
+  if (o->flags & OWNER_KNOWN) {
+    wl_key_of(o, &key);
+  } else {
+    wl_fallback_key(sk, &key);
+  }
+  if (o->flags & OWNER_ACCEPT_PENDING) {
+    o->flags &= ~OWNER_ACCEPT_PENDING;
+    wl_add(&key, F_ACCEPT, 0);
+  }
+  o->flags &= ~OWNER_OPENED;
+  wl_add(&key, F_CLOSE, 0);
+  return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(wl_tcp_retransmit, struct sock *sk, struct sk_buff *skb) {
+  struct wl_net_key key = {};
+  struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+  if (o && (o->flags & OWNER_KNOWN)) {
+    wl_key_of(o, &key);
+  } else {
+    wl_fallback_key(sk, &key);
+  }
+  wl_add(&key, F_RETRANS, 0);
+  return 0;
+}
