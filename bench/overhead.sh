@@ -586,6 +586,11 @@ summary=$OUT/summary.md
     last=$(find "$OUT/logs" -maxdepth 1 -name "r*_$v" | sort -V | tail -1)
     [[ -n $last && -f $last/progs ]] || continue
     echo "- $v: $(awk '{printf "%s%s (%s)", sep, $3, $2; sep = ", "}' "$last/progs")"
+    # A rebuilt agent binary mid-run shows up as a different program set.
+    sets=$(for f in "$OUT"/logs/r*_"$v"/progs; do awk '{print $3}' "$f" | sort | tr '\n' ' '; echo; done | sort -u | wc -l)
+    if ((sets > 1)); then
+      echo "  **Warning:** $v held different program sets in different rounds (binary changed during the run?): see logs/r*_$v/progs."
+    fi
   done
 
   if ((bpf_stats)); then
