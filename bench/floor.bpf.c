@@ -10,8 +10,9 @@
  *
  * The bodies must stay empty: no maps, no helpers, nothing the verifier or
  * the JIT could make cost more than entry and return. */
-#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+
+#include "vmlinux.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

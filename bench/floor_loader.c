@@ -7,14 +7,13 @@
  * output: one line per attached program ("attached <name> id=<prog id>"),
  *         then "ready <count>"; errors go to stderr with a non-zero exit.
  */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include "floor.skel.h"
 

@@ -46,7 +46,7 @@ for arg in "$@"; do
     --variants=*) variants_arg=${arg#--variants=} ;;
     --out=*) out=${arg#--out=} ;;
     --bpf-stats) bpf_stats=1 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     *) echo "overhead.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -132,7 +132,8 @@ void BM_PushPop(benchmark::State& state) {
   uint64_t next_pop = 0;
   bool ok = true;
   for (auto _ : state) {
-    for (uint64_t i = 0; i < burst; ++i) ok &= ring.TryPush(Make<T>(next_push++));
+    for (uint64_t i = 0; i < burst; ++i)
+      ok &= ring.TryPush(Make<T>(next_push++));
     for (uint64_t i = 0; i < burst; ++i) {
       std::optional<T> v = ring.TryPop();
       ok &= v.has_value() && SeqOf(*v) == next_pop++;

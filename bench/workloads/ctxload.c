@@ -188,10 +188,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double per_op = (double)total / (double)n;
-  const double sw_per_op =
-      sw_before >= 0 && sw_after >= sw_before
-          ? (double)(sw_after - sw_before) / (double)n
-          : -1.0;
+  const double sw_per_op = sw_before >= 0 && sw_after >= sw_before
+                               ? (double)(sw_after - sw_before) / (double)n
+                               : -1.0;
   const double cpu_per_op =
       have_child_clock ? (double)(cpu_after - cpu_before) / (double)n : -1.0;
   printf(
