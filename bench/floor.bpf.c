@@ -10,9 +10,11 @@
  *
  * The bodies must stay empty: no maps, no helpers, nothing the verifier or
  * the JIT could make cost more than entry and return. */
-#include <bpf/bpf_helpers.h>
-
+/* vmlinux.h must come first (libbpf's headers use its types); the blank
+ * line keeps clang-format from reordering the two. */
 #include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
