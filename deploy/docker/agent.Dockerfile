@@ -1,0 +1,27 @@
+# wattlens-agent image. Build from the repository root:
+#   docker build -f deploy/docker/agent.Dockerfile -t wattlens/wattlens-agent:0.1.0 .
+# Stage 1 builds with the project's own dependency script (Debian 12 packages only); stage 2 is
+# debian:12-slim with only the shared libraries the binary links (checked with ldd).
+# The BPF objects are embedded in the binary (skeletons), so nothing else is copied.
+
+FROM debian:12 AS build
+WORKDIR /src
+COPY scripts/install-deps.sh scripts/
+RUN bash scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+ && cmake --build /build --target wattlens-agent \
+ && strip --strip-debug /build/bin/wattlens-agent
+
+FROM debian:12-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libabsl20220623 libbpf1 libelf1 zlib1g libspdlog1.10 libfmt9 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /build/bin/wattlens-agent /usr/bin/wattlens-agent
+# Runs as uid 0 with only CAP_BPF and CAP_PERFMON (the DaemonSet drops everything else): Kubernetes
+# puts added capabilities in the effective set of uid 0 only.
+USER 0
+EXPOSE 9810
+ENTRYPOINT ["/usr/bin/wattlens-agent"]

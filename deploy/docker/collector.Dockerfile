@@ -1,0 +1,28 @@
+# wattlens-collector image. Build from the repository root:
+#   docker build -f deploy/docker/collector.Dockerfile -t wattlens/wattlens-collector:0.1.0 .
+# Stage 1 builds with the project's dependency script; stage 2 is debian:12-slim running as the
+# unprivileged uid/gid 65532 the Deployment expects (runAsNonRoot, no capabilities).
+
+FROM debian:12 AS build
+WORKDIR /src
+COPY scripts/install-deps.sh scripts/
+RUN bash scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+ && cmake --build /build --target wattlens-collector \
+ && strip --strip-debug /build/bin/wattlens-collector
+
+FROM debian:12-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libabsl20220623 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
+      libcivetweb1 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 65532 wattlens \
+ && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /var/lib/wattlens --shell /usr/sbin/nologin wattlens \
+ && install -d -o 65532 -g 65532 -m 0750 /var/lib/wattlens
+COPY --from=build /build/bin/wattlens-collector /usr/bin/wattlens-collector
+USER 65532:65532
+VOLUME /var/lib/wattlens
+EXPOSE 9811 9812
+ENTRYPOINT ["/usr/bin/wattlens-collector"]

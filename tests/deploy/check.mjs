@@ -1,0 +1,364 @@
+// Offline checks of the rendered deploy/ manifests. Called by run.sh; each subcommand prints what it
+// checked and exits non-zero on the first class of failure it finds (after listing every instance).
+//   node check.mjs validate RENDERED.yaml...        schema + security/RBAC assertions
+//   node check.mjs selftest RENDERED.yaml           the assertions reject mutated insecure copies
+//   node check.mjs rules RENDERED.yaml OUT.yaml     PrometheusRule spec.groups -> plain rules file
+//   node check.mjs dashboard-rules JSON OUT.yaml    every panel/variable expr wrapped as a recording rule
+//   node check.mjs coverage RULES.yaml JSON PENDING SCRAPE...   metric names vs recorded scrapes
+import fs from "node:fs";
+import { parseAllDocuments, stringify } from "yaml";
+import { parser } from "@prometheus-io/lezer-promql";
+
+const failures = [];
+const fail = (msg) => failures.push(msg);
+const finish = (what) => {
+  if (failures.length) {
+    for (const f of failures) console.error(`FAIL ${f}`);
+    console.error(`${what}: ${failures.length} failure(s)`);
+    process.exit(1);
+  }
+};
+const loadDocs = (file) =>
+  parseAllDocuments(fs.readFileSync(file, "utf8")).map((d) => {
+    if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
+    return d.toJS();
+  }).filter(Boolean);
+
+// ---------------------------------------------------------------- schema validation
+async function modelFor(obj) {
+  const [group, version] = obj.apiVersion.includes("/") ? obj.apiVersion.split("/") : ["", obj.apiVersion];
+  const candidates = [];
+  if (group === "monitoring.coreos.com")
+    candidates.push(`@kubernetes-models/prometheus-operator/${group}/${version}/${obj.kind}`);
+  else if (group.endsWith("cert-manager.io"))
+    candidates.push(`@kubernetes-models/cert-manager/${group}/${version}/${obj.kind}`);
+  else candidates.push(`kubernetes-models/${group ? group + "/" : ""}${version}/${obj.kind}`);
+  for (const c of candidates) {
+    try {
+      const mod = await import(c);
+      return mod[obj.kind];
+    } catch (e) {
+      if (e.code !== "ERR_MODULE_NOT_FOUND" && e.code !== "ERR_PACKAGE_PATH_NOT_EXPORTED") throw e;
+    }
+  }
+  return null;
+}
+
+const id = (o) => `${o.kind}/${o.metadata?.namespace ? o.metadata.namespace + "/" : ""}${o.metadata?.name}`;
+const podSpecOf = (o) => (["DaemonSet", "Deployment", "StatefulSet", "Job"].includes(o.kind) ? o.spec.template.spec : null);
+
+const AGENT_CAPS = new Set(["BPF", "PERFMON"]);
+// Opt-in components may add these, each justified in docs/deploy.md.
+const AGENT_OPTIONAL_CAPS = new Set(["DAC_READ_SEARCH"]);
+
+function assertAgent(o, file) {
+  const s = o.spec.template.spec;
+  const where = `${file}: ${id(o)}`;
+  if (s.hostPID !== true) fail(`${where}: hostPID must be true`);
+  if (s.hostNetwork) fail(`${where}: hostNetwork must stay off`);
+  if (s.hostIPC) fail(`${where}: hostIPC must stay off`);
+  if (s.priorityClassName !== "system-node-critical") fail(`${where}: priorityClassName must be system-node-critical`);
+  if (!(s.tolerations || []).some((t) => t.operator === "Exists" && !t.key && !t.effect))
+    fail(`${where}: needs a toleration {operator: Exists} to run on every node`);
+  if (s.securityContext?.seccompProfile?.type !== "RuntimeDefault") fail(`${where}: pod seccompProfile must be RuntimeDefault`);
+  for (const c of s.containers) {
+    const sc = c.securityContext || {};
+    const cw = `${where} container ${c.name}`;
+    if (sc.privileged !== false) fail(`${cw}: privileged must be explicitly false`);
+    if (sc.allowPrivilegeEscalation !== false) fail(`${cw}: allowPrivilegeEscalation must be false`);
+    if (sc.readOnlyRootFilesystem !== true) fail(`${cw}: readOnlyRootFilesystem must be true`);
+    const drop = sc.capabilities?.drop || [];
+    if (!drop.includes("ALL")) fail(`${cw}: capabilities.drop must be [ALL]`);
+    const add = sc.capabilities?.add || [];
+    for (const need of AGENT_CAPS) if (!add.includes(need)) fail(`${cw}: capability ${need} missing`);
+    for (const a of add)
+      if (!AGENT_CAPS.has(a) && !AGENT_OPTIONAL_CAPS.has(a)) fail(`${cw}: capability ${a} is not justified (allowed: BPF, PERFMON; opt-in: DAC_READ_SEARCH)`);
+    const env = Object.fromEntries((c.env || []).map((e) => [e.name, e]));
+    if (env.NODE_NAME?.valueFrom?.fieldRef?.fieldPath !== "spec.nodeName") fail(`${cw}: NODE_NAME must come from the downward API spec.nodeName`);
+    for (const p of ["livenessProbe", "readinessProbe"]) if (!c[p]) fail(`${cw}: ${p} missing`);
+    assertResources(c, cw);
+  }
+}
+
+function assertCollector(o, file) {
+  const s = o.spec.template.spec;
+  const where = `${file}: ${id(o)}`;
+  const psc = s.securityContext || {};
+  if (psc.runAsNonRoot !== true) fail(`${where}: pod runAsNonRoot must be true`);
+  if (!(psc.runAsUser > 0)) fail(`${where}: pod runAsUser must be a non-zero uid`);
+  if (psc.seccompProfile?.type !== "RuntimeDefault") fail(`${where}: pod seccompProfile must be RuntimeDefault`);
+  if (s.hostPID || s.hostNetwork || s.hostIPC) fail(`${where}: no host namespaces`);
+  for (const c of s.containers) {
+    const sc = c.securityContext || {};
+    const cw = `${where} container ${c.name}`;
+    if (sc.allowPrivilegeEscalation !== false) fail(`${cw}: allowPrivilegeEscalation must be false`);
+    if (sc.readOnlyRootFilesystem !== true) fail(`${cw}: readOnlyRootFilesystem must be true`);
+    if (sc.privileged) fail(`${cw}: privileged`);
+    if (JSON.stringify(sc.capabilities?.drop) !== '["ALL"]') fail(`${cw}: capabilities.drop must be [ALL]`);
+    if ((sc.capabilities?.add || []).length) fail(`${cw}: adds capabilities ${sc.capabilities.add}`);
+    for (const p of ["livenessProbe", "readinessProbe"]) if (!c[p]) fail(`${cw}: ${p} missing`);
+    assertResources(c, cw);
+    const store = (c.volumeMounts || []).find((m) => m.mountPath === "/var/lib/wattlens");
+    const vol = store && s.volumes.find((v) => v.name === store.name);
+    if (!vol?.persistentVolumeClaim) fail(`${cw}: the store /var/lib/wattlens must be a PersistentVolumeClaim`);
+  }
+}
+
+function assertResources(c, cw) {
+  for (const k of ["requests", "limits"])
+    for (const r of ["cpu", "memory"]) if (!c.resources?.[k]?.[r]) fail(`${cw}: resources.${k}.${r} missing`);
+}
+
+function assertPodCommon(o, file) {
+  const s = podSpecOf(o);
+  const where = `${file}: ${id(o)}`;
+  for (const c of [...(s.initContainers || []), ...s.containers]) {
+    if (c.securityContext?.privileged) fail(`${where} container ${c.name}: privileged: true is never allowed`);
+    if (!/:[\w.-]+$|@sha256:/.test(c.image) || /:latest$/.test(c.image)) fail(`${where} container ${c.name}: image ${c.image} must be pinned`);
+    const vols = Object.fromEntries((s.volumes || []).map((v) => [v.name, v]));
+    for (const m of c.volumeMounts || []) {
+      const v = vols[m.name];
+      if (!v) fail(`${where}: mount ${m.name} has no volume`);
+      else if (v.hostPath && m.readOnly !== true) fail(`${where} container ${c.name}: host path ${v.hostPath.path} mounted writable at ${m.mountPath}`);
+      else if ((v.secret || v.configMap) && m.readOnly !== true) fail(`${where}: ${m.name} should be mounted readOnly`);
+      if (v?.hostPath && m.mountPropagation && m.mountPropagation !== "None" && m.mountPropagation !== "HostToContainer")
+        fail(`${where}: ${m.name} uses Bidirectional mount propagation`);
+    }
+  }
+  for (const v of s.volumes || [])
+    if (v.hostPath && !/^\/sys\//.test(v.hostPath.path))
+      fail(`${where}: host path ${v.hostPath.path} is outside the /sys allow-list`);
+}
+
+const FORBIDDEN_RESOURCES = ["secrets", "nodes/proxy", "pods/exec", "pods/attach", "pods/portforward", "*"];
+const READ_VERBS = new Set(["get", "list", "watch"]);
+function assertRbac(o, file) {
+  const where = `${file}: ${id(o)}`;
+  for (const r of o.rules || []) {
+    for (const res of r.resources || [])
+      if (FORBIDDEN_RESOURCES.includes(res)) fail(`${where}: grants ${res}`);
+    for (const v of r.verbs || []) if (!READ_VERBS.has(v)) fail(`${where}: verb ${v} is not read-only`);
+    if ((r.apiGroups || []).includes("*")) fail(`${where}: apiGroups *`);
+    if (r.nonResourceURLs) fail(`${where}: nonResourceURLs`);
+  }
+  const want = { "wattlens-agent": "pods", "wattlens-collector": "nodes" }[o.metadata.name];
+  if (want) {
+    const got = (o.rules || []).flatMap((r) => (r.resources || []).map((res) => `${res}:${[...r.verbs].sort()}`));
+    if (JSON.stringify(got) !== JSON.stringify([`${want}:get,list,watch`]))
+      fail(`${where}: expected exactly ${want} get/list/watch, got ${got}`);
+  }
+}
+
+async function checkDocs(docs, file, { requireCore = true } = {}) {
+  const kinds = new Set(docs.map((d) => d.kind));
+  for (const o of docs) {
+    const Model = await modelFor(o);
+    if (!Model) { fail(`${file}: no schema for ${o.apiVersion} ${o.kind}`); continue; }
+    try { new Model(o).validate(); } catch (e) { fail(`${file}: ${id(o)} does not validate: ${e.message}`); }
+    if (o.kind === "DaemonSet" && o.metadata.name === "wattlens-agent") assertAgent(o, file);
+    if (o.kind === "Deployment" && o.metadata.name === "wattlens-collector") assertCollector(o, file);
+    if (podSpecOf(o)) assertPodCommon(o, file);
+    if (o.kind === "ClusterRole" || o.kind === "Role") assertRbac(o, file);
+    if (o.kind === "ConfigMap" && o.metadata.name === "wattlens-dashboards" && o.metadata.labels?.grafana_dashboard !== "1")
+      fail(`${file}: dashboard ConfigMap needs label grafana_dashboard: "1"`);
+  }
+  // Every rendering must contain the core of the issue.
+  if (requireCore)
+    for (const k of ["DaemonSet", "Deployment", "Service", "PodDisruptionBudget", "ClusterRole", "ConfigMap", "PersistentVolumeClaim"])
+      if (!kinds.has(k)) fail(`${file}: no ${k}`);
+}
+
+async function validate(files) {
+  let count = 0;
+  for (const file of files) {
+    const docs = loadDocs(file);
+    count += docs.length;
+    await checkDocs(docs, file, { requireCore: !file.endsWith("secrets.yaml") });
+    console.log(`validated ${docs.length} objects in ${file}`);
+  }
+  finish("validate");
+  console.log(`validate: ${count} objects valid against the Kubernetes, Prometheus Operator and cert-manager schemas; security, mount and RBAC assertions hold`);
+}
+
+// Proves the assertions bite: each insecure or invalid variant of a good rendering must be rejected.
+const find = (docs, kind, name) => docs.find((d) => d.kind === kind && d.metadata.name === name);
+const agentC = (docs) => find(docs, "DaemonSet", "wattlens-agent").spec.template.spec.containers[0];
+const collectorT = (docs) => find(docs, "Deployment", "wattlens-collector").spec.template.spec;
+const MUTATIONS = {
+  "privileged agent": (d) => { agentC(d).securityContext.privileged = true; },
+  "agent adds SYS_ADMIN": (d) => { agentC(d).securityContext.capabilities.add.push("SYS_ADMIN"); },
+  "agent adds SYS_PTRACE": (d) => { agentC(d).securityContext.capabilities.add.push("SYS_PTRACE"); },
+  "agent without PERFMON": (d) => { agentC(d).securityContext.capabilities.add = ["BPF"]; },
+  "agent keeps default capabilities": (d) => { delete agentC(d).securityContext.capabilities.drop; },
+  "writable host mount": (d) => { agentC(d).volumeMounts.find((m) => m.name === "host-cgroup").readOnly = false; },
+  "host path outside /sys": (d) => { find(d, "DaemonSet", "wattlens-agent").spec.template.spec.volumes.find((v) => v.hostPath).hostPath.path = "/etc"; },
+  "no hostPID": (d) => { find(d, "DaemonSet", "wattlens-agent").spec.template.spec.hostPID = false; },
+  "hostNetwork agent": (d) => { find(d, "DaemonSet", "wattlens-agent").spec.template.spec.hostNetwork = true; },
+  "agent misses tainted nodes": (d) => { find(d, "DaemonSet", "wattlens-agent").spec.template.spec.tolerations = []; },
+  "agent not node-critical": (d) => { delete find(d, "DaemonSet", "wattlens-agent").spec.template.spec.priorityClassName; },
+  "node name not from the downward API": (d) => { agentC(d).env.find((e) => e.name === "NODE_NAME").valueFrom.fieldRef.fieldPath = "metadata.name"; },
+  "agent without limits": (d) => { delete agentC(d).resources.limits; },
+  "agent without liveness probe": (d) => { delete agentC(d).livenessProbe; },
+  "writable agent root fs": (d) => { agentC(d).securityContext.readOnlyRootFilesystem = false; },
+  "collector as root": (d) => { collectorT(d).securityContext.runAsUser = 0; collectorT(d).securityContext.runAsNonRoot = false; },
+  "collector keeps capabilities": (d) => { collectorT(d).containers[0].securityContext.capabilities = { drop: ["NET_RAW"] }; },
+  "collector unconfined seccomp": (d) => { collectorT(d).securityContext.seccompProfile.type = "Unconfined"; },
+  "collector store on emptyDir": (d) => { collectorT(d).volumes.find((v) => v.name === "store").persistentVolumeClaim = undefined; collectorT(d).volumes.find((v) => v.name === "store").emptyDir = {}; },
+  "RBAC on secrets": (d) => { find(d, "ClusterRole", "wattlens-agent").rules[0].resources.push("secrets"); },
+  "RBAC nodes/proxy": (d) => { find(d, "ClusterRole", "wattlens-collector").rules[0].resources.push("nodes/proxy"); },
+  "RBAC write verb": (d) => { find(d, "ClusterRole", "wattlens-agent").rules[0].verbs.push("patch"); },
+  "unpinned image": (d) => { agentC(d).image = "wattlens/wattlens-agent:latest"; },
+  "no PodDisruptionBudget": (d) => { d.splice(d.findIndex((o) => o.kind === "PodDisruptionBudget"), 1); },
+  "schema: port as a name": (d) => { agentC(d).ports[0].containerPort = "metrics"; },
+  "schema: bad Certificate usage": (d) => { find(d, "Certificate", "wattlens-agent").spec.usages = ["client-auth"]; },
+  "schema: bad ServiceMonitor": (d) => { find(d, "ServiceMonitor", "wattlens-agent").spec.endpoints = "metrics"; },
+};
+async function selftest(file) {
+  let n = 0;
+  for (const [name, mutate] of Object.entries(MUTATIONS)) {
+    const docs = loadDocs(file);
+    mutate(docs);
+    failures.length = 0;
+    await checkDocs(docs, "mutated");
+    if (failures.length === 0) { console.error(`FAIL selftest: "${name}" was accepted`); process.exit(1); }
+    console.log(`rejected ${name}: ${failures[0].replace(/^mutated: /, "").slice(0, 110)}`);
+    n++;
+  }
+  failures.length = 0;
+  console.log(`selftest: all ${n} insecure or invalid variants rejected`);
+}
+
+// ---------------------------------------------------------------- rules and dashboards
+function rules(rendered, out) {
+  const pr = loadDocs(rendered).filter((d) => d.kind === "PrometheusRule");
+  if (pr.length === 0) { fail(`${rendered}: no PrometheusRule`); finish("rules"); }
+  fs.writeFileSync(out, stringify({ groups: pr.flatMap((p) => p.spec.groups) }));
+  console.log(`rules: ${pr.length} PrometheusRule -> ${out}`);
+}
+
+// Grafana variables inside PromQL made concrete so that promtool can parse the expression.
+const concrete = (e) =>
+  e.replace(/\$__rate_interval|\$__interval|\$__range/g, "5m").replace(/\$\{?(\w+)\}?/g, "x");
+
+function dashboardExprs(jsonFile) {
+  const dash = JSON.parse(fs.readFileSync(jsonFile, "utf8"));
+  const exprs = [];
+  const walk = (panels) => {
+    for (const p of panels || []) {
+      for (const t of p.targets || []) if (t.expr) exprs.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr });
+      walk(p.panels);
+    }
+  };
+  walk(dash.panels);
+  for (const v of dash.templating?.list || []) {
+    if (v.type !== "query") continue;
+    const q = typeof v.query === "string" ? v.query : v.query.query;
+    const m = /^label_values\((.*),\s*(\w+)\)$/.exec(q);
+    exprs.push({ where: `variable ${v.name}`, expr: m ? m[1] : q });
+  }
+  return exprs;
+}
+
+function dashboardRules(jsonFile, out) {
+  const exprs = dashboardExprs(jsonFile);
+  const group = {
+    name: "dashboard-exprs",
+    rules: exprs.map((e, i) => ({ record: `dashboard:expr_${i}`, expr: concrete(e.expr), labels: { where: e.where } })),
+  };
+  fs.writeFileSync(out, stringify({ groups: [group] }));
+  console.log(`dashboard-rules: ${exprs.length} expressions -> ${out}`);
+}
+
+// ---------------------------------------------------------------- metric coverage
+// Series Prometheus makes itself for every target; not exported by anything we run.
+const PROMETHEUS_SYNTHETIC = new Set(["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"]);
+// Labels added by the scrape (ServiceMonitor relabeling and target labels), not by the exporter.
+const TARGET_LABELS = new Set(["job", "instance", "node", "namespace", "pod", "service", "endpoint", "container", "__name__"]);
+
+function selectors(expr) {
+  const out = [];
+  const tree = parser.parse(expr);
+  tree.iterate({
+    enter(n) {
+      if (n.type.isError) out.push({ error: `parse error at ${n.from}` });
+      if (n.type.name !== "VectorSelector") return;
+      let name = null;
+      const labels = [];
+      const c = n.node.cursor();
+      c.iterate((m) => {
+        if (m.type.name === "Identifier" && name === null) name = expr.slice(m.from, m.to);
+        if (m.type.name === "LabelName") labels.push(expr.slice(m.from, m.to));
+      });
+      out.push({ name, labels });
+    },
+  });
+  return out;
+}
+
+function readScrape(file) {
+  const names = new Map(); // metric -> Set(label names)
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s/.exec(line);
+    if (!m) continue;
+    const labels = names.get(m[1]) || new Set();
+    for (const kv of (m[3] || "").matchAll(/(\w+)="/g)) labels.add(kv[1]);
+    names.set(m[1], labels);
+  }
+  return names;
+}
+// A histogram/summary scrape has name_bucket/_sum/_count; selectors may use either.
+const inScrape = (scraped, name) => scraped.has(name);
+
+function coverage(rulesFile, jsonFile, pendingFile, scrapes) {
+  const used = new Map(); // metric -> [where]
+  const note = (name, where) => used.set(name, [...(used.get(name) || []), where]);
+  const labelUse = [];
+  const exprs = [];
+  for (const g of loadDocs(rulesFile)[0].groups)
+    for (const r of g.rules) exprs.push({ where: `rule ${r.alert || r.record}`, expr: r.expr });
+  exprs.push(...dashboardExprs(jsonFile).map((e) => ({ ...e, expr: concrete(e.expr) })));
+  for (const { where, expr } of exprs) {
+    for (const s of selectors(expr)) {
+      if (s.error) { fail(`${where}: lezer-promql ${s.error} in ${expr}`); continue; }
+      if (!s.name) { fail(`${where}: selector without a metric name in ${expr}`); continue; }
+      note(s.name, where);
+      labelUse.push({ ...s, where });
+    }
+  }
+  const scraped = new Map();
+  for (const f of scrapes) for (const [n, l] of readScrape(f)) scraped.set(n, new Set([...(scraped.get(n) || []), ...l]));
+  const pending = new Set(
+    fs.readFileSync(pendingFile, "utf8").split("\n").map((l) => l.replace(/#.*/, "").trim()).filter(Boolean));
+
+  const stillPending = [];
+  for (const [name, wheres] of [...used].sort()) {
+    if (PROMETHEUS_SYNTHETIC.has(name)) continue;
+    const have = inScrape(scraped, name);
+    if (have && pending.has(name))
+      fail(`${name} is now in a recorded scrape: remove it from ${pendingFile}`);
+    else if (!have && !pending.has(name))
+      fail(`${name} (used by ${wheres[0]}${wheres.length > 1 ? ` and ${wheres.length - 1} more` : ""}) is in no recorded scrape and not listed as pending`);
+    else if (!have) stillPending.push(`${name} (${wheres.length} uses)`);
+  }
+  for (const p of pending) if (!used.has(p)) fail(`${pendingFile}: ${p} is used by no panel or rule; remove it`);
+  for (const u of labelUse) {
+    const known = scraped.get(u.name);
+    if (!known) continue;
+    for (const l of u.labels)
+      if (!known.has(l) && !TARGET_LABELS.has(l)) fail(`${u.where}: ${u.name} has no label "${l}" in the recorded scrape`);
+  }
+  finish("coverage");
+  const covered = [...used.keys()].filter((n) => inScrape(scraped, n));
+  console.log(`coverage: ${exprs.length} expressions use ${used.size} metrics: ${covered.length} found in recorded scrapes (${scrapes.map((s) => s.split("/").pop()).join(", ")}), ` +
+    `${[...used.keys()].filter((n) => PROMETHEUS_SYNTHETIC.has(n)).length} made by Prometheus, ${stillPending.length} PENDING (not yet exported by anything that runs):`);
+  for (const p of stillPending) console.log(`  pending: ${p}`);
+}
+
+const [cmd, ...args] = process.argv.slice(2);
+if (cmd === "validate") await validate(args);
+else if (cmd === "selftest") await selftest(args[0]);
+else if (cmd === "rules") rules(args[0], args[1]);
+else if (cmd === "dashboard-rules") dashboardRules(args[0], args[1]);
+else if (cmd === "coverage") coverage(args[0], args[1], args[2], args.slice(3));
+else { console.error("usage: see the header of check.mjs"); process.exit(2); }

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Offline test of deploy/: renders every overlay with kubectl kustomize, validates every object
+# against the Kubernetes / Prometheus Operator / cert-manager schemas with security and RBAC
+# assertions (and proves the assertions bite on mutated copies), unit-tests the alert rules with
+# promtool, parses every dashboard expression with promtool, checks every metric a panel or alert
+# uses against recorded scrapes of the real agent (pending-metrics.txt lists the ones not exported
+# yet), checks the agent's flag file against agent/main.cc, and exercises gen-certs.sh with a real
+# mTLS handshake. Needs: kubectl (Debian kubernetes-client), promtool (Debian prometheus), node+npm,
+# openssl. No network besides `npm ci`, no cluster, no privileges.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+deploy=$root/deploy
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+step() { printf '\n== %s\n' "$*"; }
+
+missing=()
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "run.sh: missing tools; install Debian packages: ${missing[*]}" >&2; exit 1
+  fi
+fi
+if [ ! -d "$here/node_modules" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+check() { node "$here/check.mjs" "$@"; }
+
+step "render every overlay (kubectl kustomize)"
+overlays=()
+for o in "$deploy"/overlays/*/; do
+  name=$(basename "$o")
+  kubectl kustomize "$o" >"$tmp/$name.yaml"
+  overlays+=("$tmp/$name.yaml")
+  echo "rendered overlays/$name: $(grep -c '^kind:' "$tmp/$name.yaml") objects"
+done
+# Opt-in components are not in any overlay: render them on top of the recommended one.
+mkdir -p "$tmp/all-components"
+rel=$(realpath --relative-to="$tmp/all-components" "$deploy")  # kustomize refuses absolute roots
+cat >"$tmp/all-components/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [$rel/overlays/cert-manager]
+components: [$rel/components/power, $rel/components/cgroup-file-handles]
+YAML
+kubectl kustomize "$tmp/all-components" >"$tmp/all-components.yaml"
+overlays+=("$tmp/all-components.yaml")
+echo "rendered cert-manager + power + cgroup-file-handles: $(grep -c '^kind:' "$tmp/all-components.yaml") objects"
+
+step "schema validation and security / mount / RBAC assertions"
+check validate "${overlays[@]}"
+
+step "the assertions reject insecure variants"
+check selftest "$tmp/cert-manager.yaml"
+
+step "alert rules: promtool check rules + promtool test rules"
+check rules "$tmp/cert-manager.yaml" "$tmp/wattlens-rules.yaml"
+promtool check rules "$tmp/wattlens-rules.yaml"
+cp "$here/rules_test.yaml" "$tmp/"
+(cd "$tmp" && promtool test rules rules_test.yaml)
+
+step "dashboard: every expression parses (promtool check rules on generated recording rules)"
+dash=$deploy/components/dashboards/wattlens-cluster.json
+check dashboard-rules "$dash" "$tmp/dashboard-rules.yaml"
+promtool check rules "$tmp/dashboard-rules.yaml"
+
+step "metric coverage: every metric used exists in a recorded scrape (or is listed pending)"
+check coverage "$tmp/wattlens-rules.yaml" "$dash" "$here/pending-metrics.txt" "$here"/testdata/*_scrape.prom
+promtool check metrics <"$here/testdata/agent_scrape.prom" >"$tmp/lint.txt" 2>&1 || true
+if grep -v '^exposer_' "$tmp/lint.txt" | grep -q .; then
+  echo "recorded agent scrape has promtool lint findings:"; cat "$tmp/lint.txt"; exit 1
+fi
+echo "promtool check metrics: no findings on wattlens_* families of the recorded agent scrape"
+
+step "agent flag file uses only flags agent/main.cc defines"
+(cd "$here" && node --input-type=module -e '
+  import fs from "node:fs"; import { parse } from "yaml";
+  process.stdout.write(parse(fs.readFileSync(process.argv[1], "utf8")).data["agent.flags"]);
+' "$deploy/base/agent/configmap.yaml") | sed 's/^ *//' | grep -v '^#' | grep . | sed 's/=.*//; s/^--//' | sort -u >"$tmp/used-flags"
+grep -ho 'ABSL_FLAG([^,]*, *[a-z_0-9]*' "$root"/agent/*.cc | sed 's/.*, *//' | sort -u >"$tmp/known-flags"
+echo flagfile >>"$tmp/known-flags"
+unknown=$(comm -23 "$tmp/used-flags" <(sort -u "$tmp/known-flags"))
+if [ -n "$unknown" ]; then echo "FAIL: agent.flags sets flags the agent does not define: $unknown"; exit 1; fi
+echo "agent.flags: $(wc -l <"$tmp/used-flags") flags, all defined in agent/"
+
+step "gen-certs.sh: chain, purposes, names, Secrets, and a real mTLS handshake"
+bash "$deploy/scripts/gen-certs.sh" -o "$tmp/certs" -n wattlens >/dev/null
+cd "$tmp/certs"
+openssl verify -CAfile ca.crt -purpose sslserver wattlens-collector.crt
+openssl verify -CAfile ca.crt -purpose sslclient wattlens-agent.crt
+if openssl verify -CAfile ca.crt -purpose sslserver wattlens-agent.crt >/dev/null 2>&1; then
+  echo "FAIL: the agent certificate must not be usable as a server certificate"; exit 1
+fi
+openssl x509 -in wattlens-collector.crt -noout -ext subjectAltName | grep -q 'DNS:wattlens-collector.wattlens.svc,' \
+  || { echo "FAIL: collector certificate lacks its Service DNS name"; exit 1; }
+check validate secrets.yaml
+port=$((20000 + RANDOM % 20000))
+openssl s_server -quiet -accept "127.0.0.1:$port" -cert wattlens-collector.crt -key wattlens-collector.key \
+  -CAfile ca.crt -Verify 1 -verify_return_error -www >/dev/null 2>&1 &
+srv=$!
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+ok=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 openssl s_client -connect "127.0.0.1:$port" -servername wattlens-collector.wattlens.svc \
+  -verify_hostname wattlens-collector.wattlens.svc -CAfile ca.crt -verify_return_error \
+  -cert wattlens-agent.crt -key wattlens-agent.key -ign_eof 2>&1 | grep -c 'HTTP/1.0 200' || true)
+anon=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 openssl s_client -connect "127.0.0.1:$port" -CAfile ca.crt -ign_eof 2>&1 \
+  | grep -c 'HTTP/1.0 200' || true)
+kill "$srv" 2>/dev/null || true
+cd "$here"
+[ "$ok" -ge 1 ] || { echo "FAIL: agent certificate could not complete mTLS with the collector certificate"; exit 1; }
+[ "$anon" = 0 ] || { echo "FAIL: a client without a certificate was served"; exit 1; }
+echo "mTLS: agent cert accepted by a server requiring client certs; a client without a cert is refused"
+
+step "Dockerfiles: multi-stage, debian:12-slim runtime, non-root collector"
+for f in "$deploy"/docker/*.Dockerfile; do
+  [ "$(grep -c '^FROM ' "$f")" -ge 2 ] || { echo "FAIL: $f is not multi-stage"; exit 1; }
+  grep '^FROM ' "$f" | tail -1 | grep -q 'debian:12-slim' || { echo "FAIL: $f runtime stage is not debian:12-slim"; exit 1; }
+  echo "$(basename "$f"): $(grep -c '^FROM ' "$f") stages, runtime $(grep '^FROM ' "$f" | tail -1 | awk '{print $2}')"
+done
+grep -q '^USER 65532' "$deploy/docker/collector.Dockerfile" || { echo "FAIL: collector image must run as 65532"; exit 1; }
+
+printf '\nPASS deploy tests\n'
