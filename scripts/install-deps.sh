@@ -13,6 +13,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc nlohmann-json3-dev libssl-dev
   # tests and benchmarks
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
+  nginx-light
 )
 missing=()
 for p in "${packages[@]}"; do

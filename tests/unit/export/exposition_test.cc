@@ -1,7 +1,9 @@
 #include <sys/syscall.h>
 
 #include <string>
+#include <utility>
 
+#include "agent/bpf/abi.h"
 #include "agent/export/live_view.h"
 #include "agent/export/prometheus_collectable.h"
 #include "gmock/gmock.h"
@@ -13,23 +15,72 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+CgroupStats Cgroup(uint64_t id, std::string path, uint64_t cpu_ns,
+                   uint64_t syscalls, uint64_t errors, uint32_t procs) {
+  CgroupStats c;
+  c.id = id;
+  c.path = std::move(path);
+  c.cpu_ns = cpu_ns;
+  c.syscalls = syscalls;
+  c.syscall_errors = errors;
+  c.live_processes = procs;
+  return c;
+}
+
+ProcessStats Process(uint32_t pid, std::string comm, uint64_t cgroup,
+                     uint64_t cpu_ns, uint64_t syscalls, bool exited) {
+  ProcessStats p;
+  p.pid = pid;
+  p.start_ns = pid;
+  p.ppid = 1;
+  p.comm = std::move(comm);
+  p.cgroup_id = cgroup;
+  p.cpu_ns = cpu_ns;
+  p.syscalls = syscalls;
+  p.exited = exited;
+  return p;
+}
+
 Snapshot Sample() {
   Snapshot s;
   s.sequence = 3;
   s.monotonic_ns = 10'000'000'000;
   s.realtime_ns = 1'700'000'000'000'000'000;
-  s.cgroups = {
-      {1, "/", 1'500'000'000, 100, 4, 3, false},
-      {9, "/system.slice/nginx.service", 250'000'000, 42, 0, 2, false}};
-  s.processes = {{100, 1, 1, "nginx", 9, 200'000'000, 40, 0, false, 0, {}},
-                 {101, 2, 1, "bash", 1, 900'000'000, 80, 4, false, 0, {}},
-                 {102, 3, 1, "cron", 1, 1'000, 1, 0, true, 0, {}}};
+  s.cgroups = {Cgroup(1, "/", 1'500'000'000, 100, 4, 3),
+               Cgroup(9, "/system.slice/nginx.service", 250'000'000, 42, 0, 2)};
+  s.cgroups[1].net[WL_NET_NODE] = {1000, 200, 10, 5};
+  s.cgroups[1].net[WL_NET_INTERNET] = {70, 0, 1, 0};
+  s.cgroups[1].tcp = {3, 4, 5, 1};
+  s.processes = {Process(100, "nginx", 9, 200'000'000, 40, false),
+                 Process(101, "bash", 1, 900'000'000, 80, false),
+                 Process(102, "cron", 1, 1'000, 1, true)};
   s.syscalls = {{static_cast<uint32_t>(SYS_read), 120, 4},
                 {static_cast<uint32_t>(SYS_getppid), 22, 0}};
   s.self.lost_events = {{"ringbuf_full", 0}, {"event_queue_full", 2}};
   s.self.maps = {{"oncpu", 50, 200}};
   s.self.sources = {{"syscalls", true, ""}, {"sched", false, "verifier"}};
   return s;
+}
+
+TEST(ExpositionTest, NetworkSeriesByClassOnlyWhereThereIsTraffic) {
+  std::string text = RenderSnapshotText(Sample(), {});
+  const std::string nginx = "cgroup=\"/system.slice/nginx.service\"";
+  EXPECT_THAT(text,
+              HasSubstr("wattlens_workload_network_transmit_bytes_total{" +
+                        nginx + ",class=\"node\"} 1000\n"));
+  EXPECT_THAT(text,
+              HasSubstr("wattlens_workload_network_receive_packets_total{" +
+                        nginx + ",class=\"node\"} 5\n"));
+  EXPECT_THAT(text,
+              HasSubstr("wattlens_workload_network_transmit_bytes_total{" +
+                        nginx + ",class=\"internet\"} 70\n"));
+  EXPECT_THAT(text, Not(HasSubstr(nginx + ",class=\"cluster\"")));
+  EXPECT_THAT(text, HasSubstr("wattlens_workload_tcp_connections_total{" +
+                              nginx + ",event=\"accept\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("wattlens_workload_tcp_retransmits_total{" +
+                              nginx + "} 1\n"));
+  // The root cgroup had no traffic: no network series for it.
+  EXPECT_THAT(text, Not(HasSubstr("tcp_retransmits_total{cgroup=\"/\"}")));
 }
 
 TEST(ExpositionTest, WorkloadAndNodeSeries) {

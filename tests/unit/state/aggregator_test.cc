@@ -280,6 +280,42 @@ TEST_F(AggregatorTest, GoneCgroupIsExportedOnceMoreThenForgotten) {
   EXPECT_EQ(Cg(*res.snapshot, 300), nullptr);
 }
 
+TEST_F(AggregatorTest, NetworkByClassAndOwnerlessSocketsGoToTheCgroup) {
+  Aggregator a = Make();
+  KernelReadings r;
+  wl_net_key k{};
+  k.tgid = 10;
+  k.start_ns = 5;
+  k.cgroup_id = 100;
+  k.net_class = WL_NET_CLUSTER;
+  wl_net_key ownerless = k;
+  ownerless.tgid = 0;
+  ownerless.start_ns = 0;
+  wl_net_key bogus = k;
+  bogus.net_class = 77;  // out of range: counted as unknown
+  r.net = {{k, {100, 50, 2, 1, 1, 0, 0, 0}},
+           {ownerless, {0, 0, 0, 0, 0, 3, 3, 0}},
+           {bogus, {7, 0, 1, 0, 0, 0, 0, 0}}};
+  auto res = Step(a, {Event(EventType::kExec, 10, 5, 100)}, r);
+  const CgroupStats* c = Cg(*res.snapshot, 100);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->net[WL_NET_CLUSTER].tx_bytes, 100u);
+  EXPECT_EQ(c->net[WL_NET_CLUSTER].rx_packets, 1u);
+  EXPECT_EQ(c->net[WL_NET_UNKNOWN].tx_bytes, 7u);
+  EXPECT_EQ(c->tcp.connects, 1u);
+  EXPECT_EQ(c->tcp.accepts, 3u);
+  EXPECT_EQ(c->tcp.closes, 3u);
+  const ProcessStats* p = Proc(*res.snapshot, 10, 5);
+  EXPECT_EQ(p->net[WL_NET_CLUSTER].rx_bytes, 50u);
+  EXPECT_EQ(p->tcp.accepts, 0u);  // the ownerless accepts are not its
+  EXPECT_EQ(Proc(*res.snapshot, 0, 0), nullptr);
+  // Next interval: only growth is added.
+  r.net = {{k, {150, 50, 3, 1, 1, 0, 1, 0}}};
+  res = Step(a, {}, r);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->net[WL_NET_CLUSTER].tx_bytes, 150u);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->tcp.closes, 4u);
+}
+
 TEST_F(AggregatorTest, UnknownWireEventTypeIsRejected) {
   wl_event e{};
   e.type = 99;
