@@ -26,6 +26,10 @@ ABSL_FLAG(uint32_t, bpf_sched_map_entries, 16384,
           "Capacity of the (process, cgroup) on-CPU map.");
 ABSL_FLAG(uint32_t, bpf_net_map_entries, 16384,
           "Capacity of the (process, cgroup, traffic class) network map.");
+ABSL_FLAG(bool, bpf_network_bytes, true,
+          "Count network bytes (sock_send/recv_length). Off, or on kernels "
+          "without those tracepoints, only TCP connections are counted and "
+          "the network source reports itself degraded.");
 ABSL_FLAG(std::vector<std::string>, cluster_cidrs, {},
           "Comma-separated pod and service CIDRs: peers inside them are "
           "traffic class `cluster`.");
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
   config.sched.map_entries = absl::GetFlag(FLAGS_bpf_sched_map_entries);
   config.sched.ringbuf_bytes = absl::GetFlag(FLAGS_bpf_ringbuf_bytes);
   config.network.map_entries = absl::GetFlag(FLAGS_bpf_net_map_entries);
+  config.network.byte_counts = absl::GetFlag(FLAGS_bpf_network_bytes);
   for (const std::string& text : absl::GetFlag(FLAGS_cluster_cidrs)) {
     auto cidr = wattlens::ParseCidr(text);
     if (!cidr.ok()) {

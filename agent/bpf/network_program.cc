@@ -29,13 +29,19 @@ absl::StatusOr<std::unique_ptr<NetworkProgram>> NetworkProgram::Create(
   if (err) return LibbpfError(err, "sizing net_counts");
   // Probe features, not versions: without the socket length tracepoints
   // (Linux < 6.3) byte counts are missing, and the health state says so.
-  if (!KernelHasTracepoint("sock_send_length") ||
-      !KernelHasTracepoint("sock_recv_length")) {
-    bpf_program__set_autoload(skel->progs.wl_sock_send, false);
-    bpf_program__set_autoload(skel->progs.wl_sock_recv, false);
+  if (!config.byte_counts) {
+    owner->degraded_ =
+        "network byte counting switched off (--bpf_network_bytes=false): "
+        "TCP connection counts only";
+  } else if (!KernelHasTracepoint("sock_send_length") ||
+             !KernelHasTracepoint("sock_recv_length")) {
     owner->degraded_ =
         "kernel lacks sock:sock_send_length/sock_recv_length (Linux 6.3+): "
         "no per-process network bytes; TCP connection counts only";
+  }
+  if (!owner->degraded_.empty()) {
+    bpf_program__set_autoload(skel->progs.wl_sock_send, false);
+    bpf_program__set_autoload(skel->progs.wl_sock_recv, false);
   }
   if ((err = network_bpf__load(skel))) {
     return LibbpfError(err, "loading network BPF object (verifier)");

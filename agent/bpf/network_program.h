@@ -22,6 +22,9 @@ struct NetworkProgramConfig {
   uint32_t map_entries = 16384;
   std::vector<Cidr> cluster_cidrs;  // pod and service CIDRs
   bool node_addresses_from_interfaces = true;
+  // Off: do not load the byte-counting programs even where the kernel has
+  // them (user override; also how tests reach the degraded path).
+  bool byte_counts = true;
   std::vector<Cidr> extra_node_addresses;
 };
 

@@ -494,6 +494,49 @@ TEST(NetworkNginxBpfTest, NginxTransmitMatchesClientBytes) {
   std::filesystem::remove_all(dir);
 }
 
+// Without the byte tracepoints the source says so (health, not zeros) and
+// connection counting still works.
+TEST(NetworkDegradedBpfTest, MissingByteCountsAreReportedNotSilent) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  AgentConfig config = TestAgentConfig();
+  config.network.byte_counts = false;
+  auto agent = Agent::Create(config);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  Endpoint any = Loopback(AF_INET, 0);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&any.addr), any.len), 0);
+  ASSERT_EQ(listen(lfd, 1), 0);
+  Endpoint server = Loopback(AF_INET, PortOf(lfd));
+  GatedChild cli([&] {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, reinterpret_cast<sockaddr*>(&server.addr), server.len))
+      return 1;
+    if (write(s, "hello", 5) != 5) return 2;
+    close(s);
+    return 0;
+  });
+  cli.Release();
+  ASSERT_EQ(cli.Wait(), 0);
+  close(lfd);
+  ProcessStats seen;
+  ASSERT_TRUE(DrainUntil(**agent, [&](const Snapshot& s) {
+    const ProcessStats* p = FindExited(s, cli.pid());
+    if (p) seen = *p;
+    return p != nullptr;
+  }));
+  EXPECT_EQ(seen.tcp.connects, 1u);
+  EXPECT_EQ(seen.net[WL_NET_NODE].tx_bytes, 0u);
+  bool reported = false;
+  for (const auto& src : (*agent)->store().Latest()->self.sources) {
+    if (src.source != "network") continue;
+    EXPECT_FALSE(src.healthy);
+    EXPECT_NE(src.last_error.find("connection counts only"), std::string::npos)
+        << src.last_error;
+    reported = true;
+  }
+  EXPECT_TRUE(reported);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, NetworkBpfTest,
                          ::testing::Values(AF_INET, AF_INET6),
                          [](const auto& info) {
