@@ -65,6 +65,8 @@ class PodWatcher {
   // Loops until `stop` is notified.
   void Run(absl::Notification* stop);
 
+  // The accessors below belong to the thread that calls Step() or Run();
+  // other threads read pod state through the PodCache.
   int64_t next_attempt_ns() const { return next_attempt_ns_; }
   int64_t current_backoff_ns() const { return backoff_ns_; }
   const std::string& resource_version() const { return resource_version_; }
