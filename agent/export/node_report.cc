@@ -1,0 +1,301 @@
+#include "agent/export/node_report.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace wattlens {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// Snapshot traffic classes (enum wl_net_class order) -> API classes.
+constexpr wattlens::v1::NetworkClass kNetClassToProto[kNetClasses] = {
+    wattlens::v1::NETWORK_CLASS_NODE, wattlens::v1::NETWORK_CLASS_CLUSTER,
+    wattlens::v1::NETWORK_CLASS_PRIVATE, wattlens::v1::NETWORK_CLASS_INTERNET,
+    wattlens::v1::NETWORK_CLASS_UNKNOWN};
+
+struct Sums {
+  uint64_t cpu_ns = 0, syscalls = 0, errors = 0, tx = 0, rx = 0;
+};
+
+Sums SumsOf(const CgroupStats& c) {
+  Sums s{c.cpu_ns, c.syscalls, c.syscall_errors, 0, 0};
+  for (const NetStats& n : c.net) {
+    s.tx += n.tx_bytes;
+    s.rx += n.rx_bytes;
+  }
+  return s;
+}
+
+void FillUsage(const Sums& total, const Sums& interval, double seconds,
+               wattlens::v1::Usage* u) {
+  u->set_cpu_nanoseconds(total.cpu_ns);
+  u->set_cpu_seconds(static_cast<double>(total.cpu_ns) / 1e9);
+  u->set_syscalls(total.syscalls);
+  u->set_syscall_errors(total.errors);
+  u->set_network_transmit_bytes(total.tx);
+  u->set_network_receive_bytes(total.rx);
+  if (seconds > 0) {
+    u->set_cpu_cores(static_cast<double>(interval.cpu_ns) / 1e9 / seconds);
+    u->set_syscalls_per_second(static_cast<double>(interval.syscalls) /
+                               seconds);
+    u->set_network_bytes_per_second(
+        static_cast<double>(interval.tx + interval.rx) / seconds);
+  }
+}
+
+}  // namespace
+
+std::string SystemdUnitFromCgroupPath(std::string_view path) {
+  auto ends_with = [](std::string_view s, std::string_view suffix) {
+    return s.size() > suffix.size() &&
+           s.substr(s.size() - suffix.size()) == suffix;
+  };
+  std::string_view unit, slice;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string_view::npos) next = path.size();
+    const std::string_view part = path.substr(pos, next - pos);
+    if (ends_with(part, ".service") || ends_with(part, ".scope")) {
+      unit = part;
+    } else if (ends_with(part, ".slice")) {
+      slice = part;
+    }
+    pos = next + 1;
+  }
+  return std::string(unit.empty() ? slice : unit);
+}
+
+wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
+                                         const NodeReportOptions& o) {
+  wattlens::v1::NodeReport r;
+  r.set_node_name(o.node_name);
+  r.set_epoch(o.epoch);
+  r.set_sequence(s.sequence);
+  *r.mutable_time() = TimeUtil::NanosecondsToTimestamp(s.realtime_ns);
+  *r.mutable_interval() = TimeUtil::NanosecondsToDuration(s.interval_ns);
+  r.set_agent_version(o.agent_version);
+  r.mutable_workloads()->Reserve(static_cast<int>(s.cgroups.size()));
+  for (const CgroupStats& c : s.cgroups) {
+    auto* w = r.add_workloads();
+    auto* id = w->mutable_identity();
+    id->set_cgroup_path(c.path.empty() ? "/" : c.path);
+    id->set_cgroup_id(c.id);
+    id->set_systemd_unit(SystemdUnitFromCgroupPath(c.path));
+    w->set_cpu_nanoseconds(c.cpu_ns);
+    w->set_syscalls(c.syscalls);
+    w->set_syscall_errors(std::min(c.syscall_errors, c.syscalls));
+    for (size_t k = 0; k < kNetClasses; ++k) {
+      const NetStats& n = c.net[k];
+      if (n.tx_bytes == 0 && n.rx_bytes == 0) continue;
+      auto* nc = w->add_network();
+      nc->set_network_class(kNetClassToProto[k]);
+      nc->set_transmit_bytes(n.tx_bytes);
+      nc->set_receive_bytes(n.rx_bytes);
+    }
+    w->set_processes(c.live_processes);
+    w->set_gone(c.gone);
+  }
+  r.mutable_power()->set_source(wattlens::v1::POWER_SOURCE_NONE);
+  auto* h = r.mutable_health();
+  for (const SourceHealth& src : s.self.sources) {
+    auto* hs = h->add_sources();
+    hs->set_source(src.source);
+    hs->set_healthy(src.healthy);
+    hs->set_last_error(src.last_error.substr(0, 1024));
+  }
+  for (const auto& [reason, count] : s.self.lost_events) {
+    auto* d = h->add_drops();
+    d->set_reason(reason.substr(0, 64));
+    d->set_count(count);
+  }
+  h->set_processes_tracked(s.self.processes_tracked);
+  h->set_cgroups_tracked(s.self.cgroups_tracked);
+  return r;
+}
+
+void NodeApiService::Update(const Snapshot* prev, const Snapshot& cur) {
+  auto copy = std::make_shared<const Snapshot>(cur);
+  absl::MutexLock lock(&mu_);
+  prev_ = std::move(cur_);
+  cur_ = std::move(copy);
+  (void)prev;  // the previous copy is ours: prev may be gone by RPC time
+}
+
+grpc::Status NodeApiService::GetNodeUsage(
+    grpc::ServerContext*, const wattlens::v1::GetNodeUsageRequest* req,
+    wattlens::v1::GetNodeUsageResponse* resp) {
+  std::shared_ptr<const Snapshot> cur, prev;
+  {
+    absl::MutexLock lock(&mu_);
+    cur = cur_;
+    prev = prev_;
+  }
+  if (!cur) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "no snapshot yet (first interval not complete)");
+  }
+  resp->set_node_name(options_.node_name);
+  resp->set_epoch(options_.epoch);
+  resp->set_sequence(cur->sequence);
+  *resp->mutable_time() = TimeUtil::NanosecondsToTimestamp(cur->realtime_ns);
+  *resp->mutable_interval() = TimeUtil::NanosecondsToDuration(cur->interval_ns);
+  const double seconds =
+      prev ? static_cast<double>(cur->monotonic_ns - prev->monotonic_ns) / 1e9
+           : 0;
+  absl::flat_hash_map<uint64_t, Sums> before;
+  if (prev) {
+    for (const CgroupStats& c : prev->cgroups) before[c.id] = SumsOf(c);
+  }
+  // Only cgroup-level labels exist on the node until identity is wired:
+  // NODE and NAMESPACE give one row, the other groupings one per cgroup.
+  const bool one_row = req->group_by() == wattlens::v1::GROUP_BY_NODE ||
+                       req->group_by() == wattlens::v1::GROUP_BY_NAMESPACE;
+  if (!req->namespace_().empty() && req->namespace_() != "-") {
+    return grpc::Status::OK;  // no namespaced workloads known yet
+  }
+  struct Row {
+    wattlens::v1::UsageKey key;
+    Sums total, interval;
+  };
+  std::vector<Row> rows;
+  Sums all_total, all_interval;
+  for (const CgroupStats& c : cur->cgroups) {
+    const Sums t = SumsOf(c);
+    Sums d;
+    if (auto it = before.find(c.id); it != before.end()) {
+      const Sums& p = it->second;
+      d = {t.cpu_ns >= p.cpu_ns ? t.cpu_ns - p.cpu_ns : t.cpu_ns,
+           t.syscalls >= p.syscalls ? t.syscalls - p.syscalls : t.syscalls,
+           t.errors >= p.errors ? t.errors - p.errors : t.errors,
+           t.tx >= p.tx ? t.tx - p.tx : t.tx,
+           t.rx >= p.rx ? t.rx - p.rx : t.rx};
+    }
+    for (auto [acc, v] : {std::pair{&all_total, &t}, {&all_interval, &d}}) {
+      acc->cpu_ns += v->cpu_ns;
+      acc->syscalls += v->syscalls;
+      acc->errors += v->errors;
+      acc->tx += v->tx;
+      acc->rx += v->rx;
+    }
+    if (one_row) continue;
+    Row row;
+    row.key.set_node_name(options_.node_name);
+    row.key.set_cgroup_path(c.path);
+    const std::string unit = SystemdUnitFromCgroupPath(c.path);
+    row.key.set_workload(unit.empty() ? c.path : unit);
+    row.total = t;
+    row.interval = d;
+    rows.push_back(std::move(row));
+  }
+  if (one_row) {
+    Row row;
+    row.key.set_node_name(options_.node_name);
+    row.total = all_total;
+    row.interval = all_interval;
+    rows.push_back(std::move(row));
+  }
+  auto metric = [&](const Row& r) -> uint64_t {
+    switch (req->sort_by()) {
+      case wattlens::v1::SORT_BY_NETWORK:
+        return r.interval.tx + r.interval.rx;
+      case wattlens::v1::SORT_BY_SYSCALLS:
+        return r.interval.syscalls;
+      default:
+        return r.interval.cpu_ns;
+    }
+  };
+  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+    if (req->sort_by() == wattlens::v1::SORT_BY_NAME) {
+      return req->reverse() ? a.key.cgroup_path() > b.key.cgroup_path()
+                            : a.key.cgroup_path() < b.key.cgroup_path();
+    }
+    const uint64_t ma = metric(a), mb = metric(b);
+    if (ma != mb) return req->reverse() ? ma < mb : ma > mb;
+    return a.key.cgroup_path() < b.key.cgroup_path();
+  });
+  const size_t n = req->limit() > 0
+                       ? std::min<size_t>(req->limit(), rows.size())
+                       : rows.size();
+  for (size_t i = 0; i < n; ++i) {
+    auto* out = resp->add_rows();
+    *out->mutable_key() = rows[i].key;
+    FillUsage(rows[i].total, rows[i].interval, seconds, out->mutable_usage());
+    out->set_series(1);
+  }
+  FillUsage(all_total, all_interval, seconds, resp->mutable_total());
+  return grpc::Status::OK;
+}
+
+grpc::Status NodeApiService::ListProcesses(
+    grpc::ServerContext*, const wattlens::v1::ListProcessesRequest* req,
+    wattlens::v1::ListProcessesResponse* resp) {
+  std::shared_ptr<const Snapshot> cur, prev;
+  {
+    absl::MutexLock lock(&mu_);
+    cur = cur_;
+    prev = prev_;
+  }
+  if (!cur) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no snapshot yet");
+  }
+  *resp->mutable_time() = TimeUtil::NanosecondsToTimestamp(cur->realtime_ns);
+  absl::flat_hash_map<uint64_t, const std::string*> paths;
+  for (const CgroupStats& c : cur->cgroups) paths[c.id] = &c.path;
+  absl::flat_hash_map<std::pair<uint32_t, uint64_t>, uint64_t> cpu_before;
+  if (prev) {
+    for (const ProcessStats& p : prev->processes) {
+      cpu_before[{p.pid, p.start_ns}] = p.cpu_ns;
+    }
+  }
+  const double seconds =
+      prev ? static_cast<double>(cur->monotonic_ns - prev->monotonic_ns) / 1e9
+           : 0;
+  std::vector<wattlens::v1::ProcessUsage> out;
+  for (const ProcessStats& p : cur->processes) {
+    auto pit = paths.find(p.cgroup_id);
+    const std::string path = pit == paths.end() ? "" : *pit->second;
+    if (!req->cgroup_path().empty() && req->cgroup_path() != path) continue;
+    wattlens::v1::ProcessUsage u;
+    u.set_pid(p.pid);
+    u.set_start_time_nanoseconds(p.start_ns);
+    u.set_ppid(p.ppid);
+    u.set_comm(p.comm);
+    u.set_cgroup_path(path);
+    u.set_cpu_nanoseconds(p.cpu_ns);
+    u.set_syscalls(p.syscalls);
+    u.set_syscall_errors(p.syscall_errors);
+    u.set_exited(p.exited);
+    u.set_exit_code(p.exit_code);
+    if (seconds > 0) {
+      auto it = cpu_before.find({p.pid, p.start_ns});
+      const uint64_t before_ns = it == cpu_before.end() ? 0 : it->second;
+      if (p.cpu_ns >= before_ns) {
+        u.set_cpu_cores(static_cast<double>(p.cpu_ns - before_ns) / 1e9 /
+                        seconds);
+      }
+    }
+    out.push_back(std::move(u));
+  }
+  std::sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
+    if (req->sort_by() == wattlens::v1::SORT_BY_SYSCALLS &&
+        a.syscalls() != b.syscalls()) {
+      return a.syscalls() > b.syscalls();
+    }
+    if (req->sort_by() == wattlens::v1::SORT_BY_NAME) {
+      return a.comm() != b.comm() ? a.comm() < b.comm() : a.pid() < b.pid();
+    }
+    if (a.cpu_cores() != b.cpu_cores()) return a.cpu_cores() > b.cpu_cores();
+    return a.cpu_nanoseconds() > b.cpu_nanoseconds();
+  });
+  const size_t n = req->limit() > 0 ? std::min<size_t>(req->limit(), out.size())
+                                    : out.size();
+  for (size_t i = 0; i < n; ++i) *resp->add_processes() = std::move(out[i]);
+  return grpc::Status::OK;
+}
+
+}  // namespace wattlens

@@ -1,0 +1,59 @@
+// Snapshot -> wattlens.v1.NodeReport, and the agent's local node API
+// (NodeService) serving the same view for this node plus per-process detail.
+// Must not depend on: collector/ (the agent never includes it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/synchronization/mutex.h"
+#include "agent/state/snapshot.h"
+#include "wattlens/v1/node.grpc.pb.h"
+#include "wattlens/v1/report.pb.h"
+
+namespace wattlens {
+
+struct NodeReportOptions {
+  std::string node_name;
+  // Agent start time in ns since the Unix epoch: a restart is a new epoch.
+  uint64_t epoch = 0;
+  std::string agent_version;
+};
+
+// Every cgroup of the snapshot becomes a workload with its cumulative
+// counters; the report's sequence is the snapshot's (strictly increasing
+// within an epoch). Energy is zero until the power sources are wired.
+wattlens::v1::NodeReport BuildNodeReport(const Snapshot& snapshot,
+                                         const NodeReportOptions& options);
+
+// The systemd unit a cgroup path names: the deepest ".service" or ".scope"
+// component, else the deepest ".slice"; "" when none ("/" or plain paths).
+std::string SystemdUnitFromCgroupPath(std::string_view path);
+
+// NodeService over the agent's snapshots. Update() is called by the agent
+// after each publish (copies the two snapshots it needs); RPCs read them
+// without touching the hot path.
+class NodeApiService final : public wattlens::v1::NodeService::Service {
+ public:
+  explicit NodeApiService(NodeReportOptions options)
+      : options_(std::move(options)) {}
+
+  void Update(const Snapshot* prev, const Snapshot& cur);
+
+  grpc::Status GetNodeUsage(grpc::ServerContext* ctx,
+                            const wattlens::v1::GetNodeUsageRequest* req,
+                            wattlens::v1::GetNodeUsageResponse* resp) override;
+  grpc::Status ListProcesses(
+      grpc::ServerContext* ctx, const wattlens::v1::ListProcessesRequest* req,
+      wattlens::v1::ListProcessesResponse* resp) override;
+
+ private:
+  const NodeReportOptions options_;
+  absl::Mutex mu_;
+  std::shared_ptr<const Snapshot> prev_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const Snapshot> cur_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace wattlens

@@ -1,0 +1,639 @@
+#include "collector/cluster_state.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace wattlens::collector {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using wattlens::v1::GetUsageRequest;
+using wattlens::v1::GetUsageResponse;
+using wattlens::v1::NodeReport;
+using wattlens::v1::NodeState;
+
+int64_t ToNs(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1'000'000'000 + t.nanos();
+}
+int64_t ToNs(const google::protobuf::Duration& d) {
+  return d.seconds() * 1'000'000'000 + d.nanos();
+}
+google::protobuf::Timestamp TsFromNs(int64_t ns) {
+  return TimeUtil::NanosecondsToTimestamp(ns);
+}
+
+// Floor division for possibly negative values.
+int64_t FloorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+void FillUsage(const Counters& c, double seconds, wattlens::v1::Usage* u) {
+  u->set_cpu_nanoseconds(c.cpu_ns);
+  u->set_cpu_seconds(static_cast<double>(c.cpu_ns) / 1e9);
+  u->set_syscalls(c.syscalls);
+  u->set_syscall_errors(c.syscall_errors);
+  u->set_network_transmit_bytes(c.net_tx_bytes);
+  u->set_network_receive_bytes(c.net_rx_bytes);
+  u->set_energy_microjoules(c.energy_uj);
+  u->set_energy_joules(static_cast<double>(c.energy_uj) / 1e6);
+  if (seconds > 0) {
+    u->set_cpu_cores(u->cpu_seconds() / seconds);
+    u->set_syscalls_per_second(static_cast<double>(c.syscalls) / seconds);
+    u->set_network_bytes_per_second(
+        static_cast<double>(c.net_tx_bytes + c.net_rx_bytes) / seconds);
+    u->set_watts(u->energy_joules() / seconds);
+  }
+}
+
+}  // namespace
+
+Counters CountersFrom(const wattlens::v1::WorkloadCounters& w) {
+  Counters c;
+  c.cpu_ns = w.cpu_nanoseconds();
+  c.syscalls = w.syscalls();
+  c.syscall_errors = w.syscall_errors();
+  for (const auto& n : w.network()) {
+    c.net_tx_bytes += n.transmit_bytes();
+    c.net_rx_bytes += n.receive_bytes();
+  }
+  for (const auto& e : w.energy()) c.energy_uj += e.microjoules();
+  return c;
+}
+
+WorkloadLabels LabelsFrom(const wattlens::v1::WorkloadIdentity& id) {
+  return {id.cgroup_path(), id.systemd_unit(),  id.namespace_(), id.pod(),
+          id.container(),   id.workload_kind(), id.workload(),   id.project()};
+}
+
+std::string HostWorkloadName(const WorkloadLabels& l) {
+  return l.systemd_unit.empty() ? l.cgroup_path : l.systemd_unit;
+}
+
+ClusterState::ClusterState(const Clock& clock, ClusterOptions options)
+    : clock_(clock), options_(options) {}
+
+ClusterState::~ClusterState() = default;
+
+std::shared_ptr<ClusterState::Node> ClusterState::Find(
+    const std::string& name) const {
+  absl::ReaderMutexLock lock(&nodes_mu_);
+  auto it = nodes_.find(name);
+  return it == nodes_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<ClusterState::Node> ClusterState::FindOrCreate(
+    const std::string& name) {
+  if (auto n = Find(name)) return n;
+  absl::MutexLock lock(&nodes_mu_);
+  auto& slot = nodes_[name];
+  if (!slot) slot = std::make_shared<Node>(name);
+  return slot;
+}
+
+std::vector<std::shared_ptr<ClusterState::Node>> ClusterState::AllNodes()
+    const {
+  absl::ReaderMutexLock lock(&nodes_mu_);
+  std::vector<std::shared_ptr<Node>> out;
+  out.reserve(nodes_.size());
+  for (const auto& [_, n] : nodes_) out.push_back(n);
+  return out;
+}
+
+NodeState ClusterState::StateFor(int64_t silent_ns) const {
+  if (silent_ns > options_.gone_ttl_ns) return wattlens::v1::NODE_STATE_GONE;
+  if (silent_ns > options_.stale_ttl_ns) {
+    return wattlens::v1::NODE_STATE_STALE;
+  }
+  return wattlens::v1::NODE_STATE_CONNECTED;
+}
+
+void ClusterState::PublishState(const Node& node, NodeState prev, NodeState now,
+                                uint64_t epoch, const std::string& message) {
+  wattlens::v1::WatchResponse ev;
+  *ev.mutable_time() = TsFromNs(clock_.RealtimeNs());
+  auto* s = ev.mutable_node_status();
+  s->set_node_name(node.name);
+  s->set_state(now);
+  s->set_previous_state(prev);
+  s->set_epoch(epoch);
+  s->set_message(message);
+  events_.Publish(ev, /*is_report=*/false);
+}
+
+ApplyResult ClusterState::Apply(const NodeReport& r,
+                                const std::function<void(NodeWrite&&)>& sink) {
+  std::shared_ptr<Node> node = FindOrCreate(r.node_name());
+  const int64_t now_mono = clock_.MonotonicNs();
+  const int64_t now_real = clock_.RealtimeNs();
+  ApplyResult res;
+  NodeState prev_state = wattlens::v1::NODE_STATE_UNSPECIFIED;
+  bool became_connected = false;
+  {
+    absl::MutexLock lock(&node->mu);
+    if (r.epoch() < node->epoch) {
+      // A report of an earlier agent instance, arriving late: everything it
+      // could add belongs to an epoch whose counters were already superseded.
+      res.duplicate = res.stale_epoch = true;
+      ++node->duplicates;
+      stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      stats_.stale_epoch.fetch_add(1, std::memory_order_relaxed);
+      return res;
+    }
+    if (r.epoch() == node->epoch && r.sequence() <= node->last_sequence) {
+      res.duplicate = true;
+      ++node->duplicates;
+      node->last_seen_mono_ns = now_mono;
+      stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      return res;
+    }
+    if (r.epoch() != node->epoch) {
+      res.new_epoch = node->epoch != 0;
+      if (res.new_epoch) {
+        stats_.new_epochs.fetch_add(1, std::memory_order_relaxed);
+      }
+      node->epoch = r.epoch();
+      node->last_sequence = 0;
+      ++node->epochs_seen;
+    }
+    // Buckets follow the agent's clock, clamped to the collector's present
+    // and retention, and never move backwards for a node.
+    int64_t t = ToNs(r.time());
+    if (t > now_real ||
+        t < now_real - options_.retention_ns + options_.resolution_ns) {
+      t = now_real;
+      stats_.clamped_times.fetch_add(1, std::memory_order_relaxed);
+    }
+    int64_t bucket = FloorDiv(t, options_.resolution_ns);
+    if (bucket < node->last_bucket) bucket = node->last_bucket;
+    node->last_bucket = bucket;
+
+    NodeWrite write;
+    if (sink) {
+      write.node_name = node->name;
+      write.series.reserve(r.workloads_size());
+    }
+    for (const auto& w : r.workloads()) {
+      const Counters cur = CountersFrom(w);
+      auto [it, inserted] =
+          node->series.try_emplace(w.identity().cgroup_path());
+      Series& s = it->second;
+      WorkloadLabels labels = LabelsFrom(w.identity());
+      const bool labels_changed = inserted || !(*s.labels == labels);
+      if (labels_changed) {
+        s.labels = std::make_shared<const WorkloadLabels>(std::move(labels));
+      }
+      Counters delta;
+      if (inserted || s.epoch != r.epoch()) {
+        delta = cur;  // counters of a new epoch or series start at zero
+      } else if (s.cgroup_id != w.identity().cgroup_id() ||
+                 s.cumulative.AnyAbove(cur)) {
+        delta = cur;  // the cgroup was recreated or its counters reset
+        stats_.counter_resets.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        delta = cur.Minus(s.cumulative);
+      }
+      const bool state_changed = inserted || s.epoch != r.epoch() ||
+                                 s.cgroup_id != w.identity().cgroup_id() ||
+                                 !(s.cumulative == cur);
+      s.epoch = r.epoch();
+      s.cgroup_id = w.identity().cgroup_id();
+      s.cumulative = cur;
+      if (!delta.IsZero()) {
+        if (!s.buckets.empty() && s.buckets.back().index == bucket) {
+          s.buckets.back().delta.Add(delta);
+        } else {
+          s.buckets.push_back({bucket, delta});
+        }
+        node->ns_totals[s.labels->ns].Add(delta);
+        ++res.series_changed;
+      }
+      if (sink && (labels_changed || state_changed)) {
+        SeriesWrite sw;
+        sw.cgroup_path = s.labels->cgroup_path;
+        if (labels_changed) sw.labels = s.labels;
+        sw.epoch = s.epoch;
+        sw.cgroup_id = s.cgroup_id;
+        sw.cumulative = cur;
+        sw.bucket = bucket;
+        sw.delta = delta;
+        write.series.push_back(std::move(sw));
+      }
+    }
+    node->last_sequence = r.sequence();
+    node->last_report_time_ns = ToNs(r.time());
+    node->last_seen_mono_ns = now_mono;
+    if (node->agent_version != r.agent_version()) {
+      node->agent_version = r.agent_version();
+    }
+    node->power = r.power();
+    node->health = r.health();
+    ++node->accepted;
+    stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+    if (node->state != wattlens::v1::NODE_STATE_CONNECTED) {
+      prev_state = node->state;
+      node->state = wattlens::v1::NODE_STATE_CONNECTED;
+      became_connected = true;
+    }
+    if (node->accepted == 1 && node->epochs_seen == 1) {
+      became_connected = true;  // first report ever: announce the node
+    }
+    if (sink) {
+      write.epoch = node->epoch;
+      write.sequence = node->last_sequence;
+      write.epochs_seen = node->epochs_seen;
+      write.report_time_ns = node->last_report_time_ns;
+      write.seen_realtime_ns = now_real;
+      write.agent_version = node->agent_version;
+      sink(std::move(write));
+    }
+  }
+  if (became_connected || res.new_epoch) {
+    PublishState(*node, prev_state, wattlens::v1::NODE_STATE_CONNECTED,
+                 r.epoch(),
+                 res.new_epoch ? "agent restarted (new epoch)" : "reporting");
+  }
+  if (events_.HasReportSubscribers()) {
+    wattlens::v1::WatchResponse ev;
+    *ev.mutable_time() = TsFromNs(now_real);
+    auto* re = ev.mutable_report();
+    re->set_node_name(r.node_name());
+    re->set_epoch(r.epoch());
+    re->set_sequence(r.sequence());
+    re->set_workloads(r.workloads_size());
+    events_.Publish(ev, /*is_report=*/true);
+  }
+  return res;
+}
+
+absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
+    const GetUsageRequest& req) const {
+  const int64_t now_real = clock_.RealtimeNs();
+  const int64_t now_mono = clock_.MonotonicNs();
+  const int64_t until = req.has_until() ? ToNs(req.until()) : now_real;
+  int64_t since;
+  if (req.has_since()) {
+    since = ToNs(req.since());
+  } else {
+    const int64_t window =
+        req.has_window() ? ToNs(req.window()) : options_.default_window_ns;
+    if (window <= 0) return absl::InvalidArgumentError("window must be > 0");
+    since = until - window;
+  }
+  if (since >= until) {
+    return absl::InvalidArgumentError("since must be before until");
+  }
+  const int64_t res_ns = options_.resolution_ns;
+  const int64_t first_bucket = FloorDiv(since, res_ns);
+  const int64_t end_bucket = FloorDiv(until + res_ns - 1, res_ns);
+  const double seconds = static_cast<double>(until - since) / 1e9;
+  const wattlens::v1::GroupBy group =
+      req.group_by() == wattlens::v1::GROUP_BY_UNSPECIFIED
+          ? wattlens::v1::GROUP_BY_WORKLOAD
+          : req.group_by();
+  const bool host_only = req.namespace_() == "-";
+
+  struct Row {
+    wattlens::v1::UsageKey key;
+    Counters sum;
+    uint32_t series = 0;
+  };
+  absl::flat_hash_map<std::string, Row> rows;
+  GetUsageResponse resp;
+  for (const auto& node : AllNodes()) {
+    if (!req.node_name().empty() && req.node_name() != node->name) continue;
+    absl::ReaderMutexLock lock(&node->mu);
+    const int64_t silent = now_mono - node->last_seen_mono_ns;
+    switch (node->state) {
+      case wattlens::v1::NODE_STATE_CONNECTED:
+        resp.set_connected_nodes(resp.connected_nodes() + 1);
+        break;
+      case wattlens::v1::NODE_STATE_STALE:
+        resp.set_stale_nodes(resp.stale_nodes() + 1);
+        break;
+      default:
+        resp.set_gone_nodes(resp.gone_nodes() + 1);
+        break;
+    }
+    if (node->state != wattlens::v1::NODE_STATE_CONNECTED &&
+        now_real - silent >= since) {
+      resp.add_missing_nodes(node->name);
+    }
+    for (const auto& [path, s] : node->series) {
+      const WorkloadLabels& l = *s.labels;
+      if (host_only ? !l.ns.empty()
+                    : (!req.namespace_().empty() && req.namespace_() != l.ns)) {
+        continue;
+      }
+      if (!req.project().empty() && req.project() != l.project) continue;
+      // Buckets are ascending: find the window by binary search.
+      auto lo = std::lower_bound(
+          s.buckets.begin(), s.buckets.end(), first_bucket,
+          [](const Bucket& b, int64_t v) { return b.index < v; });
+      Counters sum;
+      bool any = false;
+      for (auto it = lo; it != s.buckets.end() && it->index < end_bucket;
+           ++it) {
+        sum.Add(it->delta);
+        any = true;
+      }
+      if (!any) continue;
+      const bool host = l.pod.empty();
+      const std::string host_name = host ? HostWorkloadName(l) : "";
+      std::string key;
+      wattlens::v1::UsageKey k;
+      switch (group) {
+        case wattlens::v1::GROUP_BY_NODE:
+          k.set_node_name(node->name);
+          key = node->name;
+          break;
+        case wattlens::v1::GROUP_BY_NAMESPACE:
+          k.set_namespace_(l.ns);
+          key = l.ns;
+          break;
+        case wattlens::v1::GROUP_BY_POD:
+          k.set_namespace_(l.ns);
+          k.set_pod(host ? host_name : l.pod);
+          key = absl::StrCat(l.ns, "\x1f", k.pod());
+          break;
+        case wattlens::v1::GROUP_BY_CONTAINER:
+          k.set_namespace_(l.ns);
+          k.set_pod(host ? host_name : l.pod);
+          k.set_container(host ? host_name : l.container);
+          key = absl::StrCat(l.ns, "\x1f", k.pod(), "\x1f", k.container());
+          break;
+        case wattlens::v1::GROUP_BY_PROJECT:
+          k.set_project(l.project);
+          key = l.project;
+          break;
+        case wattlens::v1::GROUP_BY_CGROUP:
+          k.set_node_name(node->name);
+          k.set_cgroup_path(l.cgroup_path);
+          k.set_namespace_(l.ns);
+          k.set_pod(l.pod);
+          k.set_container(l.container);
+          k.set_workload_kind(l.workload_kind);
+          k.set_workload(l.workload.empty() && host ? host_name : l.workload);
+          k.set_project(l.project);
+          key = absl::StrCat(node->name, "\x1f", l.cgroup_path);
+          break;
+        default: {  // GROUP_BY_WORKLOAD
+          k.set_namespace_(l.ns);
+          if (!l.workload.empty()) {
+            k.set_workload_kind(l.workload_kind);
+            k.set_workload(l.workload);
+          } else if (!host) {
+            k.set_workload_kind("Pod");
+            k.set_workload(l.pod);
+          } else {
+            k.set_workload(host_name);
+          }
+          key = absl::StrCat(l.ns, "\x1f", k.workload_kind(), "\x1f",
+                             k.workload());
+          break;
+        }
+      }
+      auto [rit, inserted] = rows.try_emplace(std::move(key));
+      if (inserted) rit->second.key = std::move(k);
+      rit->second.sum.Add(sum);
+      ++rit->second.series;
+    }
+  }
+  std::sort(resp.mutable_missing_nodes()->begin(),
+            resp.mutable_missing_nodes()->end());
+  resp.set_partial(resp.missing_nodes_size() > 0);
+
+  std::vector<Row*> sorted;
+  sorted.reserve(rows.size());
+  Counters total;
+  for (auto& [_, row] : rows) {
+    sorted.push_back(&row);
+    total.Add(row.sum);
+  }
+  auto name_of = [](const Row* r) {
+    const auto& k = r->key;
+    return std::tie(k.node_name(), k.namespace_(), k.workload_kind(),
+                    k.workload(), k.pod(), k.container(), k.project(),
+                    k.cgroup_path());
+  };
+  auto metric = [&](const Row* r) -> uint64_t {
+    switch (req.sort_by()) {
+      case wattlens::v1::SORT_BY_ENERGY:
+        return r->sum.energy_uj;
+      case wattlens::v1::SORT_BY_NETWORK:
+        return r->sum.net_tx_bytes + r->sum.net_rx_bytes;
+      case wattlens::v1::SORT_BY_SYSCALLS:
+        return r->sum.syscalls;
+      default:
+        return r->sum.cpu_ns;
+    }
+  };
+  const bool by_name = req.sort_by() == wattlens::v1::SORT_BY_NAME;
+  std::sort(sorted.begin(), sorted.end(), [&](const Row* a, const Row* b) {
+    if (!by_name) {
+      const uint64_t ma = metric(a), mb = metric(b);
+      if (ma != mb) return req.reverse() ? ma < mb : ma > mb;
+      return name_of(a) < name_of(b);
+    }
+    return req.reverse() ? name_of(b) < name_of(a) : name_of(a) < name_of(b);
+  });
+  resp.set_total_rows(sorted.size());
+  size_t n = sorted.size();
+  if (req.limit() > 0 && req.limit() < n) n = req.limit();
+  for (size_t i = 0; i < n; ++i) {
+    auto* row = resp.add_rows();
+    *row->mutable_key() = sorted[i]->key;
+    FillUsage(sorted[i]->sum, seconds, row->mutable_usage());
+    row->set_series(sorted[i]->series);
+  }
+  FillUsage(total, seconds, resp.mutable_total());
+  *resp.mutable_since() = TsFromNs(since);
+  *resp.mutable_until() = TsFromNs(until);
+  *resp.mutable_resolution() = TimeUtil::NanosecondsToDuration(res_ns);
+  return resp;
+}
+
+wattlens::v1::ListNodesResponse ClusterState::ListNodes() const {
+  const int64_t now_real = clock_.RealtimeNs();
+  const int64_t now_mono = clock_.MonotonicNs();
+  wattlens::v1::ListNodesResponse resp;
+  for (const auto& node : AllNodes()) {
+    absl::ReaderMutexLock lock(&node->mu);
+    auto* n = resp.add_nodes();
+    n->set_node_name(node->name);
+    n->set_state(node->state);
+    n->set_epoch(node->epoch);
+    n->set_last_sequence(node->last_sequence);
+    *n->mutable_last_report_time() = TsFromNs(node->last_report_time_ns);
+    *n->mutable_last_seen_time() =
+        TsFromNs(now_real - (now_mono - node->last_seen_mono_ns));
+    n->set_workloads(node->series.size());
+    n->set_agent_version(node->agent_version);
+    n->set_reports_accepted(node->accepted);
+    n->set_reports_duplicate(node->duplicates);
+    n->set_epochs_seen(node->epochs_seen);
+    *n->mutable_power() = node->power;
+    *n->mutable_health() = node->health;
+  }
+  std::sort(resp.mutable_nodes()->begin(), resp.mutable_nodes()->end(),
+            [](const auto& a, const auto& b) {
+              return a.node_name() < b.node_name();
+            });
+  return resp;
+}
+
+void ClusterState::Tick() {
+  const int64_t now_mono = clock_.MonotonicNs();
+  const int64_t now_real = clock_.RealtimeNs();
+  const int64_t cutoff =
+      FloorDiv(now_real - options_.retention_ns, options_.resolution_ns);
+  // Trimming is O(series): once a minute is enough for hour-long retention.
+  const bool trim = now_mono - last_trim_mono_ns_ >= 60'000'000'000;
+  if (trim) last_trim_mono_ns_ = now_mono;
+  std::vector<std::string> forget;
+  for (const auto& node : AllNodes()) {
+    NodeState prev, now;
+    uint64_t epoch;
+    {
+      absl::MutexLock lock(&node->mu);
+      const int64_t silent = now_mono - node->last_seen_mono_ns;
+      prev = node->state;
+      now = StateFor(silent);
+      node->state = now;
+      epoch = node->epoch;
+      if (trim) {
+        for (auto it = node->series.begin(); it != node->series.end();) {
+          auto& b = it->second.buckets;
+          auto keep = std::lower_bound(
+              b.begin(), b.end(), cutoff,
+              [](const Bucket& x, int64_t v) { return x.index < v; });
+          b.erase(b.begin(), keep);
+          ++it;
+        }
+      }
+      if (now == wattlens::v1::NODE_STATE_GONE &&
+          silent > options_.retention_ns) {
+        forget.push_back(node->name);
+      }
+    }
+    if (prev != now) {
+      PublishState(*node, prev, now, epoch,
+                   now == wattlens::v1::NODE_STATE_STALE
+                       ? "no report within the stale TTL"
+                   : now == wattlens::v1::NODE_STATE_GONE
+                       ? "no report within the gone TTL"
+                       : "reporting");
+    }
+  }
+  if (!forget.empty()) {
+    absl::MutexLock lock(&nodes_mu_);
+    for (const auto& n : forget) nodes_.erase(n);
+  }
+}
+
+void ClusterState::RestoreNode(const RestoredNode& r) {
+  auto node = FindOrCreate(r.node_name);
+  const int64_t now_mono = clock_.MonotonicNs();
+  const int64_t now_real = clock_.RealtimeNs();
+  absl::MutexLock lock(&node->mu);
+  node->epoch = r.epoch;
+  node->last_sequence = r.sequence;
+  node->epochs_seen = r.epochs_seen;
+  node->last_report_time_ns = r.report_time_ns;
+  node->last_seen_mono_ns = now_mono - (now_real - r.seen_realtime_ns);
+  node->agent_version = r.agent_version;
+  node->state = StateFor(now_mono - node->last_seen_mono_ns);
+  node->last_bucket =
+      FloorDiv(std::min(r.report_time_ns, now_real), options_.resolution_ns);
+}
+
+void ClusterState::RestoreSeries(const RestoredSeries& r) {
+  auto node = Find(r.node_name);
+  if (!node) return;  // the node expired: so did its series
+  absl::MutexLock lock(&node->mu);
+  Series& s = node->series[r.labels.cgroup_path];
+  s.labels = std::make_shared<const WorkloadLabels>(r.labels);
+  s.epoch = r.epoch;
+  s.cgroup_id = r.cgroup_id;
+  s.cumulative = r.cumulative;
+}
+
+void ClusterState::RestoreBucket(const std::string& node_name,
+                                 const std::string& cgroup_path, int64_t bucket,
+                                 const Counters& delta) {
+  auto node = Find(node_name);
+  if (!node) return;
+  absl::MutexLock lock(&node->mu);
+  auto it = node->series.find(cgroup_path);
+  if (it == node->series.end()) return;
+  auto& b = it->second.buckets;
+  auto pos =
+      std::lower_bound(b.begin(), b.end(), bucket,
+                       [](const Bucket& x, int64_t v) { return x.index < v; });
+  if (pos != b.end() && pos->index == bucket) {
+    pos->delta.Add(delta);
+  } else {
+    b.insert(pos, {bucket, delta});
+  }
+  node->last_bucket = std::max(node->last_bucket, bucket);
+}
+
+ClusterState::StateCounts ClusterState::CountStates() const {
+  StateCounts c;
+  for (const auto& node : AllNodes()) {
+    absl::ReaderMutexLock lock(&node->mu);
+    switch (node->state) {
+      case wattlens::v1::NODE_STATE_CONNECTED:
+        ++c.connected;
+        break;
+      case wattlens::v1::NODE_STATE_STALE:
+        ++c.stale;
+        break;
+      default:
+        ++c.gone;
+    }
+    c.series += node->series.size();
+    for (const auto& [_, s] : node->series) c.buckets += s.buckets.size();
+  }
+  return c;
+}
+
+std::vector<std::pair<std::string, Counters>> ClusterState::NamespaceTotals(
+    size_t max_keys) const {
+  absl::flat_hash_map<std::string, Counters> sum;
+  for (const auto& node : AllNodes()) {
+    absl::ReaderMutexLock lock(&node->mu);
+    for (const auto& [ns, c] : node->ns_totals) sum[ns].Add(c);
+  }
+  std::vector<std::pair<std::string, Counters>> out(sum.begin(), sum.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second.cpu_ns != b.second.cpu_ns
+               ? a.second.cpu_ns > b.second.cpu_ns
+               : a.first < b.first;
+  });
+  if (out.size() > max_keys) {
+    Counters other;
+    for (size_t i = max_keys; i < out.size(); ++i) other.Add(out[i].second);
+    out.resize(max_keys);
+    out.emplace_back("__other__", other);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, double>> ClusterState::NodeWatts() const {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& node : AllNodes()) {
+    absl::ReaderMutexLock lock(&node->mu);
+    out.emplace_back(node->name, node->power.watts());
+  }
+  return out;
+}
+
+}  // namespace wattlens::collector

@@ -1,0 +1,196 @@
+// The collector's in-memory model: a registry of nodes, each with its own
+// lock and its series (one per cgroup), turned from cumulative counters into
+// time-bucketed deltas. Ingest locks only the reporting node, so thousands of
+// agents can report concurrently; queries lock one node at a time.
+//
+// Exactness: per (node, epoch) a report with sequence <= the last applied one
+// adds nothing; per series the growth past the last cumulative value is added
+// (a decrease or a new cgroup id for the same path is a reset: the new value
+// is all growth). A new epoch (agent restart) starts every series from zero.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/common/clock.h"
+#include "collector/counters.h"
+#include "collector/events.h"
+#include "wattlens/v1/query.pb.h"
+#include "wattlens/v1/report.pb.h"
+
+namespace wattlens::collector {
+
+struct ClusterOptions {
+  int64_t resolution_ns = 10'000'000'000;        // bucket width
+  int64_t retention_ns = 24 * 3600'000'000'000;  // history kept
+  int64_t stale_ttl_ns = 30'000'000'000;         // silent -> STALE
+  int64_t gone_ttl_ns = 300'000'000'000;         // silent -> GONE
+  int64_t default_window_ns = 300'000'000'000;
+};
+
+// What a report changed, handed to the store in the node's apply order.
+struct SeriesWrite {
+  std::string cgroup_path;
+  std::shared_ptr<const WorkloadLabels> labels;  // set when new or changed
+  uint64_t epoch = 0;
+  uint64_t cgroup_id = 0;
+  Counters cumulative;
+  int64_t bucket = 0;  // bucket index (start_ns / resolution)
+  Counters delta;
+};
+struct NodeWrite {
+  std::string node_name;
+  uint64_t epoch = 0;
+  uint64_t sequence = 0;
+  uint64_t epochs_seen = 0;
+  int64_t report_time_ns = 0;
+  int64_t seen_realtime_ns = 0;
+  std::string agent_version;
+  std::vector<SeriesWrite> series;
+};
+
+struct ApplyResult {
+  bool duplicate = false;
+  bool stale_epoch = false;
+  bool new_epoch = false;
+  size_t series_changed = 0;
+};
+
+// Counters for /metrics; relaxed atomics.
+struct IngestStats {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> stale_epoch{0};
+  std::atomic<uint64_t> counter_resets{0};
+  std::atomic<uint64_t> new_epochs{0};
+  std::atomic<uint64_t> clamped_times{0};
+};
+
+// Restoring state from the store at start-up.
+struct RestoredNode {
+  std::string node_name;
+  uint64_t epoch = 0;
+  uint64_t sequence = 0;
+  uint64_t epochs_seen = 0;
+  int64_t report_time_ns = 0;
+  int64_t seen_realtime_ns = 0;
+  std::string agent_version;
+};
+struct RestoredSeries {
+  std::string node_name;
+  WorkloadLabels labels;
+  uint64_t epoch = 0;
+  uint64_t cgroup_id = 0;
+  Counters cumulative;
+};
+
+class ClusterState {
+ public:
+  ClusterState(const Clock& clock, ClusterOptions options);
+  ~ClusterState();
+
+  // Applies a validated report. `sink` (may be empty) runs under the node's
+  // lock with what changed, so a store sees each node's writes in order.
+  ApplyResult Apply(const wattlens::v1::NodeReport& report,
+                    const std::function<void(NodeWrite&&)>& sink);
+
+  absl::StatusOr<wattlens::v1::GetUsageResponse> GetUsage(
+      const wattlens::v1::GetUsageRequest& request) const;
+  wattlens::v1::ListNodesResponse ListNodes() const;
+
+  // Moves nodes between CONNECTED, STALE and GONE by their silence, emits
+  // events, drops buckets past retention and forgets nodes gone for longer
+  // than retention. Call periodically (the server does, every second).
+  void Tick();
+
+  // Start-up only, before serving.
+  void RestoreNode(const RestoredNode& node);
+  void RestoreSeries(const RestoredSeries& series);
+  void RestoreBucket(const std::string& node, const std::string& cgroup_path,
+                     int64_t bucket, const Counters& delta);
+
+  EventHub& events() { return events_; }
+  const EventHub& events() const { return events_; }
+  const IngestStats& stats() const { return stats_; }
+  const ClusterOptions& options() const { return options_; }
+
+  struct StateCounts {
+    uint32_t connected = 0, stale = 0, gone = 0;
+    uint64_t series = 0, buckets = 0;
+  };
+  StateCounts CountStates() const;
+  // Cumulative growth accepted since start, by namespace ("" = host), for
+  // bounded cluster aggregates on /metrics. At most max_keys entries; the
+  // rest are folded into "__other__".
+  std::vector<std::pair<std::string, Counters>> NamespaceTotals(
+      size_t max_keys) const;
+  // Node power by node, for /metrics (bounded by the node count).
+  std::vector<std::pair<std::string, double>> NodeWatts() const;
+
+ private:
+  struct Bucket {
+    int64_t index;
+    Counters delta;
+  };
+  struct Series {
+    std::shared_ptr<const WorkloadLabels> labels;
+    uint64_t epoch = 0;
+    uint64_t cgroup_id = 0;
+    Counters cumulative;
+    std::vector<Bucket> buckets;  // ascending index, sparse
+  };
+  struct Node {
+    explicit Node(std::string n) : name(std::move(n)) {}
+    const std::string name;
+    mutable absl::Mutex mu;
+    uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
+    uint64_t last_sequence ABSL_GUARDED_BY(mu) = 0;
+    uint64_t epochs_seen ABSL_GUARDED_BY(mu) = 0;
+    int64_t last_report_time_ns ABSL_GUARDED_BY(mu) = 0;
+    int64_t last_seen_mono_ns ABSL_GUARDED_BY(mu) = 0;
+    int64_t last_bucket ABSL_GUARDED_BY(mu) = 0;
+    wattlens::v1::NodeState state ABSL_GUARDED_BY(mu) =
+        wattlens::v1::NODE_STATE_CONNECTED;
+    std::string agent_version ABSL_GUARDED_BY(mu);
+    wattlens::v1::NodePower power ABSL_GUARDED_BY(mu);
+    wattlens::v1::AgentHealth health ABSL_GUARDED_BY(mu);
+    uint64_t accepted ABSL_GUARDED_BY(mu) = 0;
+    uint64_t duplicates ABSL_GUARDED_BY(mu) = 0;
+    absl::flat_hash_map<std::string, Series> series ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<std::string, Counters> ns_totals ABSL_GUARDED_BY(mu);
+  };
+
+  std::shared_ptr<Node> FindOrCreate(const std::string& name);
+  std::shared_ptr<Node> Find(const std::string& name) const;
+  std::vector<std::shared_ptr<Node>> AllNodes() const;
+  void PublishState(const Node& node, wattlens::v1::NodeState prev,
+                    wattlens::v1::NodeState now, uint64_t epoch,
+                    const std::string& message);
+  wattlens::v1::NodeState StateFor(int64_t silent_ns) const;
+
+  const Clock& clock_;
+  const ClusterOptions options_;
+  IngestStats stats_;
+  EventHub events_;
+
+  std::atomic<int64_t> last_trim_mono_ns_{0};
+  mutable absl::Mutex nodes_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Node>> nodes_
+      ABSL_GUARDED_BY(nodes_mu_);
+};
+
+// Report counters -> Counters (sums network classes and energy zones).
+Counters CountersFrom(const wattlens::v1::WorkloadCounters& w);
+WorkloadLabels LabelsFrom(const wattlens::v1::WorkloadIdentity& id);
+// The name a workload goes by when no Kubernetes owner is known: systemd unit,
+// else cgroup path.
+std::string HostWorkloadName(const WorkloadLabels& labels);
+
+}  // namespace wattlens::collector

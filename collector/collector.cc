@@ -1,0 +1,140 @@
+#include "collector/collector.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "collector/metrics.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "prometheus/exposer.h"
+#include "spdlog/spdlog.h"
+
+namespace wattlens::collector {
+
+Collector::Collector(CollectorOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock) {}
+
+absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
+    CollectorOptions options, const Clock& clock) {
+  std::unique_ptr<Collector> c(new Collector(std::move(options), clock));
+  const CollectorOptions& o = c->options_;
+  c->state_ = std::make_unique<ClusterState>(clock, o.cluster);
+  if (!o.db_path.empty()) {
+    StoreOptions so;
+    so.path = o.db_path;
+    so.resolution_ns = o.cluster.resolution_ns;
+    so.retention_ns = o.cluster.retention_ns;
+    so.sync_full = o.db_sync_full;
+    auto store = Store::Open(so, clock);
+    if (!store.ok()) return store.status();
+    c->store_ = std::move(store).value();
+    if (absl::Status st = c->store_->LoadInto(*c->state_); !st.ok()) {
+      return st;
+    }
+    c->store_->Start();
+  }
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  IngestOptions ingest = o.ingest;
+  if (o.insecure) {
+    creds = grpc::InsecureServerCredentials();
+    ingest.require_peer_identity = false;
+  } else {
+    auto tls = transport::ServerCredentials(o.tls);
+    if (!tls.ok()) return tls.status();
+    creds = *tls;
+  }
+  c->ingest_ = std::make_unique<IngestServiceImpl>(
+      *c->state_, c->store_.get(), ingest, c->ingest_counters_, clock);
+  c->query_ = std::make_unique<QueryServiceImpl>(*c->state_, !o.insecure);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  if (o.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(o.listen_address, creds, &c->port_);
+  builder.RegisterService(c->ingest_.get());
+  builder.RegisterService(c->query_.get());
+  // Reports between the limit and twice the limit reach the handler, which
+  // refuses and counts them; larger ones gRPC refuses by itself.
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(2 * o.ingest.limits.max_report_bytes));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 20'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  c->server_ = builder.BuildAndStart();
+  if (!c->server_ || c->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", o.listen_address));
+  }
+  auto* health = c->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus("wattlens.v1.IngestService", true);
+  health->SetServingStatus("wattlens.v1.QueryService", true);
+
+  if (!o.metrics_address.empty()) {
+    // prometheus-cpp (civetweb) throws on bind failure; the one place an
+    // exception is converted at the boundary.
+    try {
+      c->exposer_ = std::make_unique<prometheus::Exposer>(o.metrics_address);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("metrics on ", o.metrics_address, ": ", e.what()));
+    }
+    c->metrics_ = std::make_shared<CollectorMetrics>(
+        *c->state_, c->ingest_counters_, c->store_.get(),
+        o.max_metric_namespaces);
+    c->exposer_->RegisterCollectable(c->metrics_);
+  }
+  if (o.tick_period > absl::ZeroDuration()) {
+    c->ticker_ = std::thread([p = c.get()] { p->TickLoop(); });
+  }
+  spdlog::info("collector listening on port {} ({}){}", c->port_,
+               o.insecure ? "plaintext: --insecure" : "mTLS",
+               c->store_ ? absl::StrCat(", store ", o.db_path)
+                         : std::string(", no store"));
+  return c;
+}
+
+int Collector::metrics_port() const {
+  if (!exposer_) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Collector::TickLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.Unlock();
+    state_->Tick();
+    mu_.Lock();
+    // Periodic work: waking early on stop is the only condition.
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.tick_period);
+  }
+}
+
+void Collector::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (ticker_.joinable()) ticker_.join();
+  if (server_) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  }
+  if (store_) store_->Stop();
+  exposer_.reset();
+}
+
+void Collector::Wait() {
+  if (server_) server_->Wait();
+}
+
+Collector::~Collector() { Shutdown(); }
+
+}  // namespace wattlens::collector

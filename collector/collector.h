@@ -1,0 +1,83 @@
+// The collector assembled: state, optional store, gRPC server (ingest, query,
+// health, optional reflection), /metrics and the state ticker. main.cc and
+// the in-process tests both build it through Collector::Start.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/common/clock.h"
+#include "collector/cluster_state.h"
+#include "collector/ingest_service.h"
+#include "collector/query_service.h"
+#include "collector/store.h"
+#include "grpcpp/server.h"
+#include "proto/transport/tls.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace wattlens::collector {
+
+class CollectorMetrics;
+
+struct CollectorOptions {
+  std::string listen_address = "0.0.0.0:9811";
+  // Empty: no /metrics endpoint.
+  std::string metrics_address = "0.0.0.0:9812";
+  bool insecure = false;
+  transport::TlsFiles tls;
+  bool reflection = false;
+  // Empty: memory only (history is lost on restart).
+  std::string db_path;
+  bool db_sync_full = false;
+  ClusterOptions cluster;
+  IngestOptions ingest;
+  // Period of the node-state ticker; 0 disables it (tests call Tick()).
+  absl::Duration tick_period = absl::Seconds(1);
+  size_t max_metric_namespaces = 100;
+};
+
+class Collector {
+ public:
+  static absl::StatusOr<std::unique_ptr<Collector>> Start(
+      CollectorOptions options, const Clock& clock);
+  ~Collector();
+
+  // Stops accepting, ends streams, commits the store.
+  void Shutdown();
+  void Wait();
+
+  int port() const { return port_; }
+  int metrics_port() const;
+  ClusterState& state() { return *state_; }
+  Store* store() { return store_.get(); }
+  const IngestCounters& ingest_counters() const { return ingest_counters_; }
+  void Tick() { state_->Tick(); }
+
+ private:
+  Collector(CollectorOptions options, const Clock& clock);
+  void TickLoop();
+
+  const CollectorOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<ClusterState> state_;
+  std::unique_ptr<Store> store_;
+  IngestCounters ingest_counters_;
+  std::unique_ptr<IngestServiceImpl> ingest_;
+  std::unique_ptr<QueryServiceImpl> query_;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<CollectorMetrics> metrics_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread ticker_;
+};
+
+}  // namespace wattlens::collector

@@ -1,0 +1,118 @@
+// wattlens-collector: flags, signals and wiring; the work is in
+// collector_core.
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "agent/common/clock.h"
+#include "collector/collector.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen_address, "0.0.0.0:9811",
+          "host:port of the gRPC API (ingest, query, health).");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9812",
+          "host:port serving Prometheus /metrics (empty: off).");
+ABSL_FLAG(bool, insecure, false,
+          "Serve plaintext gRPC without client authentication. Only for "
+          "development; otherwise the --tls_* files are required.");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate of the collector.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of the collector.");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle that signs agent (and CLI) certificates. An agent's "
+          "certificate CN or a DNS SAN must equal its node name.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(5),
+          "How often the TLS files are checked for changes (reloaded without "
+          "a restart; open streams continue).");
+ABSL_FLAG(bool, reflection, false,
+          "Serve gRPC reflection (grpc.reflection.v1alpha).");
+ABSL_FLAG(std::string, db, "/var/lib/wattlens/collector.db",
+          "SQLite store (WAL mode) for history and acknowledged state; "
+          "empty: memory only.");
+ABSL_FLAG(bool, db_sync_full, false,
+          "fsync every commit (survives power loss, not only crashes).");
+ABSL_FLAG(absl::Duration, resolution, absl::Seconds(10),
+          "Width of the history buckets.");
+ABSL_FLAG(absl::Duration, retention, absl::Hours(24), "History kept.");
+ABSL_FLAG(absl::Duration, stale_ttl, absl::Seconds(30),
+          "A node silent this long is STALE.");
+ABSL_FLAG(absl::Duration, gone_ttl, absl::Minutes(5),
+          "A node silent this long is GONE.");
+ABSL_FLAG(uint32_t, max_report_bytes, 4u << 20,
+          "Larger reports are refused (INVALID_ARGUMENT) and counted.");
+ABSL_FLAG(uint32_t, max_workloads, 10000,
+          "Reports with more workloads are refused and counted.");
+ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Wattlens cluster collector: receives node reports from the agents "
+      "(gRPC, mTLS),\nmerges them into cluster views and serves them to the "
+      "`wattlens` CLI.");
+  absl::ParseCommandLine(argc, argv);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("wattlens-collector"));
+  spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
+
+  // Signals are taken synchronously by this thread; block them before any
+  // other thread starts so they inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  wattlens::collector::CollectorOptions o;
+  o.listen_address = absl::GetFlag(FLAGS_listen_address);
+  o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  o.insecure = absl::GetFlag(FLAGS_insecure);
+  o.tls.cert = absl::GetFlag(FLAGS_tls_cert_file);
+  o.tls.key = absl::GetFlag(FLAGS_tls_key_file);
+  o.tls.ca = absl::GetFlag(FLAGS_tls_ca_file);
+  o.tls.refresh_seconds = static_cast<unsigned>(std::max<int64_t>(
+      1, absl::ToInt64Seconds(absl::GetFlag(FLAGS_tls_reload_interval))));
+  o.reflection = absl::GetFlag(FLAGS_reflection);
+  o.db_path = absl::GetFlag(FLAGS_db);
+  o.db_sync_full = absl::GetFlag(FLAGS_db_sync_full);
+  o.cluster.resolution_ns =
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_resolution));
+  o.cluster.retention_ns =
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_retention));
+  o.cluster.stale_ttl_ns =
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_stale_ttl));
+  o.cluster.gone_ttl_ns =
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_gone_ttl));
+  o.ingest.limits.max_report_bytes = absl::GetFlag(FLAGS_max_report_bytes);
+  o.ingest.limits.max_workloads = absl::GetFlag(FLAGS_max_workloads);
+  if (o.cluster.resolution_ns < 1'000'000'000 ||
+      o.cluster.retention_ns < o.cluster.resolution_ns ||
+      o.cluster.gone_ttl_ns < o.cluster.stale_ttl_ns) {
+    std::fprintf(stderr,
+                 "wattlens-collector: need --resolution >= 1s, --retention >= "
+                 "--resolution and --gone_ttl >= --stale_ttl\n");
+    return 2;
+  }
+  if (!o.db_path.empty()) {
+    std::error_code ec;
+    auto parent = std::filesystem::path(o.db_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  }
+
+  auto collector =
+      wattlens::collector::Collector::Start(o, wattlens::RealClock::Get());
+  if (!collector.ok()) {
+    std::fprintf(stderr, "wattlens-collector: %s\n",
+                 collector.status().ToString().c_str());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+  (*collector)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,182 @@
+#include "collector/metrics.h"
+
+#include <limits>
+#include <string>
+
+namespace wattlens::collector {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels,
+         double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> CollectorMetrics::Collect() const {
+  std::vector<MetricFamily> out;
+  const ClusterState::StateCounts counts = state_.CountStates();
+  auto nodes =
+      Family("wattlens_collector_nodes",
+             "Nodes known to the collector, by state.", MetricType::Gauge);
+  Add(nodes, {{"state", "connected"}}, counts.connected);
+  Add(nodes, {{"state", "stale"}}, counts.stale);
+  Add(nodes, {{"state", "gone"}}, counts.gone);
+  out.push_back(std::move(nodes));
+  auto series = Family("wattlens_collector_series",
+                       "Workload series (node, cgroup) held in memory.",
+                       MetricType::Gauge);
+  Add(series, {}, counts.series);
+  out.push_back(std::move(series));
+  auto buckets = Family("wattlens_collector_buckets",
+                        "Non-empty (series, time bucket) cells in memory.",
+                        MetricType::Gauge);
+  Add(buckets, {}, counts.buckets);
+  out.push_back(std::move(buckets));
+
+  const IngestStats& st = state_.stats();
+  auto reports = Family("wattlens_collector_reports_total",
+                        "Valid reports received, by result: accepted (added "
+                        "growth), duplicate (sequence already applied), "
+                        "stale_epoch (from an earlier agent instance).",
+                        MetricType::Counter);
+  Add(reports, {{"result", "accepted"}}, st.accepted.load());
+  Add(reports, {{"result", "duplicate"}},
+      st.duplicates.load() - st.stale_epoch.load());
+  Add(reports, {{"result", "stale_epoch"}}, st.stale_epoch.load());
+  out.push_back(std::move(reports));
+  auto rejected =
+      Family("wattlens_collector_rejected_reports_total",
+             "Reports or streams refused, by reason.", MetricType::Counter);
+  for (int r = 0; r < static_cast<int>(RejectReason::kCount); ++r) {
+    Add(rejected,
+        {{"reason",
+          std::string(RejectReasonName(static_cast<RejectReason>(r)))}},
+        ingest_.rejected.Get(static_cast<RejectReason>(r)));
+  }
+  out.push_back(std::move(rejected));
+  auto resets = Family("wattlens_collector_counter_resets_total",
+                       "Workload counters that went backwards within an "
+                       "epoch (cgroup recreated); the new value was counted "
+                       "as growth.",
+                       MetricType::Counter);
+  Add(resets, {}, st.counter_resets.load());
+  out.push_back(std::move(resets));
+  auto restarts =
+      Family("wattlens_collector_agent_restarts_total",
+             "New agent epochs seen for known nodes.", MetricType::Counter);
+  Add(restarts, {}, st.new_epochs.load());
+  out.push_back(std::move(restarts));
+  auto clamped = Family("wattlens_collector_report_time_clamped_total",
+                        "Reports whose time was in the future or beyond "
+                        "retention and was replaced by the collector's.",
+                        MetricType::Counter);
+  Add(clamped, {}, st.clamped_times.load());
+  out.push_back(std::move(clamped));
+  auto streams = Family("wattlens_collector_ingest_streams",
+                        "Open agent streams.", MetricType::Gauge);
+  Add(streams, {}, ingest_.active_streams.load());
+  out.push_back(std::move(streams));
+
+  MetricFamily lag = Family("wattlens_collector_ingest_lag_seconds",
+                            "Collector time at acknowledgement minus the "
+                            "report's own time.",
+                            MetricType::Histogram);
+  ClientMetric lm;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= LagHistogram::kBounds.size(); ++i) {
+    cumulative += ingest_.lag.Count(i);
+    ClientMetric::Bucket b;
+    b.cumulative_count = cumulative;
+    b.upper_bound = i < LagHistogram::kBounds.size()
+                        ? LagHistogram::kBounds[i]
+                        : std::numeric_limits<double>::infinity();
+    lm.histogram.bucket.push_back(b);
+  }
+  lm.histogram.sample_count = cumulative;
+  lm.histogram.sample_sum = ingest_.lag.SumSeconds();
+  lag.metric.push_back(std::move(lm));
+  out.push_back(std::move(lag));
+
+  auto lost = Family("wattlens_collector_watch_lost_events_total",
+                     "Watch events dropped because a watcher read too "
+                     "slowly.",
+                     MetricType::Counter);
+  Add(lost, {}, state_.events().TotalLost());
+  out.push_back(std::move(lost));
+
+  if (store_ != nullptr) {
+    const StoreStats& ss = store_->stats();
+    auto commits = Family("wattlens_collector_store_commits_total",
+                          "Store transactions committed.", MetricType::Counter);
+    Add(commits, {}, ss.commits.load());
+    out.push_back(std::move(commits));
+    auto failures = Family("wattlens_collector_store_failed_reports_total",
+                           "Reports whose store transaction failed (not "
+                           "acknowledged; the agent resends).",
+                           MetricType::Counter);
+    Add(failures, {}, ss.failures.load());
+    out.push_back(std::move(failures));
+    auto queued =
+        Family("wattlens_collector_store_queue_reports",
+               "Reports applied in memory awaiting commit.", MetricType::Gauge);
+    Add(queued, {}, ss.queued.load());
+    out.push_back(std::move(queued));
+  }
+
+  // Cluster aggregates by namespace: bounded to the busiest namespaces.
+  auto cpu = Family("wattlens_cluster_cpu_seconds_total",
+                    "On-CPU time accepted since the collector started, by "
+                    "namespace (\"\" = host workloads, __other__ = beyond "
+                    "the exported number).",
+                    MetricType::Counter);
+  auto sys = Family("wattlens_cluster_syscalls_total",
+                    "System calls accepted since the collector started, by "
+                    "namespace.",
+                    MetricType::Counter);
+  auto tx = Family("wattlens_cluster_network_transmit_bytes_total",
+                   "Bytes sent, by namespace.", MetricType::Counter);
+  auto rx = Family("wattlens_cluster_network_receive_bytes_total",
+                   "Bytes received, by namespace.", MetricType::Counter);
+  auto energy = Family("wattlens_cluster_energy_joules_total",
+                       "Energy attributed to workloads, by namespace.",
+                       MetricType::Counter);
+  for (const auto& [ns, c] : state_.NamespaceTotals(max_namespaces_)) {
+    std::vector<ClientMetric::Label> l = {{"namespace", ns}};
+    Add(cpu, l, static_cast<double>(c.cpu_ns) / 1e9);
+    Add(sys, l, c.syscalls);
+    Add(tx, l, c.net_tx_bytes);
+    Add(rx, l, c.net_rx_bytes);
+    Add(energy, l, static_cast<double>(c.energy_uj) / 1e6);
+  }
+  for (auto* f : {&cpu, &sys, &tx, &rx, &energy}) out.push_back(std::move(*f));
+  double watts = 0;
+  for (const auto& [_, w] : state_.NodeWatts()) watts += w;
+  auto power =
+      Family("wattlens_cluster_power_watts",
+             "Sum of the nodes' last reported power.", MetricType::Gauge);
+  Add(power, {}, watts);
+  out.push_back(std::move(power));
+  return out;
+}
+
+}  // namespace wattlens::collector

@@ -1,0 +1,33 @@
+// /metrics of the collector: self-metrics (nodes by state, ingest lag,
+// rejected reports, store) and bounded cluster aggregates, computed at
+// scrape time from the live state.
+#pragma once
+
+#include <vector>
+
+#include "collector/cluster_state.h"
+#include "collector/ingest_service.h"
+#include "collector/store.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+
+namespace wattlens::collector {
+
+class CollectorMetrics final : public prometheus::Collectable {
+ public:
+  CollectorMetrics(const ClusterState& state, const IngestCounters& ingest,
+                   const Store* store, size_t max_namespaces)
+      : state_(state),
+        ingest_(ingest),
+        store_(store),
+        max_namespaces_(max_namespaces) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const ClusterState& state_;
+  const IngestCounters& ingest_;
+  const Store* const store_;
+  const size_t max_namespaces_;
+};
+
+}  // namespace wattlens::collector

@@ -1,0 +1,404 @@
+#include "collector/store.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "agent/common/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace wattlens::collector {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE IF NOT EXISTS nodes(
+  node TEXT PRIMARY KEY, epoch INTEGER, sequence INTEGER,
+  epochs_seen INTEGER, report_time_ns INTEGER, seen_ns INTEGER,
+  agent_version TEXT);
+CREATE TABLE IF NOT EXISTS series(
+  node TEXT, path TEXT, epoch INTEGER, cgroup_id INTEGER,
+  cpu_ns INTEGER, syscalls INTEGER, syscall_errors INTEGER,
+  net_tx INTEGER, net_rx INTEGER, energy_uj INTEGER,
+  systemd_unit TEXT, ns TEXT, pod TEXT, container TEXT,
+  workload_kind TEXT, workload TEXT, project TEXT,
+  PRIMARY KEY(node, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets(
+  node TEXT, path TEXT, bucket INTEGER,
+  cpu_ns INTEGER, syscalls INTEGER, syscall_errors INTEGER,
+  net_tx INTEGER, net_rx INTEGER, energy_uj INTEGER,
+  PRIMARY KEY(node, path, bucket)) WITHOUT ROWID;
+)sql";
+
+absl::Status SqliteError(sqlite3* db, absl::string_view what) {
+  return absl::InternalError(
+      absl::StrCat("sqlite ", what, ": ", sqlite3_errmsg(db)));
+}
+
+void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
+}
+void BindU64(sqlite3_stmt* s, int i, uint64_t v) {
+  sqlite3_bind_int64(s, i, static_cast<sqlite3_int64>(v));
+}
+void BindCounters(sqlite3_stmt* s, int first, const Counters& c) {
+  BindU64(s, first, c.cpu_ns);
+  BindU64(s, first + 1, c.syscalls);
+  BindU64(s, first + 2, c.syscall_errors);
+  BindU64(s, first + 3, c.net_tx_bytes);
+  BindU64(s, first + 4, c.net_rx_bytes);
+  BindU64(s, first + 5, c.energy_uj);
+}
+Counters ColumnCounters(sqlite3_stmt* s, int first) {
+  auto u = [&](int i) {
+    return static_cast<uint64_t>(sqlite3_column_int64(s, first + i));
+  };
+  return {u(0), u(1), u(2), u(3), u(4), u(5)};
+}
+std::string ColumnText(sqlite3_stmt* s, int i) {
+  const auto* p = sqlite3_column_text(s, i);
+  return p ? std::string(reinterpret_cast<const char*>(p),
+                         sqlite3_column_bytes(s, i))
+           : std::string();
+}
+
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  ~Stmt() { sqlite3_finalize(s); }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options,
+                                                   const Clock& clock) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(
+          options.path.c_str(), &db,
+          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+          nullptr) != SQLITE_OK) {
+    absl::Status st = absl::UnavailableError(absl::StrCat(
+        "open ", options.path, ": ", db ? sqlite3_errmsg(db) : "no memory"));
+    sqlite3_close(db);
+    return st;
+  }
+  std::unique_ptr<Store> store(new Store(std::move(options), clock, db));
+  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(store->Exec(store->options_.sync_full
+                                  ? "PRAGMA synchronous=FULL"
+                                  : "PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(store->Exec(kSchema));
+  RETURN_IF_ERROR(store->Prepare());
+  return store;
+}
+
+Store::Store(StoreOptions options, const Clock& clock, sqlite3* db)
+    : options_(std::move(options)), clock_(clock), db_(db) {}
+
+Store::~Store() {
+  Stop();
+  for (sqlite3_stmt* s :
+       {upsert_node_, upsert_series_, update_series_, upsert_bucket_}) {
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db_);
+}
+
+absl::Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    absl::Status st = absl::InternalError(
+        absl::StrCat("sqlite: ", err ? err : "error", " in: ", sql));
+    sqlite3_free(err);
+    return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::Prepare() {
+  struct {
+    sqlite3_stmt** out;
+    const char* sql;
+  } stmts[] = {
+      {&upsert_node_,
+       "INSERT INTO nodes VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(node) DO "
+       "UPDATE SET epoch=?2, sequence=?3, epochs_seen=?4, report_time_ns=?5, "
+       "seen_ns=?6, agent_version=?7"},
+      {&upsert_series_,
+       "INSERT OR REPLACE INTO series VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+       "?11,?12,?13,?14,?15,?16,?17)"},
+      {&update_series_,
+       "UPDATE series SET epoch=?3, cgroup_id=?4, cpu_ns=?5, syscalls=?6, "
+       "syscall_errors=?7, net_tx=?8, net_rx=?9, energy_uj=?10 "
+       "WHERE node=?1 AND path=?2"},
+      {&upsert_bucket_,
+       "INSERT INTO buckets VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
+       "ON CONFLICT(node,path,bucket) DO UPDATE SET cpu_ns=cpu_ns+?4, "
+       "syscalls=syscalls+?5, syscall_errors=syscall_errors+?6, "
+       "net_tx=net_tx+?7, net_rx=net_rx+?8, energy_uj=energy_uj+?9"},
+  };
+  for (auto& s : stmts) {
+    if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.out,
+                           nullptr) != SQLITE_OK) {
+      return SqliteError(db_, "prepare");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::LoadInto(ClusterState& state) {
+  // Buckets are stored as indexes at the resolution they were written with.
+  int64_t stored_res = options_.resolution_ns;
+  {
+    Stmt q;
+    sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='resolution_ns'",
+                       -1, &q.s, nullptr);
+    if (q.s && sqlite3_step(q.s) == SQLITE_ROW) {
+      stored_res = sqlite3_column_int64(q.s, 0);
+    }
+  }
+  const int64_t now_real = clock_.RealtimeNs();
+  const int64_t cutoff_ns = now_real - options_.retention_ns;
+  size_t nodes = 0, series = 0, buckets = 0;
+  {
+    Stmt q;
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT node, epoch, sequence, epochs_seen, "
+                           "report_time_ns, seen_ns, agent_version FROM nodes",
+                           -1, &q.s, nullptr) != SQLITE_OK) {
+      return SqliteError(db_, "load nodes");
+    }
+    while (sqlite3_step(q.s) == SQLITE_ROW) {
+      RestoredNode n;
+      n.node_name = ColumnText(q.s, 0);
+      n.epoch = sqlite3_column_int64(q.s, 1);
+      n.sequence = sqlite3_column_int64(q.s, 2);
+      n.epochs_seen = sqlite3_column_int64(q.s, 3);
+      n.report_time_ns = sqlite3_column_int64(q.s, 4);
+      n.seen_realtime_ns = sqlite3_column_int64(q.s, 5);
+      n.agent_version = ColumnText(q.s, 6);
+      if (n.seen_realtime_ns < cutoff_ns) continue;
+      state.RestoreNode(n);
+      ++nodes;
+    }
+  }
+  {
+    Stmt q;
+    if (sqlite3_prepare_v2(
+            db_,
+            "SELECT node, path, epoch, cgroup_id, cpu_ns, syscalls, "
+            "syscall_errors, net_tx, net_rx, energy_uj, systemd_unit, ns, pod, "
+            "container, workload_kind, workload, project FROM series",
+            -1, &q.s, nullptr) != SQLITE_OK) {
+      return SqliteError(db_, "load series");
+    }
+    while (sqlite3_step(q.s) == SQLITE_ROW) {
+      RestoredSeries s;
+      s.node_name = ColumnText(q.s, 0);
+      s.labels.cgroup_path = ColumnText(q.s, 1);
+      s.epoch = sqlite3_column_int64(q.s, 2);
+      s.cgroup_id = sqlite3_column_int64(q.s, 3);
+      s.cumulative = ColumnCounters(q.s, 4);
+      s.labels.systemd_unit = ColumnText(q.s, 10);
+      s.labels.ns = ColumnText(q.s, 11);
+      s.labels.pod = ColumnText(q.s, 12);
+      s.labels.container = ColumnText(q.s, 13);
+      s.labels.workload_kind = ColumnText(q.s, 14);
+      s.labels.workload = ColumnText(q.s, 15);
+      s.labels.project = ColumnText(q.s, 16);
+      state.RestoreSeries(s);
+      ++series;
+    }
+  }
+  {
+    Stmt q;
+    if (sqlite3_prepare_v2(
+            db_,
+            "SELECT node, path, bucket, cpu_ns, syscalls, syscall_errors, "
+            "net_tx, net_rx, energy_uj FROM buckets WHERE bucket >= ?1 "
+            "ORDER BY node, path, bucket",
+            -1, &q.s, nullptr) != SQLITE_OK) {
+      return SqliteError(db_, "load buckets");
+    }
+    sqlite3_bind_int64(q.s, 1, cutoff_ns / stored_res);
+    while (sqlite3_step(q.s) == SQLITE_ROW) {
+      const int64_t start_ns = sqlite3_column_int64(q.s, 2) * stored_res;
+      state.RestoreBucket(ColumnText(q.s, 0), ColumnText(q.s, 1),
+                          start_ns / options_.resolution_ns,
+                          ColumnCounters(q.s, 3));
+      ++buckets;
+    }
+  }
+  if (stored_res != options_.resolution_ns) {
+    // Rewrite the stored indexes at the new resolution, once.
+    RETURN_IF_ERROR(Exec("BEGIN"));
+    Stmt q;
+    sqlite3_prepare_v2(db_,
+                       "CREATE TEMP TABLE b2 AS SELECT node, path, "
+                       "(bucket*?1)/?2 AS bucket, SUM(cpu_ns) AS cpu_ns, "
+                       "SUM(syscalls) AS syscalls, SUM(syscall_errors) AS "
+                       "syscall_errors, SUM(net_tx) AS net_tx, SUM(net_rx) AS "
+                       "net_rx, SUM(energy_uj) AS energy_uj FROM buckets "
+                       "GROUP BY 1,2,3",
+                       -1, &q.s, nullptr);
+    sqlite3_bind_int64(q.s, 1, stored_res);
+    sqlite3_bind_int64(q.s, 2, options_.resolution_ns);
+    if (sqlite3_step(q.s) != SQLITE_DONE) return SqliteError(db_, "rebucket");
+    RETURN_IF_ERROR(
+        Exec("DELETE FROM buckets; INSERT INTO buckets SELECT * "
+             "FROM b2; DROP TABLE b2; COMMIT"));
+  }
+  RETURN_IF_ERROR(
+      Exec(absl::StrCat("INSERT OR REPLACE INTO meta VALUES('resolution_ns',",
+                        options_.resolution_ns, ")")
+               .c_str()));
+  spdlog::info("store {}: restored {} nodes, {} series, {} buckets",
+               options_.path, nodes, series, buckets);
+  return absl::OkStatus();
+}
+
+void Store::Start() {
+  last_retention_mono_ns_ = clock_.MonotonicNs();
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+void Store::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+void Store::Submit(NodeWrite&& write, Done done) {
+  absl::MutexLock lock(&mu_);
+  ++submitted_;
+  stats_.queued.fetch_add(1, std::memory_order_relaxed);
+  queue_.push_back({std::move(write), std::move(done)});
+}
+
+void Store::Flush() {
+  absl::MutexLock lock(&mu_);
+  const uint64_t target = submitted_;
+  auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return committed_ >= target;
+  };
+  mu_.Await(absl::Condition(&done));
+}
+
+absl::Status Store::WriteOne(const NodeWrite& w) {
+  sqlite3_stmt* s = upsert_node_;
+  sqlite3_reset(s);
+  BindText(s, 1, w.node_name);
+  BindU64(s, 2, w.epoch);
+  BindU64(s, 3, w.sequence);
+  BindU64(s, 4, w.epochs_seen);
+  sqlite3_bind_int64(s, 5, w.report_time_ns);
+  sqlite3_bind_int64(s, 6, w.seen_realtime_ns);
+  BindText(s, 7, w.agent_version);
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(db_, "node");
+  uint64_t rows = 1;
+  for (const SeriesWrite& sw : w.series) {
+    s = sw.labels ? upsert_series_ : update_series_;
+    sqlite3_reset(s);
+    BindText(s, 1, w.node_name);
+    BindText(s, 2, sw.cgroup_path);
+    BindU64(s, 3, sw.epoch);
+    BindU64(s, 4, sw.cgroup_id);
+    BindCounters(s, 5, sw.cumulative);
+    if (sw.labels) {
+      const WorkloadLabels& l = *sw.labels;
+      BindText(s, 11, l.systemd_unit);
+      BindText(s, 12, l.ns);
+      BindText(s, 13, l.pod);
+      BindText(s, 14, l.container);
+      BindText(s, 15, l.workload_kind);
+      BindText(s, 16, l.workload);
+      BindText(s, 17, l.project);
+    }
+    if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(db_, "series");
+    ++rows;
+    if (sw.delta.IsZero()) continue;
+    s = upsert_bucket_;
+    sqlite3_reset(s);
+    BindText(s, 1, w.node_name);
+    BindText(s, 2, sw.cgroup_path);
+    sqlite3_bind_int64(s, 3, sw.bucket);
+    BindCounters(s, 4, sw.delta);
+    if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(db_, "bucket");
+    ++rows;
+  }
+  stats_.rows.fetch_add(rows, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status Store::ApplyRetention() {
+  const int64_t now_real = clock_.RealtimeNs();
+  const int64_t cutoff_ns = now_real - options_.retention_ns;
+  const std::string sql = absl::StrCat(
+      "BEGIN; DELETE FROM buckets WHERE bucket < ",
+      cutoff_ns / options_.resolution_ns,
+      "; DELETE FROM series WHERE node IN (SELECT node FROM nodes WHERE "
+      "seen_ns < ",
+      cutoff_ns, "); DELETE FROM nodes WHERE seen_ns < ", cutoff_ns,
+      "; COMMIT");
+  return Exec(sql.c_str());
+}
+
+void Store::WriterLoop() {
+  std::vector<Item> batch;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(1));
+      if (queue_.empty() && stopping_) return;
+      batch.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.end()));
+      queue_.clear();
+    }
+    if (!batch.empty()) {
+      absl::Status st = Exec("BEGIN");
+      for (const Item& it : batch) {
+        if (!st.ok()) break;
+        st = WriteOne(it.write);
+      }
+      if (st.ok()) {
+        st = Exec("COMMIT");
+      } else {
+        Exec("ROLLBACK").IgnoreError();
+      }
+      if (st.ok()) {
+        stats_.commits.fetch_add(1, std::memory_order_relaxed);
+        stats_.writes.fetch_add(batch.size(), std::memory_order_relaxed);
+      } else {
+        stats_.failures.fetch_add(batch.size(), std::memory_order_relaxed);
+        spdlog::error("store commit of {} reports failed: {}", batch.size(),
+                      st.ToString());
+      }
+      stats_.last_commit_ns.store(clock_.RealtimeNs(),
+                                  std::memory_order_relaxed);
+      for (Item& it : batch) {
+        if (it.done) it.done(st);
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        committed_ += batch.size();
+      }
+      stats_.queued.fetch_sub(batch.size(), std::memory_order_relaxed);
+      batch.clear();
+    }
+    const int64_t now = clock_.MonotonicNs();
+    if (now - last_retention_mono_ns_ >= 60'000'000'000) {
+      last_retention_mono_ns_ = now;
+      if (absl::Status st = ApplyRetention(); !st.ok()) {
+        spdlog::warn("store retention: {}", st.ToString());
+      }
+    }
+  }
+}
+
+}  // namespace wattlens::collector

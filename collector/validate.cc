@@ -1,0 +1,192 @@
+#include "collector/validate.h"
+
+#include <cctype>
+#include <cmath>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
+namespace wattlens::collector {
+namespace {
+
+using wattlens::v1::EnergyCounter;
+using wattlens::v1::NodeReport;
+
+constexpr uint64_t kMaxEpochOrSequence = uint64_t{1} << 62;
+// 100 years of one core: far beyond any real cumulative counter.
+constexpr uint64_t kMaxCounter = uint64_t{1} << 62;
+
+absl::Status Invalid(std::string_view field, std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "report field ", std::string(field), ": ", std::string(why)));
+}
+
+bool Printable(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+absl::Status CheckLabel(std::string_view field, const std::string& s,
+                        size_t max) {
+  if (s.size() > max) return Invalid(field, "too long");
+  if (!Printable(s)) return Invalid(field, "control characters");
+  return absl::OkStatus();
+}
+
+absl::Status CheckEnergy(
+    std::string_view field,
+    const google::protobuf::RepeatedPtrField<EnergyCounter>& energy) {
+  if (energy.size() > 64) return Invalid(field, "too many entries");
+  for (const EnergyCounter& e : energy) {
+    if (!wattlens::v1::EnergyZone_IsValid(e.zone()) ||
+        !wattlens::v1::EnergyMode_IsValid(e.mode())) {
+      return Invalid(field, "unknown zone or mode");
+    }
+    if (e.microjoules() > kMaxCounter) return Invalid(field, "out of range");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string_view RejectReasonName(RejectReason r) {
+  switch (r) {
+    case RejectReason::kMalformed:
+      return "malformed";
+    case RejectReason::kOversized:
+      return "oversized";
+    case RejectReason::kIdentityMismatch:
+      return "identity_mismatch";
+    case RejectReason::kNoClientCertificate:
+      return "no_client_certificate";
+    case RejectReason::kNodeChanged:
+      return "node_changed";
+    case RejectReason::kStoreError:
+      return "store_error";
+    case RejectReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+bool IsValidNodeName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  if (!std::isalnum(static_cast<unsigned char>(name[0]))) return false;
+  for (unsigned char c : name) {
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
+  if (!IsValidNodeName(r.node_name())) {
+    return Invalid("node_name", "empty, too long or not [A-Za-z0-9._-]");
+  }
+  if (r.epoch() == 0 || r.epoch() > kMaxEpochOrSequence) {
+    return Invalid("epoch", "must be in 1..2^62");
+  }
+  if (r.sequence() == 0 || r.sequence() > kMaxEpochOrSequence) {
+    return Invalid("sequence", "must be in 1..2^62");
+  }
+  if (!r.has_time() || r.time().seconds() <= 0 ||
+      r.time().seconds() > 253402300799 || r.time().nanos() < 0 ||
+      r.time().nanos() > 999999999) {
+    return Invalid("time", "missing or out of range");
+  }
+  if (r.interval().seconds() < 0 || r.interval().seconds() > 3600 ||
+      r.interval().nanos() < 0 || r.interval().nanos() > 999999999) {
+    return Invalid("interval", "must be in 0..1h");
+  }
+  if (static_cast<size_t>(r.workloads_size()) > limits.max_workloads) {
+    return Invalid("workloads", "too many");
+  }
+  if (auto s = CheckLabel("agent_version", r.agent_version(),
+                          limits.max_label_bytes);
+      !s.ok()) {
+    return s;
+  }
+  absl::flat_hash_set<std::string_view> paths;
+  paths.reserve(r.workloads_size());
+  for (const auto& w : r.workloads()) {
+    const auto& id = w.identity();
+    const std::string& path = id.cgroup_path();
+    if (path.empty() || path[0] != '/') {
+      return Invalid("workloads.identity.cgroup_path", "must start with /");
+    }
+    if (path.size() > limits.max_path_bytes || !Printable(path)) {
+      return Invalid("workloads.identity.cgroup_path",
+                     "too long or control characters");
+    }
+    if (!paths.insert(path).second) {
+      return Invalid("workloads.identity.cgroup_path", "repeated in report");
+    }
+    for (const auto& [field, value] :
+         {std::pair<std::string_view, const std::string*>{"systemd_unit",
+                                                          &id.systemd_unit()},
+          {"namespace", &id.namespace_()},
+          {"pod", &id.pod()},
+          {"pod_uid", &id.pod_uid()},
+          {"container", &id.container()},
+          {"container_id", &id.container_id()},
+          {"workload_kind", &id.workload_kind()},
+          {"workload", &id.workload()},
+          {"project", &id.project()}}) {
+      if (auto s = CheckLabel(field, *value, limits.max_label_bytes); !s.ok()) {
+        return s;
+      }
+    }
+    if (w.cpu_nanoseconds() > kMaxCounter || w.syscalls() > kMaxCounter ||
+        w.syscall_errors() > kMaxCounter) {
+      return Invalid("workloads counters", "out of range");
+    }
+    if (w.syscall_errors() > w.syscalls()) {
+      return Invalid("workloads.syscall_errors", "exceeds syscalls");
+    }
+    if (w.network_size() > 8) return Invalid("workloads.network", "too many");
+    for (const auto& n : w.network()) {
+      if (!wattlens::v1::NetworkClass_IsValid(n.network_class())) {
+        return Invalid("workloads.network.network_class", "unknown");
+      }
+      if (n.transmit_bytes() > kMaxCounter || n.receive_bytes() > kMaxCounter) {
+        return Invalid("workloads.network", "out of range");
+      }
+    }
+    if (auto s = CheckEnergy("workloads.energy", w.energy()); !s.ok()) {
+      return s;
+    }
+  }
+  const auto& p = r.power();
+  if (!std::isfinite(p.watts()) || p.watts() < 0 || p.watts() > 1e7) {
+    return Invalid("power.watts", "must be finite, 0..1e7");
+  }
+  if (!wattlens::v1::PowerSource_IsValid(p.source())) {
+    return Invalid("power.source", "unknown");
+  }
+  if (auto s = CheckEnergy("power.energy", p.energy()); !s.ok()) return s;
+  const auto& h = r.health();
+  if (static_cast<size_t>(h.sources_size()) > limits.max_health_entries ||
+      static_cast<size_t>(h.drops_size()) > limits.max_health_entries) {
+    return Invalid("health", "too many entries");
+  }
+  for (const auto& s : h.sources()) {
+    if (auto st = CheckLabel("health.sources.source", s.source(), 64);
+        !st.ok()) {
+      return st;
+    }
+    if (auto st = CheckLabel("health.sources.last_error", s.last_error(), 1024);
+        !st.ok()) {
+      return st;
+    }
+  }
+  for (const auto& d : h.drops()) {
+    if (auto st = CheckLabel("health.drops.reason", d.reason(), 64); !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace wattlens::collector
