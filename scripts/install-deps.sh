@@ -15,6 +15,11 @@ packages=(
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
   nginx-light
 )
+# Manifest checks (tests/deploy) need kubectl and node + npm. Some images
+# ship them from other packages (kubectl, NodeSource's nodejs with npm
+# bundled) that Debian's would conflict with: add Debian's only if absent.
+command -v kubectl > /dev/null || packages+=(kubernetes-client)
+command -v npm > /dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -153,7 +153,14 @@ std::optional<uint64_t> CgroupResolver::IdOfPid(const std::string& proc_root,
   std::ifstream in(proc_root + "/" + std::to_string(pid) + "/cgroup");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("0::", 0) == 0) return IdOf(line.substr(3));
+    if (line.rfind("0::", 0) != 0) continue;
+    const std::string path = line.substr(3);
+    // Inside a cgroup namespace (a pod) other processes' paths are relative
+    // to ours ("/../../kubepods/..."): joining them to the mount would name
+    // the wrong cgroup. Say "unknown" rather than guess.
+    if (path.empty() || path[0] != '/' || path.find("/..") != std::string::npos)
+      return std::nullopt;
+    return IdOf(path);
   }
   return std::nullopt;
 }

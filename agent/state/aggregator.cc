@@ -185,6 +185,11 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
           p->cgroup_id = *info->cgroup_id;
         }
       }
+      if (!p->cgroup_id) {
+        p->pending_calls += delta.calls;
+        p->pending_errors += delta.failed;
+        continue;
+      }
       cgroup_id = p->cgroup_id;
     }
     Cgroup* cg = CgroupFor(cgroup_id);
@@ -225,6 +230,7 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   }
 
   if (options_.gc_every && seq_ % options_.gc_every == 0) CollectGarbage();
+  for (auto& [k, p] : procs_) FlushPending(p, /*force=*/p.exited);
 
   // Processes that exited now are exported once, then go to the graveyard.
   graveyard_.clear();
@@ -240,6 +246,16 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   }
   result.snapshot = Build(monotonic_ns, realtime_ns, std::move(self));
   return result;
+}
+
+void Aggregator::FlushPending(Proc& p, bool force) {
+  if (!p.pending_calls && !p.pending_errors) return;
+  if (!p.cgroup_id && !force) return;
+  Cgroup* cg = CgroupFor(p.cgroup_id);  // 0: the unknown bucket
+  cg->syscalls += p.pending_calls;
+  cg->errors += p.pending_errors;
+  cg->last_active = seq_;
+  p.pending_calls = p.pending_errors = 0;
 }
 
 void Aggregator::ForgetDeleted(const Deletions& d) {

@@ -130,6 +130,10 @@ class Aggregator {
     absl::flat_hash_map<uint32_t, SyscallStats> by_syscall;
     std::array<NetStats, kNetClasses> net{};
     TcpStats tcp;
+    // Syscalls made while the process's cgroup was not known yet: charged
+    // to its cgroup once known (or the unknown bucket at exit), not guessed.
+    uint64_t pending_calls = 0;
+    uint64_t pending_errors = 0;
   };
   struct Cgroup {
     std::string path;
@@ -166,7 +170,7 @@ class Aggregator {
   V Delta(LastValues<K, V>& last, const K& key, const V& cum);
   Proc* FindOrCreate(const ProcessKey& k);
   Cgroup* CgroupFor(uint64_t id);
-  void Retire(const ProcessKey& k, const Proc& p);
+  void FlushPending(Proc& p, bool force);
   void CollectGarbage();
   std::shared_ptr<const Snapshot> Build(int64_t mono, int64_t real,
                                         AgentSelfStats self);

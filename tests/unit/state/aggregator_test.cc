@@ -316,6 +316,29 @@ TEST_F(AggregatorTest, NetworkByClassAndOwnerlessSocketsGoToTheCgroup) {
   EXPECT_EQ(Cg(*res.snapshot, 100)->tcp.closes, 4u);
 }
 
+TEST_F(AggregatorTest, SyscallsWaitForTheCgroupInsteadOfAGuess) {
+  Aggregator a = Make();
+  KernelReadings r;
+  // No event, no on-CPU key, /proc does not know it: cgroup unknown.
+  r.syscalls = {{SysKey(60, 1, 0), {5, 1}}};
+  auto res = Step(a, {}, r);
+  for (const auto& c : res.snapshot->cgroups) EXPECT_EQ(c.syscalls, 0u);
+  EXPECT_EQ(Proc(*res.snapshot, 60, 1)->syscalls, 5u);
+  // Its cgroup appears (it got switched out): the held calls land there.
+  r.oncpu = {{SchedKey(60, 1, 200), 10}};
+  r.syscalls = {{SysKey(60, 1, 0), {7, 1}}};
+  res = Step(a, {}, r);
+  EXPECT_EQ(Cg(*res.snapshot, 200)->syscalls, 7u);
+  EXPECT_EQ(Cg(*res.snapshot, 200)->syscall_errors, 1u);
+  // One that exits still unknown goes to the unknown bucket (id 0).
+  r.oncpu.clear();
+  r.syscalls = {{SysKey(61, 1, 0), {3, 0}}};
+  LifecycleEvent exit = Event(EventType::kExit, 61, 1, 0);
+  res = Step(a, {exit}, r);
+  ASSERT_NE(Cg(*res.snapshot, 0), nullptr);
+  EXPECT_EQ(Cg(*res.snapshot, 0)->syscalls, 3u);
+}
+
 TEST_F(AggregatorTest, UnknownWireEventTypeIsRejected) {
   wl_event e{};
   e.type = 99;
