@@ -171,7 +171,8 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       t = now_real;
       stats_.clamped_times.fetch_add(1, std::memory_order_relaxed);
     }
-    int64_t bucket = FloorDiv(t, options_.resolution_ns);
+    // A report's time ends the interval it covers: [t - interval, t).
+    int64_t bucket = FloorDiv(t - 1, options_.resolution_ns);
     if (bucket < node->last_bucket) bucket = node->last_bucket;
     node->last_bucket = bucket;
 
