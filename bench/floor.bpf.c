@@ -10,11 +10,11 @@
  *
  * The bodies must stay empty: no maps, no helpers, nothing the verifier or
  * the JIT could make cost more than entry and return. */
-/* vmlinux.h must come first (libbpf's headers use its types); the blank
- * line keeps clang-format from reordering the two. */
+/* vmlinux.h must come first: libbpf's headers use its types. */
+/* clang-format off */
 #include "vmlinux.h"
-
 #include <bpf/bpf_helpers.h>
+/* clang-format on */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
