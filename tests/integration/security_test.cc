@@ -1,0 +1,217 @@
+// Hostile peers against an mTLS collector: a report for another node's
+// identity, no client certificate, malformed and oversized reports are each
+// refused with a clear status and counted, while an honest agent keeps being
+// served. Certificates are made with the openssl CLI in a temp dir.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "cli/cli.h"
+#include "cluster_harness.h"
+#include "collector/validate.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "proto/transport/tls.h"
+
+namespace wattlens::testing {
+namespace {
+
+using collector::RejectReason;
+
+constexpr absl::Duration kWait = absl::Seconds(20);
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                     absl::StrCat("wattlens-tls-", getpid()));
+    std::filesystem::create_directories(*dir_);
+    const std::string d = dir_->string();
+    std::string script = absl::StrCat(
+        "set -e; cd ", d,
+        "; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+        "-nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=wattlens-test-ca "
+        "2>/dev/null;",
+        "for n in collector node-a cli; do "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout $n.key -out $n.csr -subj /CN=$n 2>/dev/null; "
+        "printf 'subjectAltName=DNS:%s\\n' $n > $n.ext; "
+        "openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key "
+        "-CAcreateserial -out $n.crt -days 2 -extfile $n.ext 2>/dev/null; "
+        "done");
+    const std::string path = d + "/make-certs.sh";
+    std::ofstream(path) << script << "\n";
+    ASSERT_EQ(std::system(("bash " + path).c_str()), 0);
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string F(const std::string& name) {
+    return (*dir_ / name).string();
+  }
+
+  void SetUp() override {
+    collector::CollectorOptions o;
+    o.listen_address = "127.0.0.1:0";
+    o.metrics_address = "";
+    o.tls = {F("collector.crt"), F("collector.key"), F("ca.crt")};
+    o.ingest.limits.max_report_bytes = 64 << 10;
+    o.tick_period = absl::ZeroDuration();
+    auto c = collector::Collector::Start(o, clock_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    collector_ = std::move(c).value();
+    target_ = absl::StrCat("127.0.0.1:", collector_->port());
+  }
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string& identity) {
+    transport::TlsFiles f;
+    f.ca = F("ca.crt");
+    if (!identity.empty()) {
+      f.cert = F(identity + ".crt");
+      f.key = F(identity + ".key");
+    }
+    auto creds = transport::ClientCredentials(f);
+    EXPECT_TRUE(creds.ok()) << creds.status();
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("collector");
+    // A distinct connection per test channel (no subchannel sharing).
+    args.SetString("wattlens.test.identity", identity);
+    return grpc::CreateCustomChannel(target_, *creds, args);
+  }
+
+  // Sends one report on a fresh stream; returns how the stream ended.
+  grpc::Status SendOnce(const std::string& identity,
+                        const wattlens::v1::NodeReport& report) {
+    auto stub = wattlens::v1::IngestService::NewStub(Channel(identity));
+    grpc::ClientContext ctx;
+    auto stream = stub->Upload(&ctx);
+    wattlens::v1::UploadRequest req;
+    *req.mutable_report() = report;
+    stream->Write(req);
+    stream->WritesDone();
+    wattlens::v1::UploadResponse ack;
+    while (stream->Read(&ack)) {
+    }
+    return stream->Finish();
+  }
+
+  uint64_t Rejected(RejectReason r) {
+    return collector_->ingest_counters().rejected.Get(r);
+  }
+
+  static std::filesystem::path* dir_;
+  FakeClock clock_{1'000'000'000'000};
+  std::unique_ptr<collector::Collector> collector_;
+  std::string target_;
+};
+std::filesystem::path* SecurityTest::dir_ = nullptr;
+
+TEST_F(SecurityTest, HostilePeersRefusedAndCountedHonestAgentServed) {
+  FakeAgent a("node-a", clock_, 1);
+  UploaderOptions uo;
+  uo.collector = target_;
+  uo.tls = {F("node-a.crt"), F("node-a.key"), F("ca.crt")};
+  uo.tls_server_name = "collector";
+  uo.interval = absl::ZeroDuration();
+  uo.backoff_min = absl::Milliseconds(20);
+  auto up = Uploader::Create(uo, [&a] { return a.Build(); });
+  ASSERT_TRUE(up.ok()) << up.status();
+  (*up)->Start();
+  auto round = [&] {
+    clock_.AdvanceNs(10'000'000'000);
+    a.Step();
+    (*up)->CollectNow();
+    ASSERT_TRUE((*up)->WaitForAcked(a.epoch(), a.sequence(), kWait))
+        << (*up)->stats().last_error;
+  };
+  round();
+
+  // node-a's certificate reporting for node-b.
+  FakeAgent b("node-b", clock_, 2);
+  b.Step();
+  grpc::Status st = SendOnce("node-a", *b.Build());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(st.error_message().find("node-b"), std::string::npos);
+  EXPECT_EQ(Rejected(RejectReason::kIdentityMismatch), 1u);
+
+  // No client certificate at all.
+  st = SendOnce("", *a.Build());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Rejected(RejectReason::kNoClientCertificate), 1u);
+
+  // Malformed: a workload without a cgroup path; and a negative-looking
+  // (wrapped) counter where errors exceed calls.
+  auto bad = *a.Build();
+  bad.mutable_workloads(0)->mutable_identity()->clear_cgroup_path();
+  st = SendOnce("node-a", bad);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("cgroup_path"), std::string::npos);
+  bad = *a.Build();
+  bad.mutable_workloads(1)->set_syscall_errors(bad.workloads(1).syscalls() + 1);
+  st = SendOnce("node-a", bad);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Rejected(RejectReason::kMalformed), 2u);
+
+  // Oversized: ~100 KiB against a 64 KiB limit.
+  auto big = *a.Build();
+  for (int i = 0; i < 400; ++i) {
+    big.add_workloads()->mutable_identity()->set_cgroup_path(
+        absl::StrCat("/", std::string(250, 'x'), i));
+  }
+  st = SendOnce("node-a", big);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("exceeds"), std::string::npos);
+  EXPECT_EQ(Rejected(RejectReason::kOversized), 1u);
+
+  // The honest agent was never disturbed and its totals are exact.
+  round();
+  round();
+  wattlens::v1::GetUsageRequest req;
+  req.set_group_by(wattlens::v1::GROUP_BY_NODE);
+  req.mutable_window()->set_seconds(3600);
+  auto usage = collector_->state().GetUsage(req);
+  ASSERT_TRUE(usage.ok());
+  ASSERT_EQ(usage->rows_size(), 1);
+  EXPECT_EQ(usage->rows(0).key().node_name(), "node-a");
+  EXPECT_EQ(usage->total().cpu_nanoseconds(), a.produced_total().cpu_ns);
+  EXPECT_EQ((*up)->stats().stream_failures, 0u);
+  (*up)->Stop(absl::ZeroDuration());
+
+  // Queries need a client certificate too; the CLI with one works.
+  auto qstub = wattlens::v1::QueryService::NewStub(Channel(""));
+  grpc::ClientContext qctx;
+  wattlens::v1::ListNodesResponse nodes;
+  EXPECT_EQ(qstub->ListNodes(&qctx, {}, &nodes).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  std::ostringstream out, err;
+  const int rc = cli::RunCli(
+      {"--server", target_, "--tls-ca-file", F("ca.crt"), "--tls-cert-file",
+       F("cli.crt"), "--tls-key-file", F("cli.key"), "--tls-server-name",
+       "collector", "top", "--group-by=node", "-o", "json", "--window=1h"},
+      out, err);
+  EXPECT_EQ(rc, 0) << err.str();
+  EXPECT_NE(out.str().find("\"node_name\":\"node-a\""), std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find(absl::StrCat("\"cpu_nanoseconds\":\"",
+                                        a.produced_total().cpu_ns, "\"")),
+            std::string::npos);
+}
+
+TEST_F(SecurityTest, PlaintextClientCannotTalkToTlsCollector) {
+  auto stub = wattlens::v1::QueryService::NewStub(
+      grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  wattlens::v1::ListNodesResponse nodes;
+  EXPECT_EQ(stub->ListNodes(&ctx, {}, &nodes).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace wattlens::testing
