@@ -81,9 +81,9 @@ static __always_inline __u32 wl_lookup_v4(__be32 addr) {
 
 /* The class of the socket's peer, or WL_NET_UNKNOWN when it has none. */
 static __always_inline __u32 wl_classify(struct sock *sk) {
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  __u16 family = sk->__sk_common.skc_family;
   if (family == WL_AF_INET) {
-    __be32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    __be32 daddr = sk->__sk_common.skc_daddr;
     return daddr ? wl_lookup_v4(daddr) : WL_NET_UNKNOWN;
   }
   if (family != WL_AF_INET6) return WL_NET_UNKNOWN;
@@ -106,9 +106,9 @@ static __always_inline __u32 wl_classify(struct sock *sk) {
 }
 
 static __always_inline bool wl_tcp_or_udp(struct sock *sk) {
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  __u16 family = sk->__sk_common.skc_family;
   if (family != WL_AF_INET && family != WL_AF_INET6) return false;
-  __u16 proto = BPF_CORE_READ(sk, sk_protocol);
+  __u16 proto = sk->sk_protocol;
   return proto == WL_IPPROTO_TCP || proto == WL_IPPROTO_UDP;
 }
 
@@ -146,10 +146,11 @@ static __always_inline struct sock_owner *wl_claim(struct sock *sk) {
     wl_count_drop(WL_DROP_SOCK_STORAGE);
     return 0;
   }
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  struct task_struct *task = bpf_get_current_task_btf();
+  __u32 tgid = task->tgid;
   if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid) {
     o->tgid = tgid;
-    o->start_ns = wl_process_start_ns(bpf_get_current_task_btf());
+    o->start_ns = wl_process_start_ns(task);
     o->cgroup_id = bpf_get_current_cgroup_id();
     o->flags |= OWNER_KNOWN;
   }
@@ -208,7 +209,7 @@ int BPF_PROG(wl_sock_recv, struct sock *sk, int ret, int flags) {
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
-  if (BPF_CORE_READ(sk, sk_protocol) != WL_IPPROTO_TCP) return 0;
+  if (sk->sk_protocol != WL_IPPROTO_TCP) return 0;
   struct wl_net_key key = {};
   if (oldstate == WL_TCP_CLOSE && newstate == WL_TCP_SYN_SENT) {
     /* connect(): runs in the connecting process, peer address set. */

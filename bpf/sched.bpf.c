@@ -50,9 +50,9 @@ WL_DECLARE_DROPS();
 
 static __always_inline void wl_charge(struct task_struct *prev, __u64 delta) {
   struct wl_sched_key key = {
-      .tgid = BPF_CORE_READ(prev, tgid),
+      .tgid = prev->tgid,
       .start_ns = wl_process_start_ns(prev),
-      .cgroup_id = bpf_get_current_cgroup_id(),
+      .cgroup_id = wl_task_cgroup_id(prev), /* prev is still current */
   };
   __u64 *val = bpf_map_lookup_elem(&oncpu, &key);
   if (val) {
@@ -111,8 +111,7 @@ int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
   }
   *seen = runtime;
   if (delta) wl_charge(prev, delta);
-  if (prev_state == WL_TASK_DEAD &&
-      BPF_CORE_READ(prev, signal, live.counter) == 0)
+  if (prev_state == WL_TASK_DEAD && prev->signal->live.counter == 0)
     wl_emit(WL_EVENT_EXIT, prev, bpf_get_current_cgroup_id());
   return 0;
 }
@@ -120,7 +119,7 @@ int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(wl_sched_fork, struct task_struct *parent,
              struct task_struct *child) {
-  if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+  if (child->pid != child->tgid)
     return 0; /* a thread, not a process */
   /* current is the parent; the child starts in the parent's cgroup. */
   wl_emit(WL_EVENT_FORK, child, bpf_get_current_cgroup_id());

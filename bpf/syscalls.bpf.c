@@ -26,9 +26,9 @@ WL_DECLARE_DROPS();
 
 static __always_inline long wl_syscall_nr(struct pt_regs *regs) {
 #if defined(__TARGET_ARCH_x86)
-  return BPF_CORE_READ(regs, orig_ax);
+  return regs->orig_ax;
 #elif defined(__TARGET_ARCH_arm64)
-  return BPF_CORE_READ((struct user_pt_regs *)regs, syscallno);
+  return regs->syscallno;
 #else
 #error "wattlens: add this architecture's syscall-number register"
 #endif
@@ -63,8 +63,7 @@ int BPF_PROG(wl_sys_exit, struct pt_regs *regs, long ret) {
   long nr = wl_syscall_nr(regs);
   if (nr < 0) return 0; /* not a syscall (e.g. skipped by seccomp/ptrace) */
   struct task_struct *task = bpf_get_current_task_btf();
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  wl_count(tgid, (__u32)nr, wl_process_start_ns(task),
+  wl_count(task->tgid, (__u32)nr, wl_process_start_ns(task),
            ret < 0 && ret >= -4095);
   return 0;
 }
@@ -76,7 +75,6 @@ int BPF_PROG(wl_sys_exit_task, struct task_struct *task) {
   if (!regs) return 0;
   long nr = wl_syscall_nr(regs);
   if (nr != exit_nr && nr != exit_group_nr) return 0; /* killed, not a call */
-  wl_count(BPF_CORE_READ(task, tgid), (__u32)nr, wl_process_start_ns(task),
-           false);
+  wl_count(task->tgid, (__u32)nr, wl_process_start_ns(task), false);
   return 0;
 }

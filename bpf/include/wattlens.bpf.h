@@ -34,9 +34,22 @@
   } while (0)
 
 /* Process identity: the group leader's boot-time start, the same clock
- * /proc/<pid>/stat uses. */
+ * /proc/<pid>/stat uses.
+ *
+ * Hot paths read kernel structs by direct BTF pointer loads, not
+ * BPF_CORE_READ: in tp_btf programs the verifier turns them into inline
+ * fault-safe loads (still CO-RE relocated: vmlinux.h marks every type
+ * preserve_access_index), whereas each BPF_CORE_READ hop is a
+ * bpf_probe_read_kernel() call, and calls are what cost most on CPUs with
+ * return-stack mitigations. */
 static __always_inline __u64 wl_process_start_ns(struct task_struct *task) {
-  return BPF_CORE_READ(task, group_leader, start_boottime);
+  return task->group_leader->start_boottime;
+}
+
+/* The cgroup v2 id of a task, what bpf_get_current_cgroup_id() returns for
+ * current, by direct loads instead of a helper call. */
+static __always_inline __u64 wl_task_cgroup_id(struct task_struct *task) {
+  return task->cgroups->dfl_cgrp->kn->id;
 }
 
 #endif /* WATTLENS_BPF_INCLUDE_WATTLENS_BPF_H_ */
