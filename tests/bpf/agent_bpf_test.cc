@@ -17,23 +17,11 @@ namespace wattlens {
 namespace {
 
 using testing::DrainUntil;
+using testing::FindCgroup;
+using testing::FindExited;
 using testing::GatedChild;
 using testing::TestAgentConfig;
 using testing::TestCgroup;
-
-const ProcessStats* FindExited(const Snapshot& s, pid_t pid) {
-  for (const auto& p : s.processes) {
-    if (p.pid == static_cast<uint32_t>(pid) && p.exited) return &p;
-  }
-  return nullptr;
-}
-
-const CgroupStats* FindCgroup(const Snapshot& s, uint64_t id) {
-  for (const auto& c : s.cgroups) {
-    if (c.id == id) return &c;
-  }
-  return nullptr;
-}
 
 SyscallStats Syscall(const ProcessStats& p, uint32_t nr) {
   for (const auto& s : p.by_syscall) {

@@ -146,6 +146,21 @@ inline bool DrainUntil(
   return false;
 }
 
+// The snapshot entry of an exited process (its one export after exit).
+inline const ProcessStats* FindExited(const Snapshot& s, pid_t pid) {
+  for (const auto& p : s.processes) {
+    if (p.pid == static_cast<uint32_t>(pid) && p.exited) return &p;
+  }
+  return nullptr;
+}
+
+inline const CgroupStats* FindCgroup(const Snapshot& s, uint64_t id) {
+  for (const auto& c : s.cgroups) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
 inline AgentConfig TestAgentConfig() {
   AgentConfig c;
   c.metrics_address = "";  // tests read snapshots directly

@@ -19,25 +19,13 @@ namespace wattlens {
 namespace {
 
 using testing::DrainUntil;
+using testing::FindCgroup;
+using testing::FindExited;
 using testing::GatedChild;
 using testing::TestAgentConfig;
 using testing::TestCgroup;
 
 constexpr size_t kMiB = 1 << 20;
-
-const ProcessStats* FindExited(const Snapshot& s, pid_t pid) {
-  for (const auto& p : s.processes) {
-    if (p.pid == static_cast<uint32_t>(pid) && p.exited) return &p;
-  }
-  return nullptr;
-}
-
-const CgroupStats* FindCgroup(const Snapshot& s, uint64_t id) {
-  for (const auto& c : s.cgroups) {
-    if (c.id == id) return &c;
-  }
-  return nullptr;
-}
 
 // Async-signal-safe full read/write (children of a threaded parent).
 bool WriteAll(int fd, const char* buf, size_t n) {
