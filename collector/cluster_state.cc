@@ -551,8 +551,9 @@ void ClusterState::RestoreNode(const RestoredNode& r) {
   node->last_seen_mono_ns = now_mono - (now_real - r.seen_realtime_ns);
   node->agent_version = r.agent_version;
   node->state = StateFor(now_mono - node->last_seen_mono_ns);
-  node->last_bucket =
-      FloorDiv(std::min(r.report_time_ns, now_real), options_.resolution_ns);
+  // Same rule as Apply: a report's time ends its interval.
+  node->last_bucket = FloorDiv(std::min(r.report_time_ns, now_real) - 1,
+                               options_.resolution_ns);
 }
 
 void ClusterState::RestoreSeries(const RestoredSeries& r) {

@@ -1,0 +1,215 @@
+// ClusterState and validation: exactness under repeat, reorder, loss, reset
+// and restart; hostile field values; store round trip.
+#include "collector/cluster_state.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "collector/store.h"
+#include "collector/validate.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+
+namespace wattlens::collector {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using wattlens::v1::NodeReport;
+
+class ClusterStateTest : public ::testing::Test {
+ protected:
+  NodeReport Report(uint64_t epoch, uint64_t seq, uint64_t cpu,
+                    uint64_t cgroup_id = 1) {
+    NodeReport r;
+    r.set_node_name("n1");
+    r.set_epoch(epoch);
+    r.set_sequence(seq);
+    *r.mutable_time() = TimeUtil::NanosecondsToTimestamp(clock_.RealtimeNs());
+    auto* w = r.add_workloads();
+    w->mutable_identity()->set_cgroup_path("/system.slice/a.service");
+    w->mutable_identity()->set_cgroup_id(cgroup_id);
+    w->set_cpu_nanoseconds(cpu);
+    w->set_syscalls(cpu / 10);
+    return r;
+  }
+  uint64_t TotalCpu() {
+    wattlens::v1::GetUsageRequest req;
+    req.mutable_window()->set_seconds(3600);
+    auto r = state_.GetUsage(req);
+    EXPECT_TRUE(r.ok());
+    return r->total().cpu_nanoseconds();
+  }
+  void Apply(const NodeReport& r) {
+    ASSERT_TRUE(ValidateReport(r, ReportLimits{}).ok());
+    state_.Apply(r, nullptr);
+    clock_.AdvanceNs(10'000'000'000);
+  }
+
+  FakeClock clock_{1'000'000'000'000};
+  ClusterState state_{clock_, ClusterOptions{}};
+};
+
+TEST_F(ClusterStateTest, RepeatedAndReorderedReportsAddNothing) {
+  Apply(Report(5, 1, 100));
+  Apply(Report(5, 3, 300));
+  Apply(Report(5, 2, 200));  // late: covered by #3
+  Apply(Report(5, 3, 300));  // repeat
+  EXPECT_EQ(TotalCpu(), 300u);
+  EXPECT_EQ(state_.stats().duplicates.load(), 2u);
+  Apply(Report(5, 4, 450));
+  EXPECT_EQ(TotalCpu(), 450u);
+}
+
+TEST_F(ClusterStateTest, NewEpochStartsFromZeroOldEpochIgnored) {
+  Apply(Report(5, 1, 1000));
+  Apply(Report(6, 1, 10));  // agent restarted
+  EXPECT_EQ(TotalCpu(), 1010u);
+  Apply(Report(5, 2, 5000));  // the old instance, late
+  EXPECT_EQ(TotalCpu(), 1010u);
+  EXPECT_EQ(state_.stats().stale_epoch.load(), 1u);
+  Apply(Report(6, 2, 30));
+  EXPECT_EQ(TotalCpu(), 1030u);
+}
+
+TEST_F(ClusterStateTest, ResetWithinEpochNeverNegative) {
+  Apply(Report(5, 1, 1000));
+  Apply(Report(5, 2, 40));  // went backwards: counted as reset
+  EXPECT_EQ(TotalCpu(), 1040u);
+  Apply(Report(5, 3, 50, /*cgroup_id=*/2));  // same path, new cgroup
+  EXPECT_EQ(TotalCpu(), 1090u);
+  EXPECT_EQ(state_.stats().counter_resets.load(), 2u);
+}
+
+TEST_F(ClusterStateTest, WindowsSelectBuckets) {
+  Apply(Report(5, 1, 100));  // t0
+  clock_.AdvanceNs(590'000'000'000);
+  Apply(Report(5, 2, 300));  // ~10 min later
+  wattlens::v1::GetUsageRequest req;
+  req.mutable_window()->set_seconds(60);
+  auto r = state_.GetUsage(req);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->total().cpu_nanoseconds(), 200u);
+  EXPECT_DOUBLE_EQ(r->total().cpu_cores(), 200e-9 / 60);
+  req.mutable_window()->set_seconds(3600);
+  EXPECT_EQ(state_.GetUsage(req)->total().cpu_nanoseconds(), 300u);
+  req.mutable_window()->set_seconds(0);
+  req.mutable_since()->set_seconds(10);
+  req.mutable_until()->set_seconds(5);
+  EXPECT_EQ(state_.GetUsage(req).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ValidateTest, HostileFieldsRefused) {
+  NodeReport ok;
+  ok.set_node_name("node-1");
+  ok.set_epoch(1);
+  ok.set_sequence(1);
+  ok.mutable_time()->set_seconds(1'700'000'000);
+  ok.add_workloads()->mutable_identity()->set_cgroup_path("/");
+  ASSERT_TRUE(ValidateReport(ok, {}).ok());
+  auto expect_bad = [&](auto mutate, const char* what) {
+    NodeReport r = ok;
+    mutate(r);
+    absl::Status st = ValidateReport(r, {});
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << what;
+  };
+  expect_bad([](NodeReport& r) { r.set_node_name(""); }, "empty node");
+  expect_bad([](NodeReport& r) { r.set_node_name("a/b"); }, "slash");
+  expect_bad([](NodeReport& r) { r.set_node_name(std::string(300, 'a')); },
+             "long node");
+  expect_bad([](NodeReport& r) { r.set_epoch(0); }, "epoch");
+  expect_bad([](NodeReport& r) { r.set_sequence(0); }, "sequence");
+  expect_bad([](NodeReport& r) { r.clear_time(); }, "time");
+  expect_bad([](NodeReport& r) { r.mutable_interval()->set_seconds(-1); },
+             "interval");
+  expect_bad(
+      [](NodeReport& r) {
+        r.mutable_workloads(0)->mutable_identity()->set_cgroup_path("x");
+      },
+      "relative path");
+  expect_bad(
+      [](NodeReport& r) {
+        r.add_workloads()->mutable_identity()->set_cgroup_path("/");
+      },
+      "repeated path");
+  expect_bad(
+      [](NodeReport& r) {
+        r.mutable_workloads(0)->mutable_identity()->set_pod("a\nb");
+      },
+      "control char");
+  expect_bad(
+      [](NodeReport& r) {
+        r.mutable_workloads(0)->set_cpu_nanoseconds(~uint64_t{0});
+      },
+      "wrapped negative");
+  expect_bad(
+      [](NodeReport& r) {
+        r.mutable_workloads(0)->add_network()->set_network_class(
+            static_cast<wattlens::v1::NetworkClass>(99));
+      },
+      "enum");
+  expect_bad([](NodeReport& r) { r.mutable_power()->set_watts(-1); }, "watts");
+  expect_bad([](NodeReport& r) { r.mutable_power()->set_watts(std::nan("")); },
+             "nan");
+  ReportLimits small;
+  small.max_workloads = 0;
+  EXPECT_FALSE(ValidateReport(ok, small).ok());
+}
+
+TEST(StoreTest, RestoresStateSoResendsAreDuplicates) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            absl::StrCat("wattlens-store-", getpid(), ".db"))
+                               .string();
+  std::filesystem::remove(path);
+  FakeClock clock(1'000'000'000'000);
+  NodeReport r;
+  r.set_node_name("n1");
+  r.set_epoch(7);
+  r.set_sequence(3);
+  *r.mutable_time() = TimeUtil::NanosecondsToTimestamp(clock.RealtimeNs());
+  auto* w = r.add_workloads();
+  w->mutable_identity()->set_cgroup_path("/kubepods/pod1");
+  w->mutable_identity()->set_namespace_("shop");
+  w->set_cpu_nanoseconds(12345);
+  {
+    ClusterState state(clock, {});
+    auto store = Store::Open({path}, clock);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->LoadInto(state).ok());
+    (*store)->Start();
+    int acked = 0;
+    state.Apply(r, [&](NodeWrite&& nw) {
+      (*store)->Submit(std::move(nw), [&](const absl::Status& st) {
+        EXPECT_TRUE(st.ok());
+        ++acked;
+      });
+    });
+    (*store)->Flush();
+    EXPECT_EQ(acked, 1);
+  }
+  ClusterState state(clock, {});
+  auto store = Store::Open({path}, clock);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->LoadInto(state).ok());
+  EXPECT_TRUE(state.Apply(r, nullptr).duplicate);
+  w->set_cpu_nanoseconds(20000);
+  r.set_sequence(4);
+  auto res4 = state.Apply(r, nullptr);
+  EXPECT_FALSE(res4.duplicate);
+  EXPECT_EQ(res4.series_changed, 1u);
+  wattlens::v1::GetUsageRequest req;
+  req.set_group_by(wattlens::v1::GROUP_BY_NAMESPACE);
+  auto u = state.GetUsage(req);
+  ASSERT_TRUE(u.ok());
+  ASSERT_EQ(u->rows_size(), 1);
+  EXPECT_EQ(u->rows(0).key().namespace_(), "shop");
+  EXPECT_EQ(u->rows(0).usage().cpu_nanoseconds(), 20000u);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+}
+
+}  // namespace
+}  // namespace wattlens::collector

@@ -1,0 +1,82 @@
+// Snapshot -> NodeReport conversion and the uploader's bounded outbox.
+#include "agent/export/uploader.h"
+
+#include "agent/export/node_report.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+
+namespace wattlens {
+namespace {
+
+TEST(NodeReportTest, SnapshotBecomesCumulativeReport) {
+  Snapshot s;
+  s.sequence = 9;
+  s.realtime_ns = 1'700'000'000'123'000'000;
+  s.interval_ns = 1'000'000'000;
+  CgroupStats c;
+  c.id = 42;
+  c.path = "/system.slice/sshd.service";
+  c.cpu_ns = 2'000'764'000;
+  c.syscalls = 100;
+  c.syscall_errors = 3;
+  c.net[3].tx_bytes = 10;  // internet
+  c.net[3].rx_bytes = 20;
+  s.cgroups.push_back(c);
+  s.self.lost_events["ringbuf_full"] = 5;
+  auto r = BuildNodeReport(s, {"node-1", 77, "0.1.0"});
+  EXPECT_EQ(r.node_name(), "node-1");
+  EXPECT_EQ(r.epoch(), 77u);
+  EXPECT_EQ(r.sequence(), 9u);
+  ASSERT_EQ(r.workloads_size(), 1);
+  const auto& w = r.workloads(0);
+  EXPECT_EQ(w.identity().cgroup_path(), "/system.slice/sshd.service");
+  EXPECT_EQ(w.identity().systemd_unit(), "sshd.service");
+  EXPECT_EQ(w.identity().cgroup_id(), 42u);
+  EXPECT_EQ(w.cpu_nanoseconds(), 2'000'764'000u);
+  ASSERT_EQ(w.network_size(), 1);
+  EXPECT_EQ(w.network(0).network_class(), wattlens::v1::NETWORK_CLASS_INTERNET);
+  EXPECT_EQ(w.network(0).receive_bytes(), 20u);
+  ASSERT_EQ(r.health().drops_size(), 1);
+  EXPECT_EQ(r.health().drops(0).count(), 5u);
+}
+
+TEST(NodeReportTest, SystemdUnitFromPath) {
+  EXPECT_EQ(SystemdUnitFromCgroupPath("/"), "");
+  EXPECT_EQ(SystemdUnitFromCgroupPath("/system.slice/cron.service"),
+            "cron.service");
+  EXPECT_EQ(
+      SystemdUnitFromCgroupPath("/user.slice/user-0.slice/session-3.scope"),
+      "session-3.scope");
+  EXPECT_EQ(SystemdUnitFromCgroupPath("/user.slice/user-0.slice"),
+            "user-0.slice");
+  EXPECT_EQ(SystemdUnitFromCgroupPath("/wattlens-test/burner"), "");
+}
+
+TEST(UploaderTest, FullOutboxDropsOldestAndCounts) {
+  UploaderOptions o;
+  o.collector = "127.0.0.1:1";
+  o.insecure = true;
+  o.interval = absl::ZeroDuration();
+  o.outbox_capacity = 3;
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
+  auto u = Uploader::CreateWithChannel(o, nullptr, channel);  // not started
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    wattlens::v1::NodeReport r;
+    r.set_epoch(1);
+    r.set_sequence(seq);
+    u->Enqueue(r);
+  }
+  wattlens::v1::NodeReport same;
+  same.set_epoch(1);
+  same.set_sequence(5);
+  u->Enqueue(same);
+  const UploaderStats s = u->stats();
+  EXPECT_EQ(s.queued, 5u);
+  EXPECT_EQ(s.outbox_size, 3u);
+  EXPECT_EQ(s.outbox_dropped, 2u);
+  EXPECT_EQ(s.skipped_unchanged, 1u);
+}
+
+}  // namespace
+}  // namespace wattlens
