@@ -4,9 +4,11 @@
  *
  * floor_loader picks a set with bpf_program__set_autoload before load:
  *   rawtp      the issue's literal floor: raw_tp/sys_enter alone.
- *   samehooks  the hooks the agent attaches (bpf/syscalls.bpf.c and
- *              bpf/sched.bpf.c), each with an empty body. Keep this list in
- *              step with those objects' SEC() names.
+ *   samehooks  the hooks of bpf/syscalls.bpf.c and bpf/sched.bpf.c, each
+ *              with an empty body (overhead.sh).
+ *   allhooks   samehooks plus the network and power hooks: every hook the
+ *              agent attaches (network_overhead.sh). Keep these lists in
+ *              step with the bpf/ objects' SEC() names.
  *
  * The bodies must stay empty: no maps, no helpers, nothing the verifier or
  * the JIT could make cost more than entry and return. */
@@ -35,3 +37,22 @@ int floor_sched_process_fork(void *ctx) { return 0; }
 
 SEC("tp_btf/sched_process_exec")
 int floor_sched_process_exec(void *ctx) { return 0; }
+
+/* allhooks only: bpf/network.bpf.c and bpf/power.bpf.c. */
+SEC("tp_btf/sock_send_length")
+int floor_net_sock_send_length(void *ctx) { return 0; }
+
+SEC("tp_btf/sock_recv_length")
+int floor_net_sock_recv_length(void *ctx) { return 0; }
+
+SEC("tp_btf/inet_sock_set_state")
+int floor_net_inet_sock_set_state(void *ctx) { return 0; }
+
+SEC("tp_btf/tcp_retransmit_skb")
+int floor_net_tcp_retransmit_skb(void *ctx) { return 0; }
+
+SEC("tp_btf/cpu_frequency")
+int floor_net_cpu_frequency(void *ctx) { return 0; }
+
+SEC("tp_btf/cpu_idle")
+int floor_net_cpu_idle(void *ctx) { return 0; }

@@ -3,7 +3,7 @@
  * SIGTERM or SIGINT. The overhead harness waits for "ready" before it starts
  * a workload.
  *
- * usage: floor_loader --mode=rawtp|samehooks
+ * usage: floor_loader --mode=rawtp|samehooks|allhooks
  * output: one line per attached program ("attached <name> id=<prog id>"),
  *         then "ready <count>"; errors go to stderr with a non-zero exit.
  */
@@ -32,18 +32,18 @@ static int PrintLibbpf(enum libbpf_print_level level, const char* fmt,
 }
 
 static int Usage(void) {
-  fprintf(stderr, "usage: floor_loader --mode=rawtp|samehooks\n");
+  fprintf(stderr, "usage: floor_loader --mode=rawtp|samehooks|allhooks\n");
   return 2;
 }
 
 int main(int argc, char** argv) {
-  int rawtp;
+  int rawtp = 0, all = 0;
   if (argc != 2) return Usage();
   if (strcmp(argv[1], "--mode=rawtp") == 0) {
     rawtp = 1;
-  } else if (strcmp(argv[1], "--mode=samehooks") == 0) {
-    rawtp = 0;
-  } else {
+  } else if (strcmp(argv[1], "--mode=allhooks") == 0) {
+    all = 1;
+  } else if (strcmp(argv[1], "--mode=samehooks") != 0) {
     return Usage();
   }
   libbpf_set_print(PrintLibbpf);
@@ -69,7 +69,9 @@ int main(int argc, char** argv) {
   struct bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     const int is_rawtp = prog == skel->progs.floor_rawtp_sys_enter;
-    bpf_program__set_autoload(prog, is_rawtp == rawtp);
+    const int is_extra =
+        strncmp(bpf_program__name(prog), "floor_net_", 10) == 0;
+    bpf_program__set_autoload(prog, is_rawtp == rawtp && (all || !is_extra));
   }
   int err = floor_bpf__load(skel);
   if (err) {
