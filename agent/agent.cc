@@ -6,8 +6,10 @@
 
 #include <exception>
 #include <fstream>
+#include <map>
 
 #include "agent/common/status_macros.h"
+#include "agent/power/node_energy.h"
 #include "prometheus/exposer.h"
 #include "spdlog/spdlog.h"
 
@@ -55,6 +57,20 @@ std::optional<ProcInfo> ReadProc(const std::string& proc_root,
 }
 
 }  // namespace
+
+// The model's utilisation: the on-CPU time the agent measured in the
+// interval over the CPU time available. The energy the model creates is then
+// exactly the energy split by that CPU time, so nothing busy in /proc/stat
+// but invisible to the scheduler's task accounting (this is large on some
+// VMs) lands on whichever workloads happened to run.
+class Agent::MeasuredUtilisation final : public power::UtilisationSource {
+ public:
+  void Set(double u) { u_ = u; }
+  absl::StatusOr<double> Next() override { return u_; }
+
+ private:
+  double u_ = 0;
+};
 
 Agent::Agent(AgentConfig config, const Clock& clock)
     : config_(std::move(config)),
@@ -114,6 +130,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
         absl::StrCat("no BPF source could be loaded: ", a->syscalls_error_));
   }
 
+  a->CreatePower();
+
   AggregatorEnv env;
   const CgroupResolver* resolver = a->cgroups_.get();
   const std::string proc_root = c.proc_root;
@@ -153,6 +171,157 @@ int Agent::metrics_port() const {
   if (!exposer_) return 0;
   auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? 0 : ports.front();
+}
+
+void Agent::CreatePower() {
+  PowerAgentConfig& pc = config_.power;
+  if (!pc.enabled) return;
+  const int ncpus = features_.possible_cpus;
+  pc.program.fs_root = pc.fs_root;
+  auto program = PowerProgram::Create(pc.program, ncpus, clock_);
+  if (!program.ok()) {
+    // The frequency fallback works without BPF: keep it.
+    power_error_ = std::string(program.status().message());
+    spdlog::error("power BPF source disabled: {}", power_error_);
+    PowerProgramConfig fallback = pc.program;
+    fallback.load_bpf = false;
+    program = PowerProgram::Create(fallback, ncpus, clock_);
+  }
+  if (program.ok()) power_program_ = std::move(*program);
+
+  auto fs = std::make_shared<power::RootedFileSystem>(pc.fs_root);
+  power::ProbeDeps deps;
+  deps.fs = fs;
+  deps.clock = &clock_;
+  power_utilisation_ = std::make_shared<MeasuredUtilisation>();
+  deps.utilisation = power_utilisation_;
+  power_last_ns_ = clock_.MonotonicNs();
+  power_sources_ = power::ProbePowerSources(deps, pc.probe);
+  power_baseline_ =
+      std::make_unique<power::IdleBaselineEstimator>(clock_, pc.baseline);
+  energy_ = std::make_unique<EnergyState>(pc.attribution);
+  if (!power_sources_.cpu) {
+    for (const auto& a : power_sources_.attempts) {
+      absl::StrAppend(&power_meter_error_,
+                      power_meter_error_.empty() ? "" : "; ", a.source, ": ",
+                      a.status.message());
+    }
+    spdlog::error("power: no CPU energy source: {}", power_meter_error_);
+    return;
+  }
+  energy_method_.push_back({"source", std::string(power_sources_.cpu->name())});
+  if (auto* model =
+          dynamic_cast<const power::ModelSource*>(power_sources_.cpu.get())) {
+    for (auto& kv : model->coefficients().Describe()) {
+      energy_method_.push_back(std::move(kv));
+    }
+    energy_method_.push_back({"utilisation", "measured-cpu-time"});
+  }
+  if (power_sources_.gpu) {
+    energy_method_.push_back(
+        {"gpu_source", std::string(power_sources_.gpu->name())});
+  }
+}
+
+std::vector<ZoneEnergy> Agent::SamplePower(PowerInterval* frequency) {
+  std::vector<ZoneEnergy> zones;
+  if (!energy_) return zones;
+  if (power_program_) *frequency = power_program_->Sample();
+  if (!power_sources_.cpu) return zones;
+  absl::StatusOr<power::PowerSample> sample = power_sources_.cpu->Sample();
+  if (!sample.ok()) {
+    spdlog::warn("power: {}", sample.status().ToString());
+    return zones;
+  }
+  if (power_sources_.gpu) {
+    absl::StatusOr<power::PowerSample> gpu = power_sources_.gpu->Sample();
+    if (gpu.ok()) {
+      for (auto& r : gpu->readings) sample->readings.push_back(std::move(r));
+      for (auto& p : gpu->gpu_processes) sample->gpu_processes.push_back(p);
+    }
+  }
+  double utilisation = 0;
+  if (absl::StatusOr<double> u = power_utilisation_->Next(); u.ok()) {
+    utilisation = *u;
+  }
+  std::map<std::string, std::string> source_of;
+  std::map<std::string, int64_t> interval_of;
+  for (const power::ZoneReading& r : sample->readings) {
+    const std::string zone(power::ZoneName(r.zone));
+    source_of.emplace(zone, r.source);
+    interval_of[zone] = std::max(interval_of[zone], r.interval_ns);
+  }
+  // GPU processes map to workloads through the last published snapshot.
+  std::function<std::optional<std::string>(int32_t)> workload_of_pid;
+  std::shared_ptr<const Snapshot> last = store_.Latest();
+  if (!sample->gpu_processes.empty() && last) {
+    workload_of_pid = [last](int32_t pid) -> std::optional<std::string> {
+      for (const ProcessStats& p : last->processes) {
+        if (static_cast<int32_t>(p.pid) == pid) {
+          return absl::StrCat(p.cgroup_id);
+        }
+      }
+      return std::nullopt;
+    };
+  }
+  for (power::NodeZone& z : power::NodeZoneInputs(
+           *sample, utilisation, *power_baseline_, workload_of_pid)) {
+    ZoneEnergy& out = zones.emplace_back();
+    out.zone = z.input.zone;
+    out.source = source_of[out.zone];
+    out.idle_method = z.idle_method;
+    out.energy_uj = z.input.energy_uj;
+    out.idle_uj = z.input.idle_uj;
+    out.interval_ns = interval_of[out.zone];
+    out.weight_override = std::move(z.input.weight_override);
+    out.unattributed_weight = z.input.unattributed_weight;
+  }
+  return zones;
+}
+
+absl::Status Agent::AttributeEnergy(const std::vector<ZoneEnergy>& zones,
+                                    const PowerInterval& frequency,
+                                    Snapshot* snapshot) {
+  if (!energy_) return absl::OkStatus();
+  absl::Status status = energy_->Attribute(zones, frequency.mean_khz, snapshot);
+  EnergyStats& e = snapshot->energy;
+  // The agent has each workload's CPU time per interval but not per CPU,
+  // so CPU time is weighted by the node's mean frequency: exact when all
+  // CPUs ran at one frequency, an approximation otherwise (docs/power.md).
+  if (frequency.mean_khz == 0) {
+    e.weighting = "cpu-time";
+  } else if (frequency.uniform) {
+    e.weighting = "uniform-frequency";
+  } else {
+    e.weighting = "node-mean-frequency";
+  }
+  e.frequency_source = std::string(FrequencySourceName(frequency.source));
+  e.frequency_reason =
+      power_program_ ? power_program_->degraded_reason() : power_error_;
+  e.frequency_khz = frequency.mean_khz;
+  e.idle_tracked = frequency.idle_tracked;
+  e.cpu_idle_ns = frequency.idle_ns_total;
+  e.cpu_idle_entries = frequency.idle_entries_total;
+  e.method = energy_method_;
+  AgentSelfStats& self = snapshot->self;
+  const power::PowerSource* meter = power_sources_.cpu.get();
+  self.sources.push_back(
+      {"power",
+       meter != nullptr && meter->health() == power::SourceHealth::kHealthy,
+       meter ? meter->last_error() : power_meter_error_});
+  self.sources.push_back({"power_bpf",
+                          power_program_ && power_program_->bpf_loaded(),
+                          power_error_});
+  if (power_program_ && self.bpf_stats_enabled) {
+    for (auto& p : power_program_->ReadProgramStats()) {
+      self.programs.push_back(
+          {p.name, p.run_count, p.run_time_ns, p.verified_insns});
+    }
+  }
+  if (!status.ok()) {
+    spdlog::warn("energy attribution: {}", status.ToString());
+  }
+  return status;
 }
 
 void Agent::EventLoop() {
@@ -296,6 +465,30 @@ absl::Status Agent::DrainOnce() {
     if (!s.ok()) status = s;
   }
   aggregator_->ForgetDeleted(res.deletions);
+  if (energy_) {
+    // The aggregator built this snapshot for us alone and nothing reads it
+    // before Publish, so it may still be completed here.
+    auto snapshot = std::const_pointer_cast<Snapshot>(res.snapshot);
+    // Node energy over the same interval as the counters just read, the
+    // model driven by the CPU time they hold.
+    const uint64_t cpu_ns = energy_->ObserveCpu(*snapshot);
+    const int64_t now = clock_.MonotonicNs();
+    const int64_t interval = now - power_last_ns_;
+    power_last_ns_ = now;
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (interval > 0 && online > 0) {
+      power_utilisation_->Set(
+          std::clamp(static_cast<double>(cpu_ns) /
+                         (static_cast<double>(interval) * online),
+                     0.0, 1.0));
+    }
+    PowerInterval frequency;
+    std::vector<ZoneEnergy> zones = SamplePower(&frequency);
+    if (absl::Status s = AttributeEnergy(zones, frequency, snapshot.get());
+        !s.ok() && status.ok()) {
+      status = s;
+    }
+  }
   store_.Publish(std::move(res.snapshot));
   last_drain_seconds_ = (clock_.MonotonicNs() - t0) / 1e9;
   return status;

@@ -19,13 +19,17 @@
 #include "absl/time/time.h"
 #include "agent/bpf/kernel_features.h"
 #include "agent/bpf/network_program.h"
+#include "agent/bpf/power_program.h"
 #include "agent/bpf/sched_program.h"
 #include "agent/bpf/syscalls_program.h"
 #include "agent/common/clock.h"
 #include "agent/common/spsc_ring.h"
 #include "agent/export/prometheus_collectable.h"
 #include "agent/identity/cgroup_resolver.h"
+#include "agent/power/baseline.h"
+#include "agent/power/probe.h"
 #include "agent/state/aggregator.h"
+#include "agent/state/energy.h"
 #include "agent/state/snapshot_store.h"
 
 namespace prometheus {
@@ -33,6 +37,18 @@ class Exposer;
 }
 
 namespace wattlens {
+
+// Node power and its attribution (docs/power.md).
+struct PowerAgentConfig {
+  bool enabled = true;
+  // Root under which the power sources and the frequency fallback read
+  // /sys and /proc ("/" in production).
+  std::string fs_root = "/";
+  power::ProbeConfig probe;
+  power::BaselineConfig baseline;
+  EnergyConfig attribution;
+  PowerProgramConfig program;  // program.fs_root is set from fs_root
+};
 
 struct AgentConfig {
   absl::Duration interval = absl::Seconds(1);
@@ -51,6 +67,7 @@ struct AgentConfig {
   bool enable_bpf_stats = false;
   ExpositionOptions exposition;
   AggregatorOptions aggregator;
+  PowerAgentConfig power;
 };
 
 class Agent {
@@ -79,6 +96,13 @@ class Agent {
   void EventLoop();
   AgentSelfStats CollectSelfStats(size_t syscall_entries, size_t oncpu_entries,
                                   size_t net_entries);
+  void CreatePower();
+  // Reads this interval's node energy per zone (empty when unmetered).
+  std::vector<ZoneEnergy> SamplePower(PowerInterval* frequency);
+  // Attributes it with the CPU deltas of `snapshot` and fills its energy.
+  absl::Status AttributeEnergy(const std::vector<ZoneEnergy>& zones,
+                               const PowerInterval& frequency,
+                               Snapshot* snapshot);
 
   AgentConfig config_;
   const Clock& clock_;
@@ -88,6 +112,19 @@ class Agent {
   std::unique_ptr<SchedProgram> sched_;
   std::unique_ptr<NetworkProgram> network_;
   std::string syscalls_error_, sched_error_, network_error_;
+  // Power: the BPF frequency/idle program (or its fallback), the meters,
+  // the idle baseline for metered zones and the attribution state; all
+  // used by the drain thread only.
+  std::unique_ptr<PowerProgram> power_program_;
+  std::string power_error_;        // the BPF program's
+  std::string power_meter_error_;  // no CPU energy source at all
+  power::ProbeResult power_sources_;
+  class MeasuredUtilisation;
+  std::shared_ptr<MeasuredUtilisation> power_utilisation_;
+  int64_t power_last_ns_ = 0;
+  std::unique_ptr<power::IdleBaselineEstimator> power_baseline_;
+  std::unique_ptr<EnergyState> energy_;
+  std::vector<std::pair<std::string, std::string>> energy_method_;
   uint64_t drains_ = 0;
   int stats_fd_ = -1;
 

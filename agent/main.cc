@@ -53,6 +53,25 @@ ABSL_FLAG(std::string, cgroup_root, "",
 ABSL_FLAG(uint32_t, max_processes, 65536, "Processes tracked individually.");
 ABSL_FLAG(uint32_t, max_cgroups, 8192, "Workloads (cgroups) tracked.");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error");
+ABSL_FLAG(bool, power, true,
+          "Measure (or model) node energy and attribute it to workloads.");
+ABSL_FLAG(std::string, power_idle_policy, "none",
+          "Idle (static) energy: none (stays in __idle__), usage (shared by "
+          "CPU use) or request (shared by CPU requests).");
+ABSL_FLAG(std::string, power_sysfs_root, "/",
+          "Root under which power meters, cpufreq sysfs and /proc/cpuinfo "
+          "are read.");
+ABSL_FLAG(std::string, power_model, "ccf",
+          "Model for nodes without a meter: ccf or tdp-curve.");
+ABSL_FLAG(double, power_model_min_watts_per_vcpu, -1,
+          "ccf: idle watts per vCPU (default: the CCF row for this CPU).");
+ABSL_FLAG(double, power_model_max_watts_per_vcpu, -1,
+          "ccf: watts per vCPU at 100% (default: the CCF row for this CPU).");
+ABSL_FLAG(double, power_model_memory_watts_per_gb, 0.392,
+          "ccf: watts per GB of memory (0: CPU only).");
+ABSL_FLAG(double, power_model_tdp_watts_per_thread, 5.0,
+          "tdp-curve: TDP per hardware thread in watts.");
+ABSL_FLAG(bool, power_gpu, true, "Probe NVIDIA GPUs through NVML.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -99,6 +118,45 @@ int main(int argc, char** argv) {
   config.cgroup_root = absl::GetFlag(FLAGS_cgroup_root);
   config.aggregator.max_processes = absl::GetFlag(FLAGS_max_processes);
   config.aggregator.max_cgroups = absl::GetFlag(FLAGS_max_cgroups);
+  config.power.enabled = absl::GetFlag(FLAGS_power);
+  config.power.fs_root = absl::GetFlag(FLAGS_power_sysfs_root);
+  const std::string policy = absl::GetFlag(FLAGS_power_idle_policy);
+  if (policy == "none") {
+    config.power.attribution.idle_policy = wattlens::power::IdlePolicy::kNone;
+  } else if (policy == "usage") {
+    config.power.attribution.idle_policy =
+        wattlens::power::IdlePolicy::kUsageShare;
+  } else if (policy == "request") {
+    config.power.attribution.idle_policy =
+        wattlens::power::IdlePolicy::kRequestShare;
+  } else {
+    std::fprintf(stderr,
+                 "wattlens-agent: --power_idle_policy must be none, usage or "
+                 "request\n");
+    return 2;
+  }
+  wattlens::power::ModelConfig& model = config.power.probe.model;
+  const std::string method = absl::GetFlag(FLAGS_power_model);
+  if (method == "ccf") {
+    model.method = wattlens::power::ModelMethod::kCcf;
+  } else if (method == "tdp-curve") {
+    model.method = wattlens::power::ModelMethod::kTdpCurve;
+  } else {
+    std::fprintf(stderr,
+                 "wattlens-agent: --power_model must be ccf or tdp-curve\n");
+    return 2;
+  }
+  if (double w = absl::GetFlag(FLAGS_power_model_min_watts_per_vcpu); w >= 0) {
+    model.min_watts_per_vcpu = w;
+  }
+  if (double w = absl::GetFlag(FLAGS_power_model_max_watts_per_vcpu); w >= 0) {
+    model.max_watts_per_vcpu = w;
+  }
+  model.memory_watts_per_gb =
+      absl::GetFlag(FLAGS_power_model_memory_watts_per_gb);
+  model.tdp_watts_per_thread =
+      absl::GetFlag(FLAGS_power_model_tdp_watts_per_thread);
+  config.power.probe.probe_gpu = absl::GetFlag(FLAGS_power_gpu);
 
   auto agent = wattlens::Agent::Create(config);
   if (!agent.ok()) {

@@ -89,6 +89,95 @@ void RenderNetwork(const Snapshot& s, std::vector<MetricFamily>& out) {
   }
 }
 
+// Node energy and its attribution (docs/power.md). Workload series include
+// the __idle__ and __unattributed__ buckets, so a sum of
+// wattlens_workload_energy_joules_total over cgroup and mode equals
+// wattlens_node_energy_joules_total in each zone (while no workload has been
+// removed).
+void RenderEnergy(const Snapshot& s, std::vector<MetricFamily>& out) {
+  const EnergyStats& e = s.energy;
+  if (!e.enabled) return;
+  constexpr double kUjPerJoule = 1e6;
+  auto node = Family("wattlens_node_energy_joules_total",
+                     "Energy used by the node, by zone and the meter or model "
+                     "that measured it.",
+                     MetricType::Counter);
+  auto power = Family("wattlens_node_power_watts",
+                      "Average node power over the last interval, by zone.",
+                      MetricType::Gauge);
+  auto idle = Family("wattlens_node_idle_power_watts",
+                     "Idle (static) baseline power over the last interval, by "
+                     "zone and how it was obtained.",
+                     MetricType::Gauge);
+  for (const NodeZoneEnergy& z : e.zones) {
+    std::vector<ClientMetric::Label> l = {{"zone", z.zone},
+                                          {"source", z.source}};
+    Add(node, l, z.energy_uj / kUjPerJoule);
+    if (z.interval_ns > 0) {
+      Add(power, l, z.interval_energy_uj * 1e3 / z.interval_ns);
+      Add(idle,
+          {{"zone", z.zone}, {"source", z.source}, {"method", z.idle_method}},
+          z.interval_idle_uj * 1e3 / z.interval_ns);
+    }
+  }
+  auto workload = Family("wattlens_workload_energy_joules_total",
+                         "Node energy attributed to the workload: dynamic "
+                         "(by frequency-weighted CPU time) and idle (shared "
+                         "by the idle policy). __idle__ and __unattributed__ "
+                         "(kernel threads) complete the node total.",
+                         MetricType::Counter);
+  for (const WorkloadEnergy& w : e.workloads) {
+    Add(workload,
+        {{"cgroup", w.workload}, {"zone", w.zone}, {"mode", "dynamic"}},
+        w.dynamic_uj / kUjPerJoule);
+    Add(workload, {{"cgroup", w.workload}, {"zone", w.zone}, {"mode", "idle"}},
+        w.idle_uj / kUjPerJoule);
+  }
+  auto info = Family("wattlens_energy_attribution_info",
+                     "How node energy is measured and attributed: source, "
+                     "model coefficients, idle policy, CPU time weighting and "
+                     "where CPU frequency comes from. Always 1.",
+                     MetricType::Gauge);
+  std::vector<ClientMetric::Label> labels;
+  for (const auto& [k, v] : e.method) labels.push_back({k, v});
+  labels.push_back({"idle_policy", e.idle_policy});
+  labels.push_back({"weighting", e.weighting});
+  labels.push_back({"frequency_source", e.frequency_source});
+  Add(info, std::move(labels), 1);
+  auto freq = Family("wattlens_node_cpu_frequency_hertz",
+                     "Mean CPU frequency over the last interval (busy-time "
+                     "weighted where idle residency is known), by source.",
+                     MetricType::Gauge);
+  if (e.frequency_khz) {
+    Add(freq, {{"source", e.frequency_source}}, e.frequency_khz * 1e3);
+  }
+  auto intervals = Family("wattlens_agent_energy_intervals_total",
+                          "Intervals by outcome: attributed, unmetered (the "
+                          "power source gave nothing) or error (attribution "
+                          "rejected its inputs).",
+                          MetricType::Counter);
+  Add(intervals, {{"result", "attributed"}}, e.intervals_attributed);
+  Add(intervals, {{"result", "unmetered"}}, e.intervals_unmetered);
+  Add(intervals, {{"result", "error"}}, e.attribution_errors);
+  for (auto* f : {&node, &power, &idle, &workload, &info, &freq, &intervals}) {
+    out.push_back(std::move(*f));
+  }
+  if (e.idle_tracked) {
+    auto idle_s = Family("wattlens_node_cpu_idle_seconds_total",
+                         "Time CPUs spent in idle states (power:cpu_idle), "
+                         "summed over CPUs.",
+                         MetricType::Counter);
+    Add(idle_s, {}, e.cpu_idle_ns / 1e9);
+    auto entries = Family("wattlens_node_cpu_idle_transitions_total",
+                          "Entries into CPU idle states (power:cpu_idle), "
+                          "summed over CPUs.",
+                          MetricType::Counter);
+    Add(entries, {}, e.cpu_idle_entries);
+    out.push_back(std::move(idle_s));
+    out.push_back(std::move(entries));
+  }
+}
+
 }  // namespace
 
 std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
@@ -120,6 +209,7 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   out.push_back(std::move(syserr));
   out.push_back(std::move(procs));
   RenderNetwork(s, out);
+  RenderEnergy(s, out);
 
   auto node_sys =
       Family("wattlens_node_syscalls_total",

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wattlens {
@@ -100,6 +101,63 @@ struct AgentSelfStats {
   double last_drain_seconds = 0;
 };
 
+// Node energy per zone and its attribution to workloads, one interval at a
+// time (agent/state/energy.h, docs/power.md). Integer microjoules; in every
+// zone and interval the workloads plus __idle__ and __unattributed__ sum
+// exactly to the node's energy.
+struct NodeZoneEnergy {
+  std::string zone;                // "package", "dram", "platform", "gpu", ...
+  std::string source;              // "model:ccf", "rapl-powercap", ...
+  std::string idle_method;         // "model", "low_load_minimum", "none", ...
+  uint64_t energy_uj = 0;          // cumulative
+  uint64_t idle_uj = 0;            // cumulative idle baseline
+  int64_t interval_energy_uj = 0;  // this interval
+  int64_t interval_idle_uj = 0;
+  int64_t interval_ns = 0;
+};
+
+struct WorkloadEnergy {
+  uint64_t cgroup_id = 0;  // 0 for the __idle__/__unattributed__ buckets
+  std::string workload;    // cgroup path, "__idle__" or "__unattributed__"
+  std::string zone;
+  uint64_t dynamic_uj = 0;          // cumulative
+  uint64_t idle_uj = 0;             // cumulative, shared by the idle policy
+  int64_t interval_dynamic_uj = 0;  // this interval
+  int64_t interval_idle_uj = 0;
+};
+
+// Dynamic energy of one process (a part of its workload's); listed when it
+// got energy in this interval or exited in it (its last appearance).
+struct ProcessEnergy {
+  uint32_t pid = 0;
+  uint64_t start_ns = 0;
+  uint64_t cgroup_id = 0;
+  std::string zone;
+  uint64_t dynamic_uj = 0;  // cumulative
+  int64_t interval_dynamic_uj = 0;
+  bool exited = false;
+};
+
+struct EnergyStats {
+  bool enabled = false;
+  std::string idle_policy;       // none | usage | request
+  std::string weighting;         // how CPU time is weighted
+  std::string frequency_source;  // tracepoint | cpufreq-sysfs | ... | none
+  std::string frequency_reason;  // why not (only) the tracepoint; "" if so
+  uint64_t frequency_khz = 0;    // mean over CPUs in this interval
+  bool idle_tracked = false;     // power:cpu_idle fired
+  uint64_t cpu_idle_ns = 0;      // cumulative, summed over CPUs
+  uint64_t cpu_idle_entries = 0;
+  // The source and, for the model, every coefficient in force.
+  std::vector<std::pair<std::string, std::string>> method;
+  std::vector<NodeZoneEnergy> zones;      // sorted by zone
+  std::vector<WorkloadEnergy> workloads;  // sorted by (zone, workload)
+  std::vector<ProcessEnergy> processes;
+  uint64_t intervals_attributed = 0;
+  uint64_t intervals_unmetered = 0;  // the power source gave no reading
+  uint64_t attribution_errors = 0;   // inputs rejected or not conserved
+};
+
 struct Snapshot {
   uint64_t sequence = 0;
   int64_t monotonic_ns = 0;
@@ -109,6 +167,7 @@ struct Snapshot {
   std::vector<ProcessStats> processes;  // live + exited this interval
   std::vector<SyscallStats> syscalls;   // node totals, sorted by nr
   AgentSelfStats self;
+  EnergyStats energy;
 };
 
 }  // namespace wattlens

@@ -1,0 +1,308 @@
+// Power in the running kernel: the frequency/idle program loads and says
+// where the frequency comes from; on this node's power path (a meter, or
+// the model where there is none) two busy cores draw more than idle; a
+// cgroup burning one core gets its window's dynamic energy; and every
+// interval conserves energy exactly in every zone.
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "agent/bpf/power_program.h"
+#include "tests/bpf/bpf_test_util.h"
+
+namespace wattlens {
+namespace {
+
+using testing::GatedChild;
+using testing::TestAgentConfig;
+using testing::TestCgroup;
+
+constexpr absl::Duration kInterval = absl::Milliseconds(500);
+
+// Burns CPU until this thread has used `ns` of it, or `wall_ns` passed.
+int Burn(int64_t ns, int64_t wall_ns) {
+  timespec c0, c, w0, w;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+  clock_gettime(CLOCK_MONOTONIC, &w0);
+  volatile uint64_t x = 0;
+  do {
+    for (int i = 0; i < 100000; ++i) x = x + i;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
+    clock_gettime(CLOCK_MONOTONIC, &w);
+  } while ((c.tv_sec - c0.tv_sec) * 1'000'000'000L + c.tv_nsec - c0.tv_nsec <
+               ns &&
+           (w.tv_sec - w0.tv_sec) * 1'000'000'000L + w.tv_nsec - w0.tv_nsec <
+               wall_ns);
+  return 0;
+}
+
+const NodeZoneEnergy* FindZone(const Snapshot& s, const std::string& zone) {
+  for (const auto& z : s.energy.zones) {
+    if (z.zone == zone) return &z;
+  }
+  return nullptr;
+}
+
+double Watts(const NodeZoneEnergy& z) {
+  return z.interval_ns ? z.interval_energy_uj * 1e3 / z.interval_ns : 0;
+}
+
+class PowerAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WATTLENS_REQUIRE_BPF_OR_SKIP();
+    auto a = Agent::Create(TestAgentConfig());
+    ASSERT_TRUE(a.ok()) << a.status();
+    agent_ = std::move(*a);
+    ASSERT_TRUE(agent_->DrainOnce().ok());  // start a fresh interval
+  }
+
+  // One interval of kInterval; checks exact conservation in every zone.
+  std::shared_ptr<const Snapshot> Interval() {
+    absl::SleepFor(kInterval);
+    EXPECT_TRUE(agent_->DrainOnce().ok());
+    auto s = agent_->store().Latest();
+    const EnergyStats& e = s->energy;
+    EXPECT_TRUE(e.enabled);
+    EXPECT_EQ(e.attribution_errors, 0u);
+    EXPECT_FALSE(e.zones.empty());
+    for (const NodeZoneEnergy& z : e.zones) {
+      int64_t sum = 0;
+      bool idle = false, unattributed = false;
+      for (const WorkloadEnergy& w : e.workloads) {
+        if (w.zone != z.zone) continue;
+        sum += w.interval_dynamic_uj + w.interval_idle_uj;
+        idle |= w.workload == "__idle__";
+        unattributed |= w.workload == "__unattributed__";
+      }
+      EXPECT_EQ(sum, z.interval_energy_uj) << z.zone;  // exactly, in µJ
+      EXPECT_TRUE(idle && unattributed) << z.zone;
+      ++conserved_;
+    }
+    return s;
+  }
+
+  std::unique_ptr<Agent> agent_;
+  int conserved_ = 0;
+};
+
+TEST(PowerProgramTest, LoadsAndSaysWhereTheFrequencyComesFrom) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  const int ncpus =
+      ProbeKernelFeatures("/sys/kernel/btf/vmlinux").possible_cpus;
+  auto p = PowerProgram::Create(PowerProgramConfig{}, ncpus);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE((*p)->bpf_loaded());
+  GatedChild child([] { return Burn(200'000'000, 2'000'000'000); });
+  child.Release();
+  absl::SleepFor(absl::Milliseconds(400));
+  ASSERT_EQ(child.Wait(), 0);
+  PowerInterval i = (*p)->Sample();
+  ASSERT_EQ(i.cpus.size(), static_cast<size_t>(ncpus));
+  const std::string& reason = (*p)->degraded_reason();
+  std::printf(
+      "frequency: %s, mean %lu kHz, %lu cpu_frequency events; idle tracked "
+      "%d, %lu idle entries, %.3f s idle; reason: %s\n",
+      std::string(FrequencySourceName(i.source)).c_str(), i.mean_khz,
+      i.freq_changes_total, i.idle_tracked, i.idle_entries_total,
+      i.idle_ns_total / 1e9, reason.c_str());
+  if (i.freq_changes_total == 0) {
+    // The tracepoint never fired (this VM): the fallback is named, with why.
+    EXPECT_NE(i.source, FrequencySource::kTracepoint);
+    EXPECT_TRUE(absl::StrContains(
+        reason, absl::StrCat("power:cpu_frequency has not fired on ", ncpus,
+                             " of ", ncpus, " CPUs")))
+        << reason;
+    if (i.source == FrequencySource::kNone) {
+      EXPECT_TRUE(absl::StrContains(reason, "frequency from nowhere"));
+      EXPECT_EQ(i.mean_khz, 0u);
+    } else {
+      EXPECT_TRUE(absl::StrContains(
+          reason,
+          absl::StrCat("frequency from ", FrequencySourceName(i.source))))
+          << reason;
+      EXPECT_GT(i.mean_khz, 100'000u);  // a real clock, not a silent zero
+    }
+  } else {
+    EXPECT_EQ(i.source, FrequencySource::kTracepoint);
+    EXPECT_GT(i.mean_khz, 0u);
+  }
+  if (i.idle_tracked) {
+    uint64_t idle = 0;
+    for (const CpuInterval& c : i.cpus) {
+      EXPECT_LE(c.idle_ns, static_cast<uint64_t>(i.interval_ns));
+      idle += c.idle_ns;
+    }
+    EXPECT_GT(i.idle_entries_total, 0u);
+    EXPECT_LE(idle, static_cast<uint64_t>(i.interval_ns) * ncpus);
+  } else {
+    EXPECT_TRUE(absl::StrContains(reason, "power:cpu_idle has not fired"))
+        << reason;
+  }
+  // Verifier budget (instructions processed on this kernel, clang 14).
+  auto stats = (*p)->ReadProgramStats();
+  EXPECT_EQ(stats.size(), 2u);
+  for (const ProgramStats& s : stats) {
+    std::printf("%-18s verified_insns %u (budget 100)\n", s.name.c_str(),
+                s.verified_insns);
+    EXPECT_GT(s.verified_insns, 0u);
+    EXPECT_LE(s.verified_insns, 100u) << s.name;
+  }
+}
+
+TEST_F(PowerAgentTest, TwoBusyCoresDrawMoreThanIdle) {
+  // Idle: the lowest of a few quiet intervals.
+  double idle_w = 1e9;
+  std::string source;
+  for (int i = 0; i < 4; ++i) {
+    auto s = Interval();
+    const NodeZoneEnergy* z = FindZone(*s, "package");
+    ASSERT_NE(z, nullptr);
+    idle_w = std::min(idle_w, Watts(*z));
+    source = z->source;
+  }
+  // Two children, each burning a core for 2.5 s of CPU time.
+  GatedChild a([] { return Burn(2'500'000'000, 10'000'000'000); });
+  GatedChild b([] { return Burn(2'500'000'000, 10'000'000'000); });
+  a.Release();
+  b.Release();
+  Interval();  // the interval in which they started
+  std::vector<double> busy;
+  for (int i = 0; i < 3; ++i) {
+    auto s = Interval();
+    busy.push_back(Watts(*FindZone(*s, "package")));
+  }
+  ASSERT_EQ(a.Wait(), 0);
+  ASSERT_EQ(b.Wait(), 0);
+  const double busy_w = *std::min_element(busy.begin(), busy.end());
+  const double idle_term =
+      FindZone(*agent_->store().Latest(), "package")->interval_idle_uj * 1e3 /
+      FindZone(*agent_->store().Latest(), "package")->interval_ns;
+  std::printf(
+      "package (%s): idle intervals min %.3f W, two busy cores min %.3f W "
+      "(model idle term %.3f W); %d zone-intervals conserved exactly\n",
+      source.c_str(), idle_w, busy_w, idle_term, conserved_);
+  EXPECT_GT(busy_w, idle_w);
+  EXPECT_GT(busy_w, idle_term);
+}
+
+TEST_F(PowerAgentTest, CgroupBurningOneCoreGetsItsWindowsDynamicEnergy) {
+  TestCgroup cg("energy");
+  ASSERT_TRUE(cg.ok());
+  // The rest of the node must be idle for the bar to apply: this node is
+  // shared, so retry a few windows and skip (saying so) if never quiet.
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    GatedChild child([] { return Burn(5'000'000'000, 20'000'000'000); });
+    ASSERT_TRUE(cg.Add(child.pid()));
+    child.Release();
+    int64_t burner_dyn = 0, dyn = 0;
+    uint64_t burner_cpu_start = 0, others_cpu = 0, burner_cpu = 0;
+    std::map<uint64_t, uint64_t> last_cpu;
+    for (const CgroupStats& c : agent_->store().Latest()->cgroups) {
+      last_cpu[c.id] = c.cpu_ns;
+    }
+    burner_cpu_start = last_cpu[cg.id()];
+    bool exited = false;
+    int intervals = 0;
+    int64_t proportional_error = 0;
+    // Until the burner's exit has been drained, plus one tail interval.
+    for (int tail = 0; tail < 2 && intervals < 60; ++intervals) {
+      auto s = Interval();
+      const NodeZoneEnergy* z = FindZone(*s, "package");
+      ASSERT_NE(z, nullptr);
+      const int64_t zone_dyn = z->interval_energy_uj - z->interval_idle_uj;
+      dyn += zone_dyn;
+      int64_t mine = 0;
+      for (const WorkloadEnergy& w : s->energy.workloads) {
+        if (w.zone == "package" && w.cgroup_id == cg.id()) {
+          mine = w.interval_dynamic_uj;
+        }
+      }
+      burner_dyn += mine;
+      uint64_t total_cpu = 0, my_cpu = 0;
+      for (const CgroupStats& c : s->cgroups) {
+        const uint64_t d = c.cpu_ns - last_cpu[c.id];
+        last_cpu[c.id] = c.cpu_ns;
+        total_cpu += d;
+        if (c.id == cg.id()) {
+          my_cpu = d;
+        } else {
+          others_cpu += d;
+        }
+      }
+      // Dynamic energy follows CPU time (uniform frequency here): the
+      // burner's part is its CPU share of the interval's, to rounding
+      // (kernel threads' time sits inside the root cgroup's here).
+      if (total_cpu > 0) {
+        proportional_error = std::max<int64_t>(
+            proportional_error,
+            std::abs(mine - static_cast<int64_t>(static_cast<double>(zone_dyn) *
+                                                 my_cpu / total_cpu)));
+      }
+      if (std::getenv("WL_POWER_TEST_VERBOSE")) {
+        int64_t unattributed = 0;
+        for (const WorkloadEnergy& w : s->energy.workloads) {
+          if (w.zone == "package" && w.workload == "__unattributed__") {
+            unattributed = w.interval_dynamic_uj;
+          }
+        }
+        std::printf(
+            "  interval %d: %.3f s, dynamic %ld uJ, burner %ld uJ, "
+            "unattributed %ld uJ; cpu burner %lu ns of %lu ns\n",
+            intervals, z->interval_ns / 1e9, zone_dyn, mine, unattributed,
+            my_cpu, total_cpu);
+      }
+      for (const ProcessStats& p : s->processes) {
+        exited |= p.exited && p.pid == static_cast<uint32_t>(child.pid());
+      }
+      if (exited) ++tail;
+    }
+    ASSERT_TRUE(exited);
+    ASSERT_EQ(child.Wait(), 0);
+    burner_cpu = last_cpu[cg.id()] - burner_cpu_start;
+    const double share = dyn > 0 ? static_cast<double>(burner_dyn) / dyn : 0;
+    std::printf(
+        "attempt %d: burner %.3f s CPU, rest of node %.3f s CPU over %d "
+        "intervals; burner got %.3f of %.3f J dynamic = %.1f %% (largest "
+        "per-interval deviation from its CPU share: %ld uJ of %.3f J); %d "
+        "zone-intervals conserved exactly\n",
+        attempt, burner_cpu / 1e9, others_cpu / 1e9, intervals,
+        burner_dyn / 1e6, dyn / 1e6, 100 * share, proportional_error, dyn / 1e6,
+        conserved_);
+    EXPECT_GE(burner_cpu, 4'900'000'000u);
+    // Under the linear CCF model driven by measured CPU time, a workload's
+    // dynamic energy is its CPU seconds × (max − idle) watts per vCPU,
+    // whatever else runs.
+    double idle_w = -1, max_w = -1;
+    for (const auto& [k, v] : agent_->store().Latest()->energy.method) {
+      if (k == "idle_watts_per_vcpu") idle_w = std::stod(v);
+      if (k == "max_watts_per_vcpu") max_w = std::stod(v);
+    }
+    if (idle_w >= 0 && max_w >= 0) {
+      const double expected = burner_cpu / 1e9 * (max_w - idle_w) * 1e6;
+      std::printf(
+          "burner: %.0f uJ dynamic, %.0f uJ expected from its CPU "
+          "time x %.2f W per vCPU\n",
+          static_cast<double>(burner_dyn), expected, max_w - idle_w);
+      EXPECT_NEAR(burner_dyn, expected, expected * 0.01);
+    }
+    EXPECT_LE(proportional_error, dyn / 1000 + 2);
+    // "The rest is idle": others used under 5 % of the burner's CPU.
+    if (others_cpu * 20 <= burner_cpu) {
+      EXPECT_GE(share, 0.90);
+      return;
+    }
+  }
+  GTEST_SKIP() << "the rest of this shared node was never idle during a "
+                  "5 s window: the >= 90 % bar does not apply (shares were "
+                  "checked against CPU time above)";
+}
+
+}  // namespace
+}  // namespace wattlens
