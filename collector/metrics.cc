@@ -3,6 +3,8 @@
 #include <limits>
 #include <string>
 
+#include "agent/common/prometheus_family.h"
+
 namespace wattlens::collector {
 namespace {
 
@@ -10,25 +12,8 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-MetricFamily Family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels,
-         double value) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  f.metric.push_back(std::move(m));
-}
+using prom::Add;
+using prom::Family;
 
 }  // namespace
 

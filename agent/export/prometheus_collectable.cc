@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "agent/bpf/network_classes.h"
+#include "agent/common/prometheus_family.h"
 #include "agent/common/syscall_names.h"
 #include "prometheus/text_serializer.h"
 
@@ -16,25 +17,8 @@ using prometheus::MetricType;
 
 constexpr double kNsPerSecond = 1e9;
 
-MetricFamily Family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels,
-         double value) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  f.metric.push_back(std::move(m));
-}
+using prom::Add;
+using prom::Family;
 
 // Network series: classes with traffic only (a workload that never talked to
 // the internet has no internet series), so at most 5 per workload.
