@@ -1,5 +1,6 @@
 // wattlens-agent: flags, signals and wiring; the work is in agent_core.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +13,10 @@
 #include "absl/flags/usage.h"
 #include "agent/agent.h"
 #include "agent/export/live_view.h"
+#include "agent/export/node_report.h"
+#include "agent/export/uploader.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -53,6 +58,29 @@ ABSL_FLAG(std::string, cgroup_root, "",
 ABSL_FLAG(uint32_t, max_processes, 65536, "Processes tracked individually.");
 ABSL_FLAG(uint32_t, max_cgroups, 8192, "Workloads (cgroups) tracked.");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error");
+ABSL_FLAG(std::string, node_name, "",
+          "This node's name in reports (default: $NODE_NAME, else the "
+          "hostname). With mTLS it must match the agent certificate.");
+ABSL_FLAG(std::string, collector, "",
+          "HOST:PORT of wattlens-collector to stream reports to (empty: no "
+          "upload).");
+ABSL_FLAG(bool, insecure, false,
+          "Talk to the collector in plaintext instead of mTLS.");
+ABSL_FLAG(std::string, tls_cert_file, "", "Agent certificate (mTLS).");
+ABSL_FLAG(std::string, tls_key_file, "", "Agent private key (mTLS).");
+ABSL_FLAG(std::string, tls_ca_file, "", "CA that signed the collector.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name expected in the collector's certificate (default: host).");
+ABSL_FLAG(absl::Duration, upload_interval, absl::Seconds(10),
+          "How often a report is streamed to the collector.");
+ABSL_FLAG(absl::Duration, upload_jitter, absl::Seconds(1),
+          "Random extra delay per report, so nodes do not send in step.");
+ABSL_FLAG(uint32_t, outbox_reports, 360,
+          "Reports kept while the collector is away (oldest dropped, "
+          "counted).");
+ABSL_FLAG(std::string, node_api_address, "unix:///run/wattlens/node.sock",
+          "gRPC NodeService (this node's view, per-process detail): a unix "
+          "socket by default, never unauthenticated TCP; empty: off.");
 ABSL_FLAG(bool, power, true,
           "Measure (or model) node energy and attribute it to workloads.");
 ABSL_FLAG(std::string, power_idle_policy, "none",
@@ -158,6 +186,14 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_power_model_tdp_watts_per_thread);
   config.power.probe.probe_gpu = absl::GetFlag(FLAGS_power_gpu);
 
+  std::string node_name = absl::GetFlag(FLAGS_node_name);
+  if (node_name.empty()) {
+    const char* env = std::getenv("NODE_NAME");
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    node_name = env && *env ? env : host;
+  }
+
   auto agent = wattlens::Agent::Create(config);
   if (!agent.ok()) {
     std::fprintf(stderr, "wattlens-agent: %s\n",
@@ -175,15 +211,72 @@ int main(int argc, char** argv) {
   });
   signals.detach();
 
+  // The node API and the uploader read the published snapshots; neither is
+  // on the drain path.
+  const wattlens::NodeReportOptions report_options{
+      node_name, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())),
+      WATTLENS_VERSION};
+  auto node_api = std::make_unique<wattlens::NodeApiService>(report_options);
+  std::unique_ptr<grpc::Server> node_server;
+  if (std::string addr = absl::GetFlag(FLAGS_node_api_address); !addr.empty()) {
+    if (addr.rfind("unix://", 0) == 0) {
+      std::string dir = addr.substr(7, addr.rfind('/') - 7);
+      mkdir(dir.c_str(), 0750);
+      unlink(addr.substr(7).c_str());  // a stale socket from a crash
+    }
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(addr, grpc::InsecureServerCredentials());
+    builder.RegisterService(node_api.get());
+    node_server = builder.BuildAndStart();
+    if (!node_server) {
+      spdlog::warn("node API not served: cannot listen on {}", addr);
+    } else {
+      spdlog::info("node API on {}", addr);
+    }
+  }
+  std::unique_ptr<wattlens::Uploader> uploader;
+  if (std::string collector = absl::GetFlag(FLAGS_collector);
+      !collector.empty()) {
+    wattlens::UploaderOptions uo;
+    uo.collector = collector;
+    uo.insecure = absl::GetFlag(FLAGS_insecure);
+    uo.tls = {absl::GetFlag(FLAGS_tls_cert_file),
+              absl::GetFlag(FLAGS_tls_key_file),
+              absl::GetFlag(FLAGS_tls_ca_file)};
+    uo.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+    uo.interval = absl::GetFlag(FLAGS_upload_interval);
+    uo.jitter = absl::GetFlag(FLAGS_upload_jitter);
+    uo.outbox_capacity = absl::GetFlag(FLAGS_outbox_reports);
+    wattlens::Agent* a = agent->get();
+    auto u = wattlens::Uploader::Create(
+        uo, [a, report_options]() -> std::optional<wattlens::v1::NodeReport> {
+          auto snap = a->store().Latest();
+          if (!snap || snap->sequence == 0) return std::nullopt;
+          return wattlens::BuildNodeReport(*snap, report_options);
+        });
+    if (!u.ok()) {
+      std::fprintf(stderr, "wattlens-agent: --collector: %s\n",
+                   std::string(u.status().message()).c_str());
+      return 1;
+    }
+    uploader = std::move(*u);
+    uploader->Start();
+    spdlog::info("streaming reports for node {} to {}", node_name, collector);
+  }
+
   const bool live = absl::GetFlag(FLAGS_live);
   const bool tty = isatty(STDOUT_FILENO);
   const size_t top = absl::GetFlag(FLAGS_live_top);
   absl::Status s = (*agent)->Run(
       [&](const wattlens::Snapshot* prev, const wattlens::Snapshot& cur) {
+        node_api->Update(prev, cur);
         if (!live) return;
         std::string view = wattlens::RenderLiveView(prev, cur, top);
         std::cout << (tty ? "\033[H\033[2J" : "\n") << view << std::flush;
       });
+  if (uploader) uploader->Stop(absl::Seconds(2));  // flush what is queued
+  if (node_server) node_server->Shutdown();
   agent->reset();  // detach programs before exit
   if (!s.ok()) {
     std::fprintf(stderr, "wattlens-agent: %s\n",

@@ -113,8 +113,12 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
   for (const auto& w : r.workloads()) {
     const auto& id = w.identity();
     const std::string& path = id.cgroup_path();
-    if (path.empty() || path[0] != '/') {
-      return Invalid("workloads.identity.cgroup_path", "must start with /");
+    // The node's idle and unattributed energy travel as two pseudo
+    // workloads, so that sums over workloads equal node totals.
+    const bool bucket = path == "__idle__" || path == "__unattributed__";
+    if (!bucket && (path.empty() || path[0] != '/')) {
+      return Invalid("workloads.identity.cgroup_path",
+                     "must start with / (or be __idle__/__unattributed__)");
     }
     if (path.size() > limits.max_path_bytes || !Printable(path)) {
       return Invalid("workloads.identity.cgroup_path",

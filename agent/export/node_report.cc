@@ -47,6 +47,92 @@ void FillUsage(const Sums& total, const Sums& interval, double seconds,
   }
 }
 
+wattlens::v1::EnergyZone ZoneToProto(const std::string& zone) {
+  if (zone == "package") return wattlens::v1::ENERGY_ZONE_PACKAGE;
+  if (zone == "core") return wattlens::v1::ENERGY_ZONE_CORE;
+  if (zone == "uncore") return wattlens::v1::ENERGY_ZONE_UNCORE;
+  if (zone == "dram") return wattlens::v1::ENERGY_ZONE_DRAM;
+  if (zone == "gpu") return wattlens::v1::ENERGY_ZONE_GPU;
+  if (zone == "platform" || zone == "psys")
+    return wattlens::v1::ENERGY_ZONE_PLATFORM;
+  return wattlens::v1::ENERGY_ZONE_UNSPECIFIED;
+}
+
+wattlens::v1::PowerSource SourceToProto(const std::string& source) {
+  auto starts = [&](const char* p) { return source.rfind(p, 0) == 0; };
+  if (starts("model")) return wattlens::v1::POWER_SOURCE_MODEL;
+  if (starts("rapl")) return wattlens::v1::POWER_SOURCE_RAPL;
+  if (starts("perf")) return wattlens::v1::POWER_SOURCE_PERF;
+  if (starts("hwmon")) return wattlens::v1::POWER_SOURCE_HWMON;
+  if (starts("nvml")) return wattlens::v1::POWER_SOURCE_NVML;
+  return wattlens::v1::POWER_SOURCE_NONE;
+}
+
+void AddEnergy(
+    google::protobuf::RepeatedPtrField<wattlens::v1::EnergyCounter>* out,
+    wattlens::v1::EnergyZone zone, uint64_t dynamic_uj, uint64_t idle_uj) {
+  auto* d = out->Add();
+  d->set_zone(zone);
+  d->set_mode(wattlens::v1::ENERGY_MODE_DYNAMIC);
+  d->set_microjoules(dynamic_uj);
+  auto* i = out->Add();
+  i->set_zone(zone);
+  i->set_mode(wattlens::v1::ENERGY_MODE_IDLE);
+  i->set_microjoules(idle_uj);
+}
+
+// Workload energy (cumulative µJ) and node power from the snapshot's energy
+// section; zones the API does not name are left out.
+void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
+  const EnergyStats& e = s.energy;
+  auto* power = r.mutable_power();
+  power->set_source(wattlens::v1::POWER_SOURCE_NONE);
+  if (!e.enabled) return;
+  absl::flat_hash_map<uint64_t, wattlens::v1::WorkloadCounters*> by_id;
+  for (auto& w : *r.mutable_workloads()) by_id[w.identity().cgroup_id()] = &w;
+  absl::flat_hash_map<std::string, wattlens::v1::WorkloadCounters*> buckets;
+  for (const WorkloadEnergy& we : e.workloads) {
+    const auto zone = ZoneToProto(we.zone);
+    if (zone == wattlens::v1::ENERGY_ZONE_UNSPECIFIED) continue;
+    wattlens::v1::WorkloadCounters* w = nullptr;
+    if (we.cgroup_id) {
+      auto it = by_id.find(we.cgroup_id);
+      if (it != by_id.end()) w = it->second;
+    } else {
+      auto [it, fresh] = buckets.try_emplace(we.workload, nullptr);
+      if (fresh) {
+        it->second = r.add_workloads();
+        it->second->mutable_identity()->set_cgroup_path(we.workload);
+      }
+      w = it->second;
+    }
+    if (w) AddEnergy(w->mutable_energy(), zone, we.dynamic_uj, we.idle_uj);
+  }
+  // Zones nest (package contains core and uncore): power is the platform
+  // zone where there is one, else package + dram + gpu.
+  bool platform = false;
+  for (const NodeZoneEnergy& z : e.zones)
+    platform |= ZoneToProto(z.zone) == wattlens::v1::ENERGY_ZONE_PLATFORM;
+  double watts = 0;
+  for (const NodeZoneEnergy& z : e.zones) {
+    const auto zone = ZoneToProto(z.zone);
+    if (zone == wattlens::v1::ENERGY_ZONE_UNSPECIFIED) continue;
+    AddEnergy(power->mutable_energy(), zone, z.energy_uj - z.idle_uj,
+              z.idle_uj);
+    if (power->source() == wattlens::v1::POWER_SOURCE_NONE) {
+      power->set_source(SourceToProto(z.source));
+    }
+    const bool counts = platform ? zone == wattlens::v1::ENERGY_ZONE_PLATFORM
+                                 : (zone == wattlens::v1::ENERGY_ZONE_PACKAGE ||
+                                    zone == wattlens::v1::ENERGY_ZONE_DRAM ||
+                                    zone == wattlens::v1::ENERGY_ZONE_GPU);
+    if (counts && z.interval_ns > 0) {
+      watts += z.interval_energy_uj / 1e6 / (z.interval_ns / 1e9);
+    }
+  }
+  power->set_watts(watts);
+}
+
 }  // namespace
 
 std::string SystemdUnitFromCgroupPath(std::string_view path) {
@@ -100,7 +186,7 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     w->set_processes(c.live_processes);
     w->set_gone(c.gone);
   }
-  r.mutable_power()->set_source(wattlens::v1::POWER_SOURCE_NONE);
+  FillEnergy(s, r);
   auto* h = r.mutable_health();
   for (const SourceHealth& src : s.self.sources) {
     auto* hs = h->add_sources();

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End to end on this machine (label bpf): the real agent (BPF) streams to the
+# real collector; a workload that burns 2 s of CPU in its own cgroup shows up
+# in `wattlens top -o json` with the kernel's cpu.stat CPU seconds (issue
+# bar: within 2 %), with model energy, and `wattlens status` lists the node.
+# Usage: e2e_agent_collector_test.sh <bin dir>
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+pids=()
+cg=""
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  [ -n "$cg" ] && rmdir "$cg" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail=0
+check() { if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
+if [ "$(id -u)" != 0 ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
+  [ "${WATTLENS_REQUIRE_BPF:-0}" = 1 ] && { echo "FAIL: BPF required"; exit 1; }
+  echo "SKIP: needs root and kernel BTF"; exit 0
+fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+grpc=$(free_port); metrics=$(free_port)
+cli() { "$bin/wattlens" --insecure --server=127.0.0.1:$grpc "$@"; }
+
+"$bin/wattlens-collector" --insecure --listen_address=127.0.0.1:$grpc \
+  --metrics_address=127.0.0.1:$metrics --db="$tmp/store.db" --resolution=1s \
+  > "$tmp/collector.log" 2>&1 &
+pids+=($!)
+"$bin/wattlens-agent" --collector=127.0.0.1:$grpc --insecure \
+  --upload_interval=1s --upload_jitter=0s --metrics_address= \
+  --node_api_address= --node_name=e2e-node > "$tmp/agent.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do  # until the node has reported
+  cli status -o json 2>/dev/null | grep -q '"e2e-node"' && break
+  sleep 0.2
+done
+cli status -o json 2>/dev/null | grep -q '"e2e-node"'
+check "agent reported to the collector" $? || { tail "$tmp"/*.log; exit 1; }
+
+mount=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+cg="$mount/wattlens-e2e-$$"
+mkdir "$cg"
+# The burner moves itself into the cgroup, then spins for 2 s of CPU.
+sh -c "echo \$\$ > $cg/cgroup.procs; exec timeout 2 sh -c 'while :; do :; done'"
+kernel_us=$(awk '$1 == "usage_usec" {print $2}' "$cg/cpu.stat")
+[ "$kernel_us" -gt 1900000 ]; check "burner used ${kernel_us} us (cpu.stat)" $?
+
+path="/wattlens-e2e-$$"
+seconds=0
+for _ in $(seq 100); do  # until the collector has it all
+  seconds=$(cli top -o json --group-by=cgroup --window=5m 2>/dev/null |
+    python3 -c "import json,sys
+d=json.load(sys.stdin)
+print(next((r['usage']['cpu_seconds'] for r in d['rows'] if r['key']['cgroup_path']=='$path'), 0))")
+  python3 -c "import sys; sys.exit(0 if $seconds * 1e6 >= $kernel_us * 0.98 else 1)" && break
+  sleep 0.2
+done
+python3 -c "
+import sys
+a, k = $seconds * 1e6, $kernel_us
+print(f'top -o json: {a:.0f} us, cpu.stat {k} us ({100*(a-k)/k:+.3f} %)')
+sys.exit(0 if abs(a - k) <= 0.02 * k else 1)"
+check "wattlens top CPU seconds within 2 % of cpu.stat" $?
+joules=$(cli top -o json --group-by=cgroup --window=5m | python3 -c "import json,sys
+d=json.load(sys.stdin)
+print(next((r['usage']['energy_joules'] for r in d['rows'] if r['key']['cgroup_path']=='$path'), 0))")
+python3 -c "import sys; sys.exit(0 if $joules > 0 else 1)"
+check "the burner has energy in the cluster view ($joules J)" $?
+cli top --group-by=cgroup --window=5m | head -5
+exit $fail
