@@ -131,9 +131,21 @@ TEST(ValidateTest, HostileFieldsRefused) {
       "relative path");
   expect_bad(
       [](NodeReport& r) {
+        r.mutable_workloads(0)->mutable_identity()->set_cgroup_path("__x__");
+      },
+      "unknown bucket name");
+  expect_bad(
+      [](NodeReport& r) {
         r.add_workloads()->mutable_identity()->set_cgroup_path("/");
       },
       "repeated path");
+  {
+    // The node's energy buckets are the only paths not starting with '/'.
+    NodeReport r = ok;
+    r.add_workloads()->mutable_identity()->set_cgroup_path("__idle__");
+    r.add_workloads()->mutable_identity()->set_cgroup_path("__unattributed__");
+    EXPECT_TRUE(ValidateReport(r, {}).ok());
+  }
   expect_bad(
       [](NodeReport& r) {
         r.mutable_workloads(0)->mutable_identity()->set_pod("a\nb");

@@ -40,6 +40,59 @@ TEST(NodeReportTest, SnapshotBecomesCumulativeReport) {
   EXPECT_EQ(r.health().drops(0).count(), 5u);
 }
 
+// Energy travels as cumulative µJ per zone and mode; the idle and
+// unattributed buckets become pseudo-workloads so that workload sums equal
+// the node's energy; power comes from the top-level zones only.
+TEST(NodeReportTest, EnergyConservedAcrossWorkloadsAndBuckets) {
+  Snapshot s;
+  s.sequence = 3;
+  CgroupStats c;
+  c.id = 42;
+  c.path = "/burner";
+  s.cgroups.push_back(c);
+  EnergyStats& e = s.energy;
+  e.enabled = true;
+  e.zones = {{"core", "model:ccf", "model", 400, 0, 0, 0, 1'000'000'000},
+             {"package", "model:ccf", "model", 10'000'000, 3'000'000, 2'000'000,
+              500'000, 1'000'000'000}};
+  e.workloads = {{42, "/burner", "package", 6'500'000, 0, 0, 0},
+                 {0, "__idle__", "package", 0, 3'000'000, 0, 0},
+                 {0, "__unattributed__", "package", 500'000, 0, 0, 0},
+                 {42, "/burner", "mystery-zone", 9, 9, 0, 0}};
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  EXPECT_EQ(r.power().source(), wattlens::v1::POWER_SOURCE_MODEL);
+  EXPECT_DOUBLE_EQ(r.power().watts(), 2.0);  // package only: core nests in it
+  uint64_t workload_sum = 0, node_sum = 0;
+  int buckets = 0;
+  for (const auto& w : r.workloads()) {
+    const std::string& path = w.identity().cgroup_path();
+    buckets += path == "__idle__" || path == "__unattributed__";
+    for (const auto& en : w.energy()) {
+      ASSERT_NE(en.zone(), wattlens::v1::ENERGY_ZONE_UNSPECIFIED);
+      if (en.zone() == wattlens::v1::ENERGY_ZONE_PACKAGE)
+        workload_sum += en.microjoules();
+    }
+  }
+  for (const auto& en : r.power().energy()) {
+    if (en.zone() == wattlens::v1::ENERGY_ZONE_PACKAGE) {
+      node_sum += en.microjoules();
+      if (en.mode() == wattlens::v1::ENERGY_MODE_IDLE) {
+        EXPECT_EQ(en.microjoules(), 3'000'000u);
+      }
+    }
+  }
+  EXPECT_EQ(buckets, 2);
+  EXPECT_EQ(node_sum, 10'000'000u);
+  EXPECT_EQ(workload_sum, node_sum);
+}
+
+TEST(NodeReportTest, NoEnergySectionMeansNoPowerSource) {
+  Snapshot s;
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  EXPECT_EQ(r.power().source(), wattlens::v1::POWER_SOURCE_NONE);
+  EXPECT_EQ(r.power().energy_size(), 0);
+}
+
 TEST(NodeReportTest, SystemdUnitFromPath) {
   EXPECT_EQ(SystemdUnitFromCgroupPath("/"), "");
   EXPECT_EQ(SystemdUnitFromCgroupPath("/system.slice/cron.service"),
