@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "agent/common/capabilities.h"
 #include "agent/common/status_macros.h"
 #include "agent/power/node_energy.h"
 #include "prometheus/exposer.h"
@@ -131,6 +132,16 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   }
 
   a->CreatePower();
+
+  // Everything privileged is done: programs loaded and attached, perf
+  // counters and the stats fd open. No thread exists yet, so every thread
+  // started from here on inherits the reduced set.
+  if (c.drop_capabilities) {
+    constexpr int kCapDacReadSearch = 2;
+    if (absl::Status s = DropCapabilitiesExcept({kCapDacReadSearch}); !s.ok()) {
+      spdlog::warn("could not drop capabilities: {}", s.ToString());
+    }
+  }
 
   AggregatorEnv env;
   const CgroupResolver* resolver = a->cgroups_.get();
@@ -477,10 +488,11 @@ absl::Status Agent::DrainOnce() {
     power_last_ns_ = now;
     const long online = sysconf(_SC_NPROCESSORS_ONLN);
     if (interval > 0 && online > 0) {
-      power_utilisation_->Set(
-          std::clamp(static_cast<double>(cpu_ns) /
-                         (static_cast<double>(interval) * online),
-                     0.0, 1.0));
+      const double capacity = static_cast<double>(interval) * online;
+      const double total = static_cast<double>(cpu_ns + power_cpu_carry_ns_);
+      const double used = std::min(total, capacity);
+      power_cpu_carry_ns_ = static_cast<uint64_t>(total - used);
+      power_utilisation_->Set(used / capacity);
     }
     PowerInterval frequency;
     std::vector<ZoneEnergy> zones = SamplePower(&frequency);

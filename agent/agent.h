@@ -65,6 +65,10 @@ struct AgentConfig {
   std::string proc_root = "/proc";
   std::string cgroup_root;  // empty: found in mountinfo
   bool enable_bpf_stats = false;
+  // Once everything is loaded, keep only CAP_DAC_READ_SEARCH (cgroup paths
+  // by file handle) and drop the rest: nothing after start-up needs
+  // CAP_BPF, CAP_PERFMON or CAP_SYS_ADMIN.
+  bool drop_capabilities = true;
   ExpositionOptions exposition;
   AggregatorOptions aggregator;
   PowerAgentConfig power;
@@ -122,6 +126,10 @@ class Agent {
   class MeasuredUtilisation;
   std::shared_ptr<MeasuredUtilisation> power_utilisation_;
   int64_t power_last_ns_ = 0;
+  // CPU time beyond what the last interval could hold: a task alone on a CPU
+  // is charged at switch-out, possibly seconds later, so one interval can
+  // show more than interval x CPUs. The excess is carried, not clamped away.
+  uint64_t power_cpu_carry_ns_ = 0;
   std::unique_ptr<power::IdleBaselineEstimator> power_baseline_;
   std::unique_ptr<EnergyState> energy_;
   std::vector<std::pair<std::string, std::string>> energy_method_;

@@ -42,6 +42,9 @@ ABSL_FLAG(uint32_t, bpf_ringbuf_bytes, 4u << 20,
           "Lifecycle ring buffer size in bytes (a power of two).");
 ABSL_FLAG(uint32_t, event_queue_capacity, 65536,
           "Lifecycle events buffered between the reader and drain threads.");
+ABSL_FLAG(bool, drop_capabilities, true,
+          "After loading, keep only CAP_DAC_READ_SEARCH: the serving threads "
+          "run without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN.");
 ABSL_FLAG(bool, bpf_stats, false,
           "Enable kernel BPF run-time statistics while the agent runs "
           "(costs ~20 ns per program run) and export them.");
@@ -140,6 +143,7 @@ int main(int argc, char** argv) {
   }
   config.event_queue_capacity = absl::GetFlag(FLAGS_event_queue_capacity);
   config.enable_bpf_stats = absl::GetFlag(FLAGS_bpf_stats);
+  config.drop_capabilities = absl::GetFlag(FLAGS_drop_capabilities);
   config.exposition.process_top_n = absl::GetFlag(FLAGS_process_metrics_top_n);
   config.btf_path = absl::GetFlag(FLAGS_btf_path);
   config.proc_root = absl::GetFlag(FLAGS_proc_root);

@@ -47,6 +47,18 @@ grep -q '^wattlens_node_syscalls_total{syscall="read"}' "$tmp/metrics"
 check "node syscalls named from the generated table" $?
 grep -q '^wattlens_build_info{' "$tmp/metrics"; check "build info" $?
 
+# Serving threads run without BPF privileges: every thread's CapEff lacks
+# CAP_SYS_ADMIN (21), CAP_PERFMON (38) and CAP_BPF (39).
+bad=0
+for status in /proc/$pid/task/*/status; do
+  eff=$(awk '/^CapEff/ {print $2}' "$status")
+  (( (0x$eff >> 21 & 1) || (0x$eff >> 38 & 1) || (0x$eff >> 39 & 1) )) &&
+    bad=$((bad + 1))
+done
+threads=$(ls /proc/$pid/task | wc -l)
+[ "$bad" -eq 0 ] && [ "$threads" -gt 1 ]
+check "capabilities dropped after load: $threads threads, $bad with BPF caps" $?
+
 # 2. SIGTERM: clean exit, and the programs this agent loaded are gone. Its
 # program ids come from its own fds (other agents may be running).
 ids=$(grep -h '^prog_id:' /proc/$pid/fdinfo/* 2>/dev/null | awk '{print $2}' |

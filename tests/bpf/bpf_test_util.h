@@ -166,6 +166,9 @@ inline AgentConfig TestAgentConfig() {
   c.metrics_address = "";  // tests read snapshots directly
   c.event_poll_ms = 10;
   c.aggregator.gc_every = 0;  // no /proc sweeps mid-test
+  // Tests build several agents in one process: keep the privileges (the
+  // drop is checked on the real binary, tests/bpf/agent_cli_test.sh).
+  c.drop_capabilities = false;
   return c;
 }
 
