@@ -27,6 +27,19 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
   Add(nodes, {{"state", "stale"}}, counts.stale);
   Add(nodes, {{"state", "gone"}}, counts.gone);
   out.push_back(std::move(nodes));
+  // One series per node that is not gone: what a stale-node alert needs
+  // (time() - this), bounded by the cluster's node count.
+  auto last = Family("wattlens_collector_node_last_report_timestamp_seconds",
+                     "Collector time of the last report accepted from each "
+                     "node that is not gone.",
+                     MetricType::Gauge);
+  const wattlens::v1::ListNodesResponse listed = state_.ListNodes();
+  for (const auto& n : listed.nodes()) {
+    if (n.state() == wattlens::v1::NODE_STATE_GONE) continue;
+    Add(last, {{"node", n.node_name()}},
+        n.last_seen_time().seconds() + n.last_seen_time().nanos() / 1e9);
+  }
+  out.push_back(std::move(last));
   auto series = Family("wattlens_collector_series",
                        "Workload series (node, cgroup) held in memory.",
                        MetricType::Gauge);
@@ -59,7 +72,7 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
         ingest_.rejected.Get(static_cast<RejectReason>(r)));
   }
   out.push_back(std::move(rejected));
-  auto resets = Family("wattlens_collector_counter_resets_total",
+  auto resets = Family("wattlens_collector_value_resets_total",
                        "Workload counters that went backwards within an "
                        "epoch (cgroup recreated); the new value was counted "
                        "as growth.",

@@ -72,11 +72,14 @@ promtool check rules "$tmp/dashboard-rules.yaml"
 
 step "metric coverage: every metric used exists in a recorded scrape (or is listed pending)"
 check coverage "$tmp/wattlens-rules.yaml" "$dash" "$here/pending-metrics.txt" "$here"/testdata/*_scrape.prom
-promtool check metrics <"$here/testdata/agent_scrape.prom" >"$tmp/lint.txt" 2>&1 || true
-if grep -v '^exposer_' "$tmp/lint.txt" | grep -q .; then
-  echo "recorded agent scrape has promtool lint findings:"; cat "$tmp/lint.txt"; exit 1
-fi
-echo "promtool check metrics: no findings on wattlens_* families of the recorded agent scrape"
+for scrape in "$here"/testdata/*_scrape.prom; do
+  promtool check metrics <"$scrape" >"$tmp/lint.txt" 2>&1 || true
+  if grep -v '^exposer_' "$tmp/lint.txt" | grep -q .; then
+    echo "recorded scrape $(basename "$scrape") has promtool lint findings:"
+    cat "$tmp/lint.txt"; exit 1
+  fi
+  echo "promtool check metrics: no findings on wattlens_* families of $(basename "$scrape")"
+done
 
 step "agent flag file uses only flags agent/main.cc defines"
 (cd "$here" && node --input-type=module -e '
