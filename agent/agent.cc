@@ -33,8 +33,7 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
 
 // /proc/<pid>/stat and /proc/<pid>/comm, for processes the agent first meets
 // in its counters. Never environ or cmdline.
-std::optional<ProcInfo> ReadProc(const std::string& proc_root,
-                                 const CgroupResolver* cgroups, uint32_t pid) {
+std::optional<ProcInfo> ReadProc(const std::string& proc_root, uint32_t pid) {
   std::string dir = proc_root + "/" + std::to_string(pid);
   std::ifstream stat(dir + "/stat");
   std::string line;
@@ -53,7 +52,6 @@ std::optional<ProcInfo> ReadProc(const std::string& proc_root,
     if (i == 4) info.ppid = std::strtoul(field.c_str(), nullptr, 10);
     if (i == 22) info.start_ticks = std::strtoull(field.c_str(), nullptr, 10);
   }
-  if (cgroups) info.cgroup_id = cgroups->IdOfPid(proc_root, pid);
   return info;
 }
 
@@ -144,13 +142,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   }
 
   AggregatorEnv env;
-  const CgroupResolver* resolver = a->cgroups_.get();
   const std::string proc_root = c.proc_root;
   env.cgroup_path = [resolver = a->cgroups_.get()](uint64_t id) {
     return resolver->PathOf(id);
   };
-  env.read_proc = [proc_root, resolver](uint32_t pid) {
-    return ReadProc(proc_root, resolver, pid);
+  env.read_proc = [proc_root](uint32_t pid) {
+    return ReadProc(proc_root, pid);
   };
   long tck = sysconf(_SC_CLK_TCK);
   env.tick_ns = tck > 0 ? 1'000'000'000 / tck : 10'000'000;

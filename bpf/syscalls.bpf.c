@@ -34,9 +34,14 @@ static __always_inline long wl_syscall_nr(struct pt_regs *regs) {
 #endif
 }
 
-static __always_inline void wl_count(__u32 tgid, __u32 nr, __u64 start_ns,
+static __always_inline void wl_count(struct task_struct *task, __u32 nr,
                                      bool failed) {
-  struct wl_syscall_key key = {.tgid = tgid, .nr = nr, .start_ns = start_ns};
+  struct wl_syscall_key key = {
+      .tgid = task->tgid,
+      .nr = nr,
+      .start_ns = wl_process_start_ns(task),
+      .cgroup_id = wl_task_cgroup_id(task),
+  };
   struct wl_syscall_val *val = bpf_map_lookup_elem(&syscall_counts, &key);
   if (val) {
     /* Per-CPU value: only this CPU writes it, a plain add is exact. */
@@ -62,9 +67,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(wl_sys_exit, struct pt_regs *regs, long ret) {
   long nr = wl_syscall_nr(regs);
   if (nr < 0) return 0; /* not a syscall (e.g. skipped by seccomp/ptrace) */
-  struct task_struct *task = bpf_get_current_task_btf();
-  wl_count(task->tgid, (__u32)nr, wl_process_start_ns(task),
-           ret < 0 && ret >= -4095);
+  wl_count(bpf_get_current_task_btf(), (__u32)nr, ret < 0 && ret >= -4095);
   return 0;
 }
 
@@ -75,6 +78,6 @@ int BPF_PROG(wl_sys_exit_task, struct task_struct *task) {
   if (!regs) return 0;
   long nr = wl_syscall_nr(regs);
   if (nr != exit_nr && nr != exit_group_nr) return 0; /* killed, not a call */
-  wl_count(task->tgid, (__u32)nr, wl_process_start_ns(task), false);
+  wl_count(task, (__u32)nr, false);
   return 0;
 }

@@ -7,7 +7,7 @@
 
 #include "wattlens_abi.h"
 
-static_assert(sizeof(wl_syscall_key) == 16);
+static_assert(sizeof(wl_syscall_key) == 24);
 static_assert(sizeof(wl_syscall_val) == 16);
 static_assert(sizeof(wl_sched_key) == 24);
 static_assert(sizeof(wl_event) == 56);

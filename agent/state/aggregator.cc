@@ -162,35 +162,26 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   for (const auto& [key, cum] : readings.syscalls) {
     const wl_syscall_val delta = Delta(last_syscalls_, key, cum);
     const ProcessKey pk{key.tgid, key.start_ns};
-    auto grave = graveyard_.find(pk);
-    if (grave != graveyard_.end()) result.deletions.syscalls.push_back(key);
+    const bool grave = graveyard_.contains(pk);
+    if (grave) result.deletions.syscalls.push_back(key);
     if (!delta.calls && !delta.failed) continue;
     SyscallStats& node = node_syscalls_[key.nr];
     node.nr = key.nr;
     node.calls += delta.calls;
     node.errors += delta.failed;
-    uint64_t cgroup_id = 0;
-    if (grave != graveyard_.end()) {
-      cgroup_id = grave->second;
-    } else if (Proc* p = FindOrCreate(pk)) {
-      p->syscalls += delta.calls;
-      p->errors += delta.failed;
-      SyscallStats& per = p->by_syscall[key.nr];
-      per.nr = key.nr;
-      per.calls += delta.calls;
-      per.errors += delta.failed;
-      if (!p->cgroup_id && env_.read_proc) {
-        // Never switched out and no lifecycle event yet: ask /proc.
-        if (auto info = env_.read_proc(pk.tgid); info && info->cgroup_id) {
-          p->cgroup_id = *info->cgroup_id;
-        }
+    // The key carries the cgroup, so the cgroup total is exact even for a
+    // process that moved.
+    const uint64_t cgroup_id = key.cgroup_id;
+    if (!grave) {
+      if (Proc* p = FindOrCreate(pk)) {
+        p->syscalls += delta.calls;
+        p->errors += delta.failed;
+        SyscallStats& per = p->by_syscall[key.nr];
+        per.nr = key.nr;
+        per.calls += delta.calls;
+        per.errors += delta.failed;
+        if (!p->cgroup_id) p->cgroup_id = cgroup_id;
       }
-      if (!p->cgroup_id) {
-        p->pending_calls += delta.calls;
-        p->pending_errors += delta.failed;
-        continue;
-      }
-      cgroup_id = p->cgroup_id;
     }
     Cgroup* cg = CgroupFor(cgroup_id);
     cg->syscalls += delta.calls;
@@ -230,14 +221,13 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   }
 
   if (options_.gc_every && seq_ % options_.gc_every == 0) CollectGarbage();
-  for (auto& [k, p] : procs_) FlushPending(p, /*force=*/p.exited);
 
   // Processes that exited now are exported once, then go to the graveyard.
   graveyard_.clear();
   exited_now_.clear();
   for (auto it = procs_.begin(); it != procs_.end();) {
     if (it->second.exited) {
-      graveyard_[it->first] = it->second.cgroup_id;
+      graveyard_.insert(it->first);
       exited_now_.emplace_back(it->first, std::move(it->second));
       procs_.erase(it++);
     } else {
@@ -246,16 +236,6 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   }
   result.snapshot = Build(monotonic_ns, realtime_ns, std::move(self));
   return result;
-}
-
-void Aggregator::FlushPending(Proc& p, bool force) {
-  if (!p.pending_calls && !p.pending_errors) return;
-  if (!p.cgroup_id && !force) return;
-  Cgroup* cg = CgroupFor(p.cgroup_id);  // 0: the unknown bucket
-  cg->syscalls += p.pending_calls;
-  cg->errors += p.pending_errors;
-  cg->last_active = seq_;
-  p.pending_calls = p.pending_errors = 0;
 }
 
 void Aggregator::ForgetDeleted(const Deletions& d) {

@@ -7,10 +7,8 @@
 //  - Kernel counters are cumulative per key; the aggregator keeps the last
 //    value per key and adds deltas. A value below the last (key deleted and
 //    re-created) counts as a reset and the new value is the delta.
-//  - Per-cgroup CPU comes straight from keys that carry the cgroup, so it is
-//    exact even for processes that move. Syscall keys carry no cgroup; their
-//    deltas go to the process's current cgroup (the one whose on-CPU key grew
-//    last, else the one in its latest lifecycle event, else /proc).
+//  - Every kernel key carries the cgroup (on-CPU time, syscalls, network),
+//    so per-cgroup totals are exact even for processes that move.
 //  - An exited process is exported exactly once, flagged `exited`, in the
 //    interval its EXIT event arrives. Its kernel keys are read once more and
 //    deleted in the next interval; anything that arrived in between (a
@@ -72,7 +70,6 @@ struct ProcInfo {
   uint64_t start_ticks = 0;  // /proc/<pid>/stat field 22
   uint32_t ppid = 0;
   std::string comm;
-  std::optional<uint64_t> cgroup_id;  // cgroup v2 id of /proc/<pid>/cgroup
 };
 
 struct AggregatorEnv {
@@ -130,10 +127,6 @@ class Aggregator {
     absl::flat_hash_map<uint32_t, SyscallStats> by_syscall;
     std::array<NetStats, kNetClasses> net{};
     TcpStats tcp;
-    // Syscalls made while the process's cgroup was not known yet: charged
-    // to its cgroup once known (or the unknown bucket at exit), not guessed.
-    uint64_t pending_calls = 0;
-    uint64_t pending_errors = 0;
   };
   struct Cgroup {
     std::string path;
@@ -170,7 +163,6 @@ class Aggregator {
   V Delta(LastValues<K, V>& last, const K& key, const V& cum);
   Proc* FindOrCreate(const ProcessKey& k);
   Cgroup* CgroupFor(uint64_t id);
-  void FlushPending(Proc& p, bool force);
   void CollectGarbage();
   std::shared_ptr<const Snapshot> Build(int64_t mono, int64_t real,
                                         AgentSelfStats self);
@@ -181,9 +173,9 @@ class Aggregator {
   int64_t last_mono_ = 0;
 
   absl::flat_hash_map<ProcessKey, Proc> procs_;
-  // Exited processes exported in the previous snapshot -> their cgroup:
-  // their kernel keys are read once more and deleted in this interval.
-  absl::flat_hash_map<ProcessKey, uint64_t> graveyard_;
+  // Exited processes exported in the previous snapshot: their kernel keys
+  // are read once more and deleted in this interval.
+  absl::flat_hash_set<ProcessKey> graveyard_;
   // Exited in this interval: exported once now, graveyard next.
   std::vector<std::pair<ProcessKey, Proc>> exited_now_;
   absl::flat_hash_map<uint64_t, Cgroup> cgroups_;

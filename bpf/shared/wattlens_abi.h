@@ -29,11 +29,14 @@ enum wl_drop_reason {
  * start_ns is the thread-group leader's start_boottime (ns since boot,
  * suspend included), which /proc/<pid>/stat reports in clock ticks. */
 
-/* syscalls.bpf.c: PERCPU_HASH `syscall_counts`. */
+/* syscalls.bpf.c: PERCPU_HASH `syscall_counts`. Keyed by cgroup too, like
+ * on-CPU time and network: a process moved between cgroups charges each the
+ * calls it made there. */
 struct wl_syscall_key {
   __u32 tgid;
   __u32 nr; /* syscall number of the native ABI */
   __u64 start_ns;
+  __u64 cgroup_id;
 };
 
 struct wl_syscall_val {

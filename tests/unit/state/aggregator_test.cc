@@ -18,11 +18,13 @@ wl_sched_key SchedKey(uint32_t tgid, uint64_t start, uint64_t cg) {
   return k;
 }
 
-wl_syscall_key SysKey(uint32_t tgid, uint64_t start, uint32_t nr) {
+wl_syscall_key SysKey(uint32_t tgid, uint64_t start, uint32_t nr,
+                      uint64_t cg = 100) {
   wl_syscall_key k{};
   k.tgid = tgid;
   k.nr = nr;
   k.start_ns = start;
+  k.cgroup_id = cg;
   return k;
 }
 
@@ -121,8 +123,8 @@ TEST_F(AggregatorTest, AddsDeltasOfCumulativeCounters) {
 TEST_F(AggregatorTest, ReusedPidIsADifferentProcess) {
   Aggregator a = Make();
   KernelReadings r;
-  r.syscalls = {{SysKey(42, 1000, 110), {5, 0}},
-                {SysKey(42, 2000, 110), {9, 0}}};
+  r.syscalls = {{SysKey(42, 1000, 110, 100), {5, 0}},
+                {SysKey(42, 2000, 110, 200), {9, 0}}};
   auto res = Step(a,
                   {Event(EventType::kExit, 42, 1000, 100, "old"),
                    Event(EventType::kFork, 42, 2000, 200, "new")},
@@ -200,7 +202,8 @@ TEST_F(AggregatorTest, MovedProcessChargesEachCgroupAndSyscallsFollowIt) {
   Step(a, {Event(EventType::kExec, 5, 1, 100)}, r);
   // Moved to cgroup 200: its old key stops growing, a new one appears.
   r.oncpu = {{SchedKey(5, 1, 100), 100}, {SchedKey(5, 1, 200), 300}};
-  r.syscalls = {{SysKey(5, 1, 1), {25, 0}}};
+  r.syscalls = {{SysKey(5, 1, 1, 100), {10, 0}},
+                {SysKey(5, 1, 1, 200), {15, 0}}};
   auto res = Step(a, {}, r);
   EXPECT_EQ(Cg(*res.snapshot, 100)->cpu_ns, 100u);
   EXPECT_EQ(Cg(*res.snapshot, 200)->cpu_ns, 300u);
@@ -211,8 +214,8 @@ TEST_F(AggregatorTest, MovedProcessChargesEachCgroupAndSyscallsFollowIt) {
 }
 
 TEST_F(AggregatorTest, ProcessFirstSeenInCountersGetsNameFromProc) {
-  procs_[77] = ProcInfo{/*start_ticks=*/3, /*ppid=*/1, "sshd", 100};
-  procs_[78] = ProcInfo{/*start_ticks=*/999, 1, "other", 100};
+  procs_[77] = ProcInfo{/*start_ticks=*/3, /*ppid=*/1, "sshd"};
+  procs_[78] = ProcInfo{/*start_ticks=*/999, 1, "other"};
   Aggregator a = Make();
   KernelReadings r;
   r.syscalls = {{SysKey(77, 3 * kTick + 5, 0), {1, 0}},
@@ -225,7 +228,7 @@ TEST_F(AggregatorTest, ProcessFirstSeenInCountersGetsNameFromProc) {
 }
 
 TEST_F(AggregatorTest, GarbageCollectionRetiresProcessesWhoseExitWasLost) {
-  procs_[50] = ProcInfo{1, 1, "alive", 100};
+  procs_[50] = ProcInfo{1, 1, "alive"};
   AggregatorOptions o;
   o.gc_every = 2;
   Aggregator a(o, env_);
@@ -267,7 +270,7 @@ TEST_F(AggregatorTest, GoneCgroupIsExportedOnceMoreThenForgotten) {
   paths_[300] = "/tmp-cg";
   KernelReadings r;
   r.oncpu = {{SchedKey(9, 1, 300), 10}};
-  procs_[9] = ProcInfo{0, 1, "x", 300};
+  procs_[9] = ProcInfo{0, 1, "x"};
   auto res = Step(a, {}, r);
   ASSERT_NE(Cg(*res.snapshot, 300), nullptr);
   paths_.erase(300);
@@ -316,27 +319,19 @@ TEST_F(AggregatorTest, NetworkByClassAndOwnerlessSocketsGoToTheCgroup) {
   EXPECT_EQ(Cg(*res.snapshot, 100)->tcp.closes, 4u);
 }
 
-TEST_F(AggregatorTest, SyscallsWaitForTheCgroupInsteadOfAGuess) {
+// A process moved mid-interval has growing keys in two cgroups: each
+// cgroup gets exactly the calls made in it, whatever the event order.
+TEST_F(AggregatorTest, SyscallsChargeTheCgroupTheirKeyNames) {
   Aggregator a = Make();
   KernelReadings r;
-  // No event, no on-CPU key, /proc does not know it: cgroup unknown.
-  r.syscalls = {{SysKey(60, 1, 0), {5, 1}}};
-  auto res = Step(a, {}, r);
-  for (const auto& c : res.snapshot->cgroups) EXPECT_EQ(c.syscalls, 0u);
-  EXPECT_EQ(Proc(*res.snapshot, 60, 1)->syscalls, 5u);
-  // Its cgroup appears (it got switched out): the held calls land there.
-  r.oncpu = {{SchedKey(60, 1, 200), 10}};
-  r.syscalls = {{SysKey(60, 1, 0), {7, 1}}};
-  res = Step(a, {}, r);
+  r.oncpu = {{SchedKey(60, 1, 1), 5}, {SchedKey(60, 1, 200), 10}};
+  r.syscalls = {{SysKey(60, 1, 0, 1), {2, 0}}, {SysKey(60, 1, 0, 200), {7, 1}}};
+  paths_[1] = "/";
+  auto res = Step(a, {Event(EventType::kFork, 60, 1, 1)}, r);
+  EXPECT_EQ(Cg(*res.snapshot, 1)->syscalls, 2u);
   EXPECT_EQ(Cg(*res.snapshot, 200)->syscalls, 7u);
   EXPECT_EQ(Cg(*res.snapshot, 200)->syscall_errors, 1u);
-  // One that exits still unknown goes to the unknown bucket (id 0).
-  r.oncpu.clear();
-  r.syscalls = {{SysKey(61, 1, 0), {3, 0}}};
-  LifecycleEvent exit = Event(EventType::kExit, 61, 1, 0);
-  res = Step(a, {exit}, r);
-  ASSERT_NE(Cg(*res.snapshot, 0), nullptr);
-  EXPECT_EQ(Cg(*res.snapshot, 0)->syscalls, 3u);
+  EXPECT_EQ(Proc(*res.snapshot, 60, 1)->syscalls, 9u);
 }
 
 TEST_F(AggregatorTest, UnknownWireEventTypeIsRejected) {
