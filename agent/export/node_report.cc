@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "agent/identity/cgroup_path_parser.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace wattlens {
@@ -172,6 +173,13 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     id->set_cgroup_path(c.path.empty() ? "/" : c.path);
     id->set_cgroup_id(c.id);
     id->set_systemd_unit(SystemdUnitFromCgroupPath(c.path));
+    // Pod UID and container id straight from the path (containerd, CRI-O,
+    // Docker, Podman; systemd and cgroupfs drivers); names, owners and
+    // projects need the Kubernetes metadata (identity issue).
+    if (auto parsed = identity::ParseCgroupPath(c.path); parsed.ok()) {
+      id->set_pod_uid(parsed->pod_uid);
+      id->set_container_id(parsed->container_id);
+    }
     w->set_cpu_nanoseconds(c.cpu_ns);
     w->set_syscalls(c.syscalls);
     w->set_syscall_errors(std::min(c.syscall_errors, c.syscalls));
