@@ -62,12 +62,12 @@ else
   echo "FAIL: build"; status=1; failed=$((failed + 1))
 fi
 
-step "unit tests under ASan + UBSan"
+step "unit and integration tests under ASan + UBSan"
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DWATTLENS_SCOPE=UNIT \
      -DWATTLENS_SANITIZE=address,undefined; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest build-asan -j "$jobs" -L unit
+    run_ctest build-asan -j "$jobs" -L "unit|integration"
 else
   echo "FAIL: ASan build"; status=1; failed=$((failed + 1))
 fi
