@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +21,30 @@
 #include "google/protobuf/util/time_util.h"
 
 namespace wattlens::testing {
+
+// Writes <dir>/ca.crt + ca.key (CN=<ca_cn>) and, for each name, <name>.crt
+// and <name>.key signed by it (CN and DNS SAN = name), with the openssl CLI.
+// Returns whether it worked.
+inline bool MakeTestCertificates(const std::string& dir,
+                                 const std::string& ca_cn,
+                                 const std::vector<std::string>& names) {
+  std::string list;
+  for (const std::string& n : names) list += n + " ";
+  const std::string script =
+      "set -e; cd " + dir +
+      "; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=" +
+      ca_cn + " 2>/dev/null; for n in " + list +
+      "; do openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -keyout $n.key -out $n.csr -subj /CN=$n 2>/dev/null; "
+      "printf 'subjectAltName=DNS:%s\\n' $n > $n.ext; "
+      "openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key "
+      "-CAcreateserial -out $n.crt -days 2 -extfile $n.ext 2>/dev/null; "
+      "done";
+  const std::string path = dir + "/make-certs.sh";
+  std::ofstream(path) << script << "\n";
+  return std::system(("bash " + path).c_str()) == 0;
+}
 
 struct FakeWorkload {
   std::string path;

@@ -31,22 +31,8 @@ class SecurityTest : public ::testing::Test {
     dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
                                      absl::StrCat("wattlens-tls-", getpid()));
     std::filesystem::create_directories(*dir_);
-    const std::string d = dir_->string();
-    std::string script = absl::StrCat(
-        "set -e; cd ", d,
-        "; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-        "-nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=wattlens-test-ca "
-        "2>/dev/null;",
-        "for n in collector node-a cli; do "
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout $n.key -out $n.csr -subj /CN=$n 2>/dev/null; "
-        "printf 'subjectAltName=DNS:%s\\n' $n > $n.ext; "
-        "openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key "
-        "-CAcreateserial -out $n.crt -days 2 -extfile $n.ext 2>/dev/null; "
-        "done");
-    const std::string path = d + "/make-certs.sh";
-    std::ofstream(path) << script << "\n";
-    ASSERT_EQ(std::system(("bash " + path).c_str()), 0);
+    ASSERT_TRUE(MakeTestCertificates(dir_->string(), "wattlens-test-ca",
+                                     {"collector", "node-a", "cli"}));
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
