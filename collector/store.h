@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -78,8 +79,12 @@ class Store {
   const Clock& clock_;
   sqlite3* db_;
   sqlite3_stmt* upsert_node_ = nullptr;
-  sqlite3_stmt* upsert_series_ = nullptr;
-  sqlite3_stmt* update_series_ = nullptr;
+  sqlite3_stmt* upsert_series_ = nullptr;    // with labels, RETURNING id
+  sqlite3_stmt* upsert_counters_ = nullptr;  // counters only, RETURNING id
+  sqlite3_stmt* update_series_ = nullptr;    // counters by id
+  // (node, path) -> series id. Writer thread only (and LoadInto before
+  // Start).
+  absl::flat_hash_map<std::string, int64_t> series_ids_;
   sqlite3_stmt* upsert_bucket_ = nullptr;
   StoreStats stats_;
   int64_t last_retention_mono_ns_ = 0;
