@@ -1,0 +1,201 @@
+// The rest of the API surface, in process on 127.0.0.1:0: grpc.health.v1 on
+// the collector and on the agent's node API, the node API's RPCs over a real
+// channel, and the CLI's table output and `watch -f`.
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "agent/export/node_report.h"
+#include "cli/cli.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/integration/cluster_harness.h"
+#include "wattlens/v1/node.grpc.pb.h"
+
+namespace wattlens::testing {
+namespace {
+
+constexpr absl::Duration kWait = absl::Seconds(20);
+
+// grpc.health.v1.Health/Check for the whole server, as raw protobuf bytes
+// (the health protos' generated code is not installed): an empty request;
+// SERVING is field 1 = 1, i.e. the two bytes 08 01.
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
+                         std::string* response_bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  grpc::Slice empty{std::string()};  // an empty HealthCheckRequest
+  grpc::ByteBuffer request(&empty, 1), response;
+  grpc::Status result;
+  absl::Notification done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                 &request, &response, [&](grpc::Status s) {
+                   result = s;
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  std::vector<grpc::Slice> slices;
+  if (result.ok() && response.Dump(&slices).ok()) {
+    for (const auto& s : slices) {
+      response_bytes->append(reinterpret_cast<const char*>(s.begin()),
+                             s.size());
+    }
+  }
+  return result;
+}
+
+class ApiSurfaceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    collector::CollectorOptions o;
+    o.listen_address = "127.0.0.1:0";
+    o.metrics_address = "";
+    o.insecure = true;
+    o.tick_period = absl::ZeroDuration();
+    auto c = collector::Collector::Start(o, clock_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    collector_ = std::move(c).value();
+    server_ = absl::StrCat("127.0.0.1:", collector_->port());
+  }
+  FakeClock clock_{1'700'000'000'000'000'000};
+  std::unique_ptr<collector::Collector> collector_;
+  std::string server_;
+};
+
+TEST_F(ApiSurfaceTest, CollectorAnswersHealthChecksServing) {
+  std::string bytes;
+  grpc::Status st = HealthCheck(
+      grpc::CreateChannel(server_, grpc::InsecureChannelCredentials()), &bytes);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // SERVING
+}
+
+TEST_F(ApiSurfaceTest, CliTableAndWatchFollow) {
+  const std::vector<std::string> global = {"--server=" + server_, "--insecure"};
+  // watch -f follows the stream until cancelled.
+  std::atomic<bool> cancel{false};
+  std::ostringstream watch_out, watch_err;
+  int watch_rc = -1;
+  std::vector<std::string> watch_args = global;
+  watch_args.insert(watch_args.end(), {"watch", "-f"});
+  std::thread watcher([&] {
+    watch_rc = cli::RunCli(watch_args, watch_out, watch_err, &cancel);
+  });
+
+  FakeAgent agent("node-w", clock_, 3);
+  UploaderOptions uo;
+  uo.collector = server_;
+  uo.insecure = true;
+  uo.interval = absl::ZeroDuration();
+  auto up = Uploader::Create(uo, [&agent] { return agent.Build(); });
+  ASSERT_TRUE(up.ok()) << up.status();
+  (*up)->Start();
+  clock_.AdvanceNs(10'000'000'000);
+  agent.Step();
+  (*up)->CollectNow();
+  ASSERT_TRUE((*up)->WaitForAcked(agent.epoch(), agent.sequence(), kWait));
+
+  // The table: a header and the node's workloads, sorted by CPU.
+  std::ostringstream top_out, top_err;
+  std::vector<std::string> top_args = global;
+  top_args.insert(top_args.end(), {"top", "--group-by=cgroup", "--window=1h"});
+  ASSERT_EQ(cli::RunCli(top_args, top_out, top_err), 0) << top_err.str();
+  EXPECT_NE(top_out.str().find("NODE"), std::string::npos) << top_out.str();
+  EXPECT_NE(top_out.str().find("/system.slice/sshd.service"), std::string::npos)
+      << top_out.str();
+
+  // The node's connection reached the follower as an event.
+  for (absl::Time deadline = absl::Now() + kWait;
+       watch_out.str().find("node-w") == std::string::npos &&
+       absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(20));  // polling a condition
+  }
+  cancel = true;
+  watcher.join();
+  (*up)->Stop(absl::ZeroDuration());
+  EXPECT_EQ(watch_rc, 0) << watch_err.str();
+  EXPECT_NE(watch_out.str().find("node-w"), std::string::npos)
+      << "watch -f printed: " << watch_out.str();
+}
+
+// The agent's local node API: health and both RPCs over a real channel.
+TEST(NodeApiTest, ServesUsageAndProcessesOfTheLatestSnapshot) {
+  NodeApiService service({"node-x", 42, "test"});
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  std::string bytes;
+  ASSERT_TRUE(HealthCheck(channel, &bytes).ok());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+
+  Snapshot prev, cur;
+  prev.sequence = 1;
+  prev.monotonic_ns = 1'000'000'000;
+  cur.sequence = 2;
+  cur.monotonic_ns = 2'000'000'000;
+  cur.interval_ns = 1'000'000'000;
+  CgroupStats web;
+  web.id = 7;
+  web.path = "/system.slice/nginx.service";
+  web.cpu_ns = 1'500'000'000;
+  web.syscalls = 900;
+  CgroupStats prev_web = web;
+  prev_web.cpu_ns = 1'000'000'000;
+  prev.cgroups = {prev_web};
+  cur.cgroups = {web};
+  ProcessStats p;
+  p.pid = 1234;
+  p.start_ns = 5;
+  p.comm = "nginx";
+  p.cgroup_id = 7;
+  p.cpu_ns = 1'500'000'000;
+  p.syscalls = 900;
+  cur.processes = {p};
+  // Two intervals, as the agent feeds it: rates are between its own copies.
+  service.Update(nullptr, prev);
+  service.Update(&prev, cur);
+
+  auto stub = wattlens::v1::NodeService::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    wattlens::v1::GetNodeUsageRequest req;
+    wattlens::v1::GetNodeUsageResponse resp;
+    ASSERT_TRUE(stub->GetNodeUsage(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.node_name(), "node-x");
+    EXPECT_EQ(resp.sequence(), 2u);
+    ASSERT_GE(resp.rows_size(), 1);
+    bool found = false;
+    for (const auto& row : resp.rows()) {
+      if (row.key().cgroup_path() != "/system.slice/nginx.service") continue;
+      found = true;
+      EXPECT_EQ(row.usage().cpu_nanoseconds(), 1'500'000'000u);
+      EXPECT_NEAR(row.usage().cpu_cores(), 0.5, 1e-9);  // 0.5 s in 1 s
+    }
+    EXPECT_TRUE(found);
+  }
+  {
+    grpc::ClientContext ctx;
+    wattlens::v1::ListProcessesRequest req;
+    req.set_cgroup_path("/system.slice/nginx.service");
+    wattlens::v1::ListProcessesResponse resp;
+    ASSERT_TRUE(stub->ListProcesses(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.processes_size(), 1);
+    EXPECT_EQ(resp.processes(0).pid(), 1234u);
+    EXPECT_EQ(resp.processes(0).comm(), "nginx");
+    EXPECT_EQ(resp.processes(0).syscalls(), 900u);
+  }
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace wattlens::testing
