@@ -1,10 +1,11 @@
 #include "collector/collector.h"
 
+#include <dlfcn.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "collector/metrics.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -51,7 +52,16 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
   c->query_ = std::make_unique<QueryServiceImpl>(*c->state_, !o.insecure);
 
   grpc::EnableDefaultHealthCheckService(true);
-  if (o.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (o.reflection) {
+    // Loading gRPC's reflection library registers its plugin for every
+    // server the process builds (a static initializer). Linked in, it served
+    // reflection whatever the flag said; loaded only on request, it is
+    // really behind --reflection.
+    if (!dlopen("libgrpc++_reflection.so.1.51", RTLD_NOW | RTLD_GLOBAL)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--reflection: cannot load gRPC reflection: ", dlerror()));
+    }
+  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(o.listen_address, creds, &c->port_);
   builder.RegisterService(c->ingest_.get());

@@ -47,6 +47,81 @@ grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
   return result;
 }
 
+// grpc.reflection.v1alpha ServerReflectionInfo with one list_services
+// request (field 7, empty string: bytes 3a 00); collects the reply bytes.
+class ReflectionCall final
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit ReflectionCall(const std::shared_ptr<grpc::Channel>& channel) {
+    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::Slice req(std::string("\x3a\x00", 2));
+    request_ = grpc::ByteBuffer(&req, 1);
+    grpc::GenericStub stub(channel);
+    stub.PrepareBidiStreamingCall(
+        &ctx_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        grpc::StubOptions(), this);
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnWriteDone(bool) override { StartWritesDone(); }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    std::vector<grpc::Slice> slices;
+    if (response_.Dump(&slices).ok()) {
+      for (const auto& sl : slices) {
+        bytes_.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      }
+    }
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    status_ = s;
+    done_.Notify();
+  }
+  grpc::Status Wait() {
+    done_.WaitForNotification();
+    return status_;
+  }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  grpc::ClientContext ctx_;
+  grpc::ByteBuffer request_, response_;
+  std::string bytes_;
+  grpc::Status status_;
+  absl::Notification done_;
+};
+
+// Reflection is served only with the flag. The plugin registers for the
+// whole process, so "off" is checked first.
+TEST(ReflectionTest, OnlyBehindTheFlag) {
+  FakeClock clock(1'700'000'000'000'000'000);
+  for (bool on : {false, true}) {
+    collector::CollectorOptions o;
+    o.listen_address = "127.0.0.1:0";
+    o.metrics_address = "";
+    o.insecure = true;
+    o.reflection = on;
+    o.tick_period = absl::ZeroDuration();
+    auto c = collector::Collector::Start(o, clock);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ReflectionCall call(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*c)->port()),
+                            grpc::InsecureChannelCredentials()));
+    grpc::Status st = call.Wait();
+    if (!on) {
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    } else {
+      EXPECT_TRUE(st.ok()) << st.error_message();
+      EXPECT_NE(call.bytes().find("wattlens.v1.QueryService"),
+                std::string::npos);
+      EXPECT_NE(call.bytes().find("wattlens.v1.IngestService"),
+                std::string::npos);
+    }
+  }
+}
+
 class ApiSurfaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
