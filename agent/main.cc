@@ -274,7 +274,7 @@ int main(int argc, char** argv) {
   const size_t top = absl::GetFlag(FLAGS_live_top);
   absl::Status s = (*agent)->Run(
       [&](const wattlens::Snapshot* prev, const wattlens::Snapshot& cur) {
-        node_api->Update(prev, cur);
+        node_api->Update(cur);
         if (!live) return;
         std::string view = wattlens::RenderLiveView(prev, cur, top);
         std::cout << (tty ? "\033[H\033[2J" : "\n") << view << std::flush;

@@ -212,12 +212,11 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
   return r;
 }
 
-void NodeApiService::Update(const Snapshot* prev, const Snapshot& cur) {
+void NodeApiService::Update(const Snapshot& cur) {
   auto copy = std::make_shared<const Snapshot>(cur);
   absl::MutexLock lock(&mu_);
   prev_ = std::move(cur_);
   cur_ = std::move(copy);
-  (void)prev;  // the previous copy is ours: prev may be gone by RPC time
 }
 
 grpc::Status NodeApiService::GetNodeUsage(

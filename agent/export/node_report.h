@@ -40,7 +40,10 @@ class NodeApiService final : public wattlens::v1::NodeService::Service {
   explicit NodeApiService(NodeReportOptions options)
       : options_(std::move(options)) {}
 
-  void Update(const Snapshot* prev, const Snapshot& cur);
+  // Called once per interval with the newest snapshot; rates are computed
+  // between the last two (the service keeps its own copies: the caller's
+  // may be gone by the time an RPC reads them).
+  void Update(const Snapshot& cur);
 
   grpc::Status GetNodeUsage(grpc::ServerContext* ctx,
                             const wattlens::v1::GetNodeUsageRequest* req,

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -146,23 +145,6 @@ std::optional<uint64_t> CgroupResolver::IdOf(
   std::string abs = relative_path == "/" ? mount_ : mount_ + relative_path;
   if (stat(abs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
   return st.st_ino;
-}
-
-std::optional<uint64_t> CgroupResolver::IdOfPid(const std::string& proc_root,
-                                                uint32_t pid) const {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("0::", 0) != 0) continue;
-    const std::string path = line.substr(3);
-    // Inside a cgroup namespace (a pod) other processes' paths are relative
-    // to ours ("/../../kubepods/..."): joining them to the mount would name
-    // the wrong cgroup. Say "unknown" rather than guess.
-    if (path.empty() || path[0] != '/' || path.find("/..") != std::string::npos)
-      return std::nullopt;
-    return IdOf(path);
-  }
-  return std::nullopt;
 }
 
 }  // namespace wattlens

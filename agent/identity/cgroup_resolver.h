@@ -46,10 +46,6 @@ class CgroupResolver {
   // The id of a path relative to the mount (its inode), if it exists.
   std::optional<uint64_t> IdOf(const std::string& relative_path) const;
 
-  // Reads /proc/<pid>/cgroup's v2 line ("0::/path") and returns its id.
-  std::optional<uint64_t> IdOfPid(const std::string& proc_root,
-                                  uint32_t pid) const;
-
   const std::string& mount_point() const { return mount_; }
   uint64_t scans() const { return scans_; }
 

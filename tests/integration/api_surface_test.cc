@@ -237,8 +237,8 @@ TEST(NodeApiTest, ServesUsageAndProcessesOfTheLatestSnapshot) {
   p.syscalls = 900;
   cur.processes = {p};
   // Two intervals, as the agent feeds it: rates are between its own copies.
-  service.Update(nullptr, prev);
-  service.Update(&prev, cur);
+  service.Update(prev);
+  service.Update(cur);
 
   auto stub = wattlens::v1::NodeService::NewStub(channel);
   {

@@ -87,26 +87,6 @@ TEST(CgroupResolverTest, FindsTheCgroup2MountInMountinfo) {
   EXPECT_FALSE(FindCgroup2Mount(proc.path() + "/missing").ok());
 }
 
-TEST(CgroupResolverTest, PidCgroupFromProc) {
-  TempDir root, proc;
-  fs::create_directories(root.path() + "/system.slice/nginx.service");
-  fs::create_directories(proc.path() + "/42");
-  std::ofstream(proc.path() + "/42/cgroup")
-      << "12:cpu:/x\n0::/system.slice/nginx.service\n";
-  std::ofstream(proc.path() + "/43/cgroup") << "0::/gone\n";
-  fs::create_directories(proc.path() + "/45");
-  // Seen from inside a cgroup namespace: relative to ours, never joined.
-  std::ofstream(proc.path() + "/45/cgroup")
-      << "0::/../../system.slice/nginx.service\n";
-  FakeClock clock;
-  CgroupResolver r(root.path(), clock, WalkOnly());
-  EXPECT_EQ(r.IdOfPid(proc.path(), 42),
-            Inode(root.path() + "/system.slice/nginx.service"));
-  EXPECT_FALSE(r.IdOfPid(proc.path(), 43).has_value());
-  EXPECT_FALSE(r.IdOfPid(proc.path(), 44).has_value());
-  EXPECT_FALSE(r.IdOfPid(proc.path(), 45).has_value());
-}
-
 TEST(KernelFeaturesTest, MissingBtfOrPrivilegesGiveOneLineReasons) {
   KernelFeatures f;
   f.btf = false;
