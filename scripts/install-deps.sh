@@ -14,6 +14,8 @@ packages=(
   # tests and benchmarks
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
   nginx-light
+  # pricing data: ISO 3166 / ISO 4217 codes (data/currencies.csv, alpha-2)
+  iso-codes
 )
 # Manifest checks (tests/deploy) need kubectl and node + npm. Some images
 # ship them from other packages (kubectl, NodeSource's nodejs with npm
@@ -25,8 +27,42 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
     missing+=("$p")
 done
+
+# Grid intensity data: npm @tgwf/co2, pinned by version and tarball sha256,
+# unpacked into the tools directory (default .tools/ in the repository, as
+# collector/pricing/CMakeLists.txt expects) for the build-time extraction
+# into data/carbon/grid_intensity.csv. Without it the committed copy is used.
+install_co2() {
+  local version=0.19.0
+  local sha256=921bf6ba23bb009d746fab91f40864bf5dbaf109ae7b1dc7ef1c830ed7e77e26
+  local tools=${WATTLENS_TOOLS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.tools}
+  local dir=$tools/tgwf-co2-$version
+  [ -f "$dir/package/package.json" ] && return 0
+  command -v npm > /dev/null || return 0
+  local tmp
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && npm pack --silent "@tgwf/co2@$version" > /dev/null 2>&1); then
+    echo "install-deps: npm pack @tgwf/co2@$version failed; using the" \
+      "committed grid intensity data" >&2
+    rm -rf "$tmp"
+    return 0
+  fi
+  local got
+  got=$(sha256sum "$tmp/tgwf-co2-$version.tgz" | cut -d' ' -f1)
+  if [ "$got" != "$sha256" ]; then
+    echo "install-deps: @tgwf/co2@$version sha256 $got, expected $sha256" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  mkdir -p "$dir"
+  tar -xzf "$tmp/tgwf-co2-$version.tgz" -C "$dir"
+  rm -rf "$tmp"
+  echo "install-deps: @tgwf/co2@$version in $dir"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  install_co2
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -37,3 +73,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
+install_co2
