@@ -443,7 +443,7 @@ NodeRates CostModel::RatesFor(const NodeAttributes& node) const {
 
   // Config (rules, [[region]], top level) before the shipped tables.
   auto pick =
-      [&](std::optional<std::string> NodeSettings::*field, const char* key,
+      [&](std::optional<std::string> NodeSettings::*field,
           const std::optional<std::string>& from_region) -> std::string {
     for (size_t i = 0; i < rule_count; ++i) {
       if (m.settings[i]->*field) return *(m.settings[i]->*field);
@@ -452,9 +452,9 @@ NodeRates CostModel::RatesFor(const NodeAttributes& node) const {
     if (c.defaults.*field) return *(c.defaults.*field);
     return "";
   };
-  r.zone = pick(&NodeSettings::zone, "zone",
-                region_rule ? region_rule->zone : std::nullopt);
-  r.country = Upper(pick(&NodeSettings::country, "country",
+  r.zone =
+      pick(&NodeSettings::zone, region_rule ? region_rule->zone : std::nullopt);
+  r.country = Upper(pick(&NodeSettings::country,
                          region_rule ? region_rule->country : std::nullopt));
   const bool located_by_config = !r.zone.empty() || !r.country.empty();
   if (!located_by_config && info != nullptr) {
@@ -476,23 +476,11 @@ NodeRates CostModel::RatesFor(const NodeAttributes& node) const {
 
   // ---- annual intensity ----
   std::optional<double> override_g;
-  std::string override_where;
   for (size_t i = 0; i < rule_count && !override_g; ++i) {
-    if (m.settings[i]->grid_intensity) {
-      override_g = m.settings[i]->grid_intensity;
-      override_where = m.labels[i];
-    }
+    override_g = m.settings[i]->grid_intensity;
   }
-  if (!override_g && region_rule && region_rule->grid_intensity) {
-    override_g = region_rule->grid_intensity;
-    override_where = absl::StrCat("region:", region_rule->name, " (",
-                                  region_rule->where, ")");
-  }
-  if (!override_g && c.defaults.grid_intensity) {
-    override_g = c.defaults.grid_intensity;
-    override_where =
-        absl::StrCat("default (", c.defaults.where.at("grid_intensity"), ")");
-  }
+  if (!override_g && region_rule) override_g = region_rule->grid_intensity;
+  if (!override_g) override_g = c.defaults.grid_intensity;
   if (override_g) {
     r.annual_intensity = Intensity{*override_g, "override", false};
     r.intensity_overridden = true;
@@ -549,7 +537,6 @@ NodeRates CostModel::RatesFor(const NodeAttributes& node) const {
       }
     }
   }
-  (void)override_where;
 
   // ---- PUE ----
   Found<double> pue;

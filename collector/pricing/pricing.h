@@ -121,6 +121,8 @@ struct NodeRates {
 struct CostConfig;  // config.h
 struct CarbonData;  // data.h
 
+// Immutable once loaded: const methods may be called from any thread, and
+// copies share the loaded data.
 class CostModel {
  public:
   // Loads the data files from `data_dir` (empty = DefaultDataDir()) and the
