@@ -1,11 +1,13 @@
 // Fuzz-ish: random bytes and mutated valid inputs fed to every parser never
 // crash (run under ASan+UBSan in CI) and never return OK with garbage
 // silently accepted where a value is required.
+#include <cmath>
 #include <random>
 #include <string>
 
 #include "collector/pricing/config.h"
 #include "collector/pricing/data.h"
+#include "collector/pricing/pricing.h"
 #include "gtest/gtest.h"
 
 namespace wattlens::pricing {
@@ -32,9 +34,9 @@ const char kValidSeries[] =
     "time,region_or_zone,g_per_kwh\n1700000000,us-east-1,250\n"
     "2023-11-14T22:13:20Z,DE,100\n";
 
-std::string Mutate(std::string s, std::mt19937_64& rng) {
+std::string Mutate(std::string s, std::mt19937_64& rng, int max_edits = 6) {
   const char alphabet[] = "[]=\"'#,.-+e0123456789 \n\t\\!_abcnodezu\x01\xff";
-  int edits = 1 + rng() % 6;
+  int edits = 1 + rng() % max_edits;
   for (int i = 0; i < edits && !s.empty(); ++i) {
     size_t pos = rng() % s.size();
     switch (rng() % 4) {
@@ -89,6 +91,36 @@ TEST(PricingFuzz, ParsersNeverCrash) {
   }
   // The mutations leave some inputs valid, so both paths ran.
   EXPECT_GT(accepted, 100);
+}
+
+// Mutated configs that load give finite, non-negative rates for any node.
+TEST(PricingFuzz, LoadedModelsGiveSaneRates) {
+  std::mt19937_64 rng(7);
+  int loaded = 0;
+  for (int i = 0; i < 400; ++i) {
+    absl::StatusOr<CostModel> m =
+        CostModel::FromText(Mutate(kValidConfig, rng, 1), "fuzz.toml", "");
+    if (!m.ok()) continue;
+    ++loaded;
+    NodeAttributes n;
+    n.name = "n";
+    n.cpus = rng() % 5;
+    n.memory_bytes = (rng() % 3) << 30;
+    n.gpus = rng() % 2;
+    n.labels = {{"pool", rng() % 2 ? "gpu" : "cpu"},
+                {"topology.kubernetes.io/region", rng() % 2 ? "dc-1" : "x"}};
+    NodeRates r = m->RatesFor(n);
+    for (double v :
+         {r.cpu_per_core_hour, r.ram_per_gib_hour, r.gpu_per_gpu_hour,
+          r.hourly_cost(), r.pue, r.embodied_grams_per_hour,
+          r.annual_intensity.grams_per_kwh}) {
+      EXPECT_TRUE(std::isfinite(v) && v >= 0) << v;
+    }
+    EXPECT_GE(r.pue, 1);
+    Intensity at = m->IntensityFor(r, int64_t{1'700'000'000} * 1'000'000'000);
+    EXPECT_FALSE(at.source.empty());
+  }
+  EXPECT_GT(loaded, 50);
 }
 
 }  // namespace

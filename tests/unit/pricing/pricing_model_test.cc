@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "collector/pricing/pricing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -74,6 +76,29 @@ TEST(PricingSplit, WithGpusSumsToTotal) {
   EXPECT_NEAR(
       8 * p->cpu_per_core_hour + 61 * p->ram_per_gib_hour + p->gpu_per_gpu_hour,
       3.06, 1e-12);
+}
+
+// Property: over random node shapes, prices and discounts, a split total
+// is recovered exactly by hourly_cost() (the node price x time invariant the
+// collector's idle bucket relies on).
+TEST(PricingSplit, HourlyCostEqualsDiscountedTotal) {
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 200; ++i) {
+    double total = (rng() % 100000) / 1000.0;
+    double discount = (rng() % 100) / 100.0;
+    uint32_t cpus = 1 + rng() % 128;
+    uint64_t gib = 1 + rng() % 1024;
+    uint32_t gpus = rng() % 9;
+    std::string text =
+        absl::StrCat("[[node]]\nname = \"n\"\nprice_per_hour = ", total,
+                     "\ndiscount = ", discount, "\n");
+    CostModel m = MustLoad(text);
+    NodeAttributes n = Node("n", cpus, gib);
+    n.gpus = gpus;
+    NodeRates r = m.RatesFor(n);
+    EXPECT_NEAR(r.hourly_cost(), total * (1 - discount), 1e-9 * (1 + total))
+        << text;
+  }
 }
 
 TEST(PricingSplit, NoCapacityIsAnError) {
