@@ -22,6 +22,9 @@ RUN apt-get update \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /var/lib/wattlens --shell /usr/sbin/nologin wattlens \
  && install -d -o 65532 -g 65532 -m 0750 /var/lib/wattlens
 COPY --from=build /build/bin/wattlens-collector /usr/bin/wattlens-collector
+# Prices, grid intensity and carbon coefficients (docs/cost-carbon.md); the
+# collector's default data directory.
+COPY --from=build /src/data /usr/local/share/wattlens
 USER 65532:65532
 VOLUME /var/lib/wattlens
 EXPOSE 9811 9812
