@@ -5,6 +5,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/btree_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -53,6 +54,76 @@ void FillUsage(const Counters& c, double seconds, wattlens::v1::Usage* u) {
   }
 }
 
+
+bool IsBucketSeries(const std::string& path) {
+  return path == "__idle__" || path == "__unattributed__";
+}
+
+// The row a series belongs to under `group`: (hash key, key message).
+std::pair<std::string, wattlens::v1::UsageKey> RowKey(
+    wattlens::v1::GroupBy group, const std::string& node_name,
+    const WorkloadLabels& l) {
+  const bool host = l.pod.empty();
+  const std::string host_name = host ? HostWorkloadName(l) : "";
+  // __idle__ and __unattributed__ are rows of their own in every grouping
+  // that would otherwise fold them into the host namespace or no project.
+  const bool bucket = IsBucketSeries(l.cgroup_path);
+  std::string key;
+  wattlens::v1::UsageKey k;
+  switch (group) {
+    case wattlens::v1::GROUP_BY_NODE:
+      k.set_node_name(node_name);
+      key = node_name;
+      break;
+    case wattlens::v1::GROUP_BY_NAMESPACE:
+      k.set_namespace_(bucket ? l.cgroup_path : l.ns);
+      key = k.namespace_();
+      break;
+    case wattlens::v1::GROUP_BY_POD:
+      k.set_namespace_(l.ns);
+      k.set_pod(host ? host_name : l.pod);
+      key = absl::StrCat(l.ns, "\x1f", k.pod());
+      break;
+    case wattlens::v1::GROUP_BY_CONTAINER:
+      k.set_namespace_(l.ns);
+      k.set_pod(host ? host_name : l.pod);
+      k.set_container(host ? host_name : l.container);
+      key = absl::StrCat(l.ns, "\x1f", k.pod(), "\x1f", k.container());
+      break;
+    case wattlens::v1::GROUP_BY_PROJECT:
+      k.set_project(bucket ? l.cgroup_path : l.project);
+      key = k.project();
+      break;
+    case wattlens::v1::GROUP_BY_CGROUP:
+      k.set_node_name(node_name);
+      k.set_cgroup_path(l.cgroup_path);
+      k.set_namespace_(l.ns);
+      k.set_pod(l.pod);
+      k.set_container(l.container);
+      k.set_workload_kind(l.workload_kind);
+      k.set_workload(l.workload.empty() && host ? host_name : l.workload);
+      k.set_project(l.project);
+      key = absl::StrCat(node_name, "\x1f", l.cgroup_path);
+      break;
+    default: {  // GROUP_BY_WORKLOAD
+      k.set_namespace_(l.ns);
+      if (!l.workload.empty()) {
+        k.set_workload_kind(l.workload_kind);
+        k.set_workload(l.workload);
+      } else if (!host) {
+        k.set_workload_kind("Pod");
+        k.set_workload(l.pod);
+      } else {
+        k.set_workload(host_name);
+      }
+      key = absl::StrCat(l.ns, "\x1f", k.workload_kind(), "\x1f",
+                         k.workload());
+      break;
+    }
+  }
+  return {std::move(key), std::move(k)};
+}
+
 }  // namespace
 
 Counters CountersFrom(const wattlens::v1::WorkloadCounters& w) {
@@ -63,8 +134,28 @@ Counters CountersFrom(const wattlens::v1::WorkloadCounters& w) {
   for (const auto& n : w.network()) {
     c.net_tx_bytes += n.transmit_bytes();
     c.net_rx_bytes += n.receive_bytes();
+    switch (n.network_class()) {
+      case wattlens::v1::NETWORK_CLASS_NODE:
+        c.tx_node += n.transmit_bytes();
+        break;
+      case wattlens::v1::NETWORK_CLASS_CLUSTER:
+        c.tx_cluster += n.transmit_bytes();
+        break;
+      case wattlens::v1::NETWORK_CLASS_PRIVATE:
+        c.tx_private += n.transmit_bytes();
+        break;
+      case wattlens::v1::NETWORK_CLASS_INTERNET:
+        c.tx_internet += n.transmit_bytes();
+        break;
+      default:
+        c.tx_unknown += n.transmit_bytes();
+        break;
+    }
   }
   for (const auto& e : w.energy()) c.energy_uj += e.microjoules();
+  c.tcp_accepted = w.tcp_accepted();
+  c.cpu_alloc_core_ns = w.cpu_allocated_core_nanoseconds();
+  c.mem_alloc_byte_s = w.memory_allocated_byte_seconds();
   return c;
 }
 
@@ -181,12 +272,14 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       write.node_name = node->name;
       write.series.reserve(r.workloads_size());
     }
-    for (const auto& w : r.workloads()) {
-      const Counters cur = CountersFrom(w);
-      auto [it, inserted] =
-          node->series.try_emplace(w.identity().cgroup_path());
+    // One series: the growth past its last cumulative value goes into the
+    // bucket (and to the store).
+    auto apply_series = [&](WorkloadLabels labels, uint64_t cgroup_id,
+                            const Counters& cur)
+                            ABSL_EXCLUSIVE_LOCKS_REQUIRED(node->mu)
+                                -> std::pair<const WorkloadLabels*, Counters> {
+      auto [it, inserted] = node->series.try_emplace(labels.cgroup_path);
       Series& s = it->second;
-      WorkloadLabels labels = LabelsFrom(w.identity());
       const bool labels_changed = inserted || !(*s.labels == labels);
       if (labels_changed) {
         s.labels = std::make_shared<const WorkloadLabels>(std::move(labels));
@@ -194,18 +287,17 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       Counters delta;
       if (inserted || s.epoch != r.epoch()) {
         delta = cur;  // counters of a new epoch or series start at zero
-      } else if (s.cgroup_id != w.identity().cgroup_id() ||
-                 s.cumulative.AnyAbove(cur)) {
+      } else if (s.cgroup_id != cgroup_id || s.cumulative.AnyAbove(cur)) {
         delta = cur;  // the cgroup was recreated or its counters reset
         stats_.counter_resets.fetch_add(1, std::memory_order_relaxed);
       } else {
         delta = cur.Minus(s.cumulative);
       }
       const bool state_changed = inserted || s.epoch != r.epoch() ||
-                                 s.cgroup_id != w.identity().cgroup_id() ||
+                                 s.cgroup_id != cgroup_id ||
                                  !(s.cumulative == cur);
       s.epoch = r.epoch();
-      s.cgroup_id = w.identity().cgroup_id();
+      s.cgroup_id = cgroup_id;
       s.cumulative = cur;
       if (!delta.IsZero()) {
         if (!s.buckets.empty() && s.buckets.back().index == bucket) {
@@ -213,7 +305,9 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
         } else {
           s.buckets.push_back({bucket, delta});
         }
-        node->ns_totals[s.labels->ns].Add(delta);
+        if (s.labels->cgroup_path != kNodeSeriesPath) {
+          node->ns_totals[s.labels->ns].Add(delta);
+        }
         ++res.series_changed;
       }
       if (sink && (labels_changed || state_changed)) {
@@ -226,6 +320,74 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
         sw.bucket = bucket;
         sw.delta = delta;
         write.series.push_back(std::move(sw));
+      }
+      return {s.labels.get(), delta};
+    };
+    if (r.has_node()) {
+      std::string spec_bytes;
+      r.node().SerializeToString(&spec_bytes);
+      if (spec_bytes != node->spec_bytes) {
+        node->spec = r.node();
+        node->spec_bytes = spec_bytes;
+        if (sink) write.node_spec = std::move(spec_bytes);
+      }
+    }
+    // Cost and carbon of this report's growth, for the bounded cumulative
+    // totals on /metrics (queries recompute from buckets).
+    std::shared_ptr<const CostEngine> engine = cost_engine();
+    std::shared_ptr<const pricing::NodeRates> rates;
+    double grams_per_kwh = 0;
+    if (engine) {
+      rates = engine->RatesFor(node->name, node->spec, node->spec_bytes);
+      node->intensity = engine->model().IntensityFor(*rates, t);
+      grams_per_kwh = node->intensity.grams_per_kwh;
+      node->rates = rates;
+    }
+    Impact allocated;
+    for (const auto& w : r.workloads()) {
+      auto [labels, delta] = apply_series(
+          LabelsFrom(w.identity()), w.identity().cgroup_id(), CountersFrom(w));
+      if (!rates || delta.IsZero()) continue;
+      const Impact i = WorkloadImpact(delta, *rates, grams_per_kwh);
+      allocated.Add(AllocationPart(i));
+      auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node->name,
+                             *labels);
+      if (node->impact_totals.size() >= kMaxImpactKeysPerNode &&
+          !node->impact_totals.contains(key)) {
+        key = "__other__";  // pod churn must not grow this without bound
+        k.Clear();
+        k.set_workload("__other__");
+      }
+      auto& slot = node->impact_totals[key];
+      if (slot.first.workload().empty()) slot.first = std::move(k);
+      slot.second.Add(i);
+    }
+    // The node's covered time rides in a pseudo-series next to its
+    // workloads, so it is bucketed, stored and reset exactly like them.
+    if (r.elapsed_nanoseconds() > 0) {
+      Counters elapsed;
+      elapsed.elapsed_ns = r.elapsed_nanoseconds();
+      WorkloadLabels labels;
+      labels.cgroup_path = kNodeSeriesPath;
+      auto [_, delta] = apply_series(std::move(labels), 0, elapsed);
+      if (rates && delta.elapsed_ns > 0) {
+        // Idle: capacity minus allocation. A Prometheus counter cannot go
+        // down, so an overcommitted interval adds 0 here (queries keep the
+        // signed value, so their sums stay exact).
+        Impact idle = NodeCapacityImpact(delta.elapsed_ns, *rates);
+        idle.Add(allocated, -1.0);
+        Impact clamped;
+        clamped.cpu_cost = std::max(0.0, idle.cpu_cost);
+        clamped.ram_cost = std::max(0.0, idle.ram_cost);
+        clamped.gpu_cost = std::max(0.0, idle.gpu_cost);
+        clamped.carbon_embodied_g = std::max(0.0, idle.carbon_embodied_g);
+        WorkloadLabels idle_labels;
+        idle_labels.cgroup_path = "__idle__";
+        auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node->name,
+                               idle_labels);
+        auto& slot = node->impact_totals[key];
+        if (slot.first.workload().empty()) slot.first = std::move(k);
+        slot.second.Add(clamped);
       }
     }
     node->last_sequence = r.sequence();
@@ -300,13 +462,28 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
           ? wattlens::v1::GROUP_BY_WORKLOAD
           : req.group_by();
   const bool host_only = req.namespace_() == "-";
+  std::shared_ptr<const CostEngine> engine = cost_engine();
+  const bool share_idle =
+      req.share_idle() || (engine && engine->model().share_idle());
+  auto passes = [&](const WorkloadLabels& l) {
+    if (host_only ? !l.ns.empty()
+                  : (!req.namespace_().empty() && req.namespace_() != l.ns &&
+                     !(IsBucketSeries(l.cgroup_path) &&
+                       req.namespace_() == l.cgroup_path))) {
+      return false;
+    }
+    return req.project().empty() || req.project() == l.project ||
+           (IsBucketSeries(l.cgroup_path) && req.project() == l.cgroup_path);
+  };
 
   struct Row {
     wattlens::v1::UsageKey key;
     Counters sum;
+    Impact impact;
     uint32_t series = 0;
   };
   absl::flat_hash_map<std::string, Row> rows;
+  absl::btree_set<std::string> warnings;
   GetUsageResponse resp;
   for (const auto& node : AllNodes()) {
     if (!req.node_name().empty() && req.node_name() != node->name) continue;
@@ -327,84 +504,106 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
         now_real - silent >= since) {
       resp.add_missing_nodes(node->name);
     }
+    std::shared_ptr<const pricing::NodeRates> rates;
+    if (engine) {
+      rates = engine->RatesFor(node->name, node->spec, node->spec_bytes);
+    }
+    // Intensity per bucket start, computed once per node and bucket.
+    absl::flat_hash_map<int64_t, double> intensity;
+    auto grams_per_kwh = [&](int64_t b) {
+      auto [it, fresh] = intensity.try_emplace(b, 0.0);
+      if (fresh) it->second = engine->GramsPerKwh(*rates, b * res_ns);
+      return it->second;
+    };
+    // Allocation of every workload on the node (filters aside): idle is the
+    // node's capacity minus this.
+    Impact node_alloc;
+    uint64_t node_elapsed_ns = 0;
+    bool node_has_data = false;
+    // Rows of this node's workloads and their allocation on this node, for
+    // sharing idle.
+    std::vector<std::pair<Row*, Impact>> node_rows;
     for (const auto& [path, s] : node->series) {
       const WorkloadLabels& l = *s.labels;
-      if (host_only ? !l.ns.empty()
-                    : (!req.namespace_().empty() && req.namespace_() != l.ns)) {
-        continue;
-      }
-      if (!req.project().empty() && req.project() != l.project) continue;
       // Buckets are ascending: find the window by binary search.
       auto lo = std::lower_bound(
           s.buckets.begin(), s.buckets.end(), first_bucket,
           [](const Bucket& b, int64_t v) { return b.index < v; });
       Counters sum;
+      double energy_grams_weight = 0;  // Σ energy_uj x intensity
       bool any = false;
       for (auto it = lo; it != s.buckets.end() && it->index < end_bucket;
            ++it) {
         sum.Add(it->delta);
+        if (rates && it->delta.energy_uj) {
+          energy_grams_weight += static_cast<double>(it->delta.energy_uj) *
+                                 grams_per_kwh(it->index);
+        }
         any = true;
       }
       if (!any) continue;
-      const bool host = l.pod.empty();
-      const std::string host_name = host ? HostWorkloadName(l) : "";
-      std::string key;
-      wattlens::v1::UsageKey k;
-      switch (group) {
-        case wattlens::v1::GROUP_BY_NODE:
-          k.set_node_name(node->name);
-          key = node->name;
-          break;
-        case wattlens::v1::GROUP_BY_NAMESPACE:
-          k.set_namespace_(l.ns);
-          key = l.ns;
-          break;
-        case wattlens::v1::GROUP_BY_POD:
-          k.set_namespace_(l.ns);
-          k.set_pod(host ? host_name : l.pod);
-          key = absl::StrCat(l.ns, "\x1f", k.pod());
-          break;
-        case wattlens::v1::GROUP_BY_CONTAINER:
-          k.set_namespace_(l.ns);
-          k.set_pod(host ? host_name : l.pod);
-          k.set_container(host ? host_name : l.container);
-          key = absl::StrCat(l.ns, "\x1f", k.pod(), "\x1f", k.container());
-          break;
-        case wattlens::v1::GROUP_BY_PROJECT:
-          k.set_project(l.project);
-          key = l.project;
-          break;
-        case wattlens::v1::GROUP_BY_CGROUP:
-          k.set_node_name(node->name);
-          k.set_cgroup_path(l.cgroup_path);
-          k.set_namespace_(l.ns);
-          k.set_pod(l.pod);
-          k.set_container(l.container);
-          k.set_workload_kind(l.workload_kind);
-          k.set_workload(l.workload.empty() && host ? host_name : l.workload);
-          k.set_project(l.project);
-          key = absl::StrCat(node->name, "\x1f", l.cgroup_path);
-          break;
-        default: {  // GROUP_BY_WORKLOAD
-          k.set_namespace_(l.ns);
-          if (!l.workload.empty()) {
-            k.set_workload_kind(l.workload_kind);
-            k.set_workload(l.workload);
-          } else if (!host) {
-            k.set_workload_kind("Pod");
-            k.set_workload(l.pod);
-          } else {
-            k.set_workload(host_name);
-          }
-          key = absl::StrCat(l.ns, "\x1f", k.workload_kind(), "\x1f",
-                             k.workload());
-          break;
-        }
+      node_has_data = true;
+      if (path == kNodeSeriesPath) {
+        node_elapsed_ns += sum.elapsed_ns;
+        continue;
       }
+      Impact impact;
+      if (rates) {
+        const double mean_intensity =
+            sum.energy_uj ? energy_grams_weight /
+                                static_cast<double>(sum.energy_uj)
+                          : 0.0;
+        impact = WorkloadImpact(sum, *rates, mean_intensity);
+        node_alloc.Add(AllocationPart(impact));
+      }
+      if (!passes(l)) continue;
+      auto [key, k] = RowKey(group, node->name, l);
       auto [rit, inserted] = rows.try_emplace(std::move(key));
       if (inserted) rit->second.key = std::move(k);
       rit->second.sum.Add(sum);
+      rit->second.impact.Add(impact);
       ++rit->second.series;
+      if (share_idle && !IsBucketSeries(path)) {
+        node_rows.emplace_back(&rit->second, impact);
+      }
+    }
+    if (!rates || !node_has_data) continue;
+    for (const std::string& w : rates->warnings) {
+      warnings.insert(absl::StrCat("node ", node->name, ": ", w));
+    }
+    // The node's idle: capacity x time minus what its workloads were
+    // allocated (negative when requests overcommit the node).
+    Impact idle = NodeCapacityImpact(node_elapsed_ns, *rates);
+    idle.Add(node_alloc, -1.0);
+    if (share_idle) {
+      // OpenCost weighted sharing, per resource and per node.
+      double cpu = 0, ram = 0, gpu = 0;
+      for (const auto& [_, a] : node_rows) {
+        cpu += a.cpu_cost;
+        ram += a.ram_cost;
+        gpu += a.gpu_cost;
+      }
+      for (auto& [row, a] : node_rows) {
+        if (cpu > 0) row->impact.cpu_cost += idle.cpu_cost * a.cpu_cost / cpu;
+        if (ram > 0) row->impact.ram_cost += idle.ram_cost * a.ram_cost / ram;
+        if (gpu > 0) row->impact.gpu_cost += idle.gpu_cost * a.gpu_cost / gpu;
+      }
+      if (cpu > 0) idle.cpu_cost = 0;
+      if (ram > 0) idle.ram_cost = 0;
+      if (gpu > 0) idle.gpu_cost = 0;
+    }
+    WorkloadLabels idle_labels;
+    idle_labels.cgroup_path = "__idle__";
+    const bool idle_nonzero = idle.cpu_cost != 0 || idle.ram_cost != 0 ||
+                              idle.gpu_cost != 0 ||
+                              idle.carbon_embodied_g != 0 ||
+                              idle.cpu_alloc_core_hours != 0 ||
+                              idle.mem_alloc_gib_hours != 0;
+    if (idle_nonzero && passes(idle_labels)) {
+      auto [key, k] = RowKey(group, node->name, idle_labels);
+      auto [rit, inserted] = rows.try_emplace(std::move(key));
+      if (inserted) rit->second.key = std::move(k);
+      rit->second.impact.Add(idle);
     }
   }
   std::sort(resp.mutable_missing_nodes()->begin(),
@@ -414,9 +613,11 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
   std::vector<Row*> sorted;
   sorted.reserve(rows.size());
   Counters total;
+  Impact total_impact;
   for (auto& [_, row] : rows) {
     sorted.push_back(&row);
     total.Add(row.sum);
+    total_impact.Add(row.impact);
   }
   auto name_of = [](const Row* r) {
     const auto& k = r->key;
@@ -424,37 +625,63 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
                     k.workload(), k.pod(), k.container(), k.project(),
                     k.cgroup_path());
   };
-  auto metric = [&](const Row* r) -> uint64_t {
+  auto metric = [&](const Row* r) -> double {
     switch (req.sort_by()) {
       case wattlens::v1::SORT_BY_ENERGY:
-        return r->sum.energy_uj;
+        return static_cast<double>(r->sum.energy_uj);
       case wattlens::v1::SORT_BY_NETWORK:
-        return r->sum.net_tx_bytes + r->sum.net_rx_bytes;
+        return static_cast<double>(r->sum.net_tx_bytes + r->sum.net_rx_bytes);
       case wattlens::v1::SORT_BY_SYSCALLS:
-        return r->sum.syscalls;
+        return static_cast<double>(r->sum.syscalls);
+      case wattlens::v1::SORT_BY_COST:
+        return r->impact.total_cost();
+      case wattlens::v1::SORT_BY_CARBON:
+        return r->impact.carbon_g();
       default:
-        return r->sum.cpu_ns;
+        return static_cast<double>(r->sum.cpu_ns);
     }
   };
   const bool by_name = req.sort_by() == wattlens::v1::SORT_BY_NAME;
   std::sort(sorted.begin(), sorted.end(), [&](const Row* a, const Row* b) {
     if (!by_name) {
-      const uint64_t ma = metric(a), mb = metric(b);
+      const double ma = metric(a), mb = metric(b);
       if (ma != mb) return req.reverse() ? ma < mb : ma > mb;
       return name_of(a) < name_of(b);
     }
     return req.reverse() ? name_of(b) < name_of(a) : name_of(a) < name_of(b);
   });
+  const double hours = seconds / 3600.0;
+  const double total_cost = total_impact.total_cost();
+  auto fill = [&](const Counters& c, const Impact& i, wattlens::v1::Usage* u) {
+    FillUsage(c, seconds, u);
+    u->set_tcp_accepted(c.tcp_accepted);
+    u->set_cpu_allocated_core_hours(i.cpu_alloc_core_hours);
+    u->set_memory_allocated_gib_hours(i.mem_alloc_gib_hours);
+    u->set_energy_kwh(static_cast<double>(c.energy_uj) / kUjPerKwh);
+    u->set_facility_energy_kwh(i.facility_kwh);
+    if (engine) {
+      FillCost(i, u->mutable_cost());
+      FillCarbon(i, c.tcp_accepted, hours, u->mutable_carbon());
+      u->set_cost_share(total_cost > 0 ? i.total_cost() / total_cost : 0.0);
+    }
+  };
   resp.set_total_rows(sorted.size());
   size_t n = sorted.size();
   if (req.limit() > 0 && req.limit() < n) n = req.limit();
   for (size_t i = 0; i < n; ++i) {
     auto* row = resp.add_rows();
     *row->mutable_key() = sorted[i]->key;
-    FillUsage(sorted[i]->sum, seconds, row->mutable_usage());
+    fill(sorted[i]->sum, sorted[i]->impact, row->mutable_usage());
     row->set_series(sorted[i]->series);
   }
-  FillUsage(total, seconds, resp.mutable_total());
+  fill(total, total_impact, resp.mutable_total());
+  if (engine) {
+    resp.set_currency(engine->model().currency());
+    for (const std::string& w : engine->model().warnings()) {
+      warnings.insert(w);
+    }
+  }
+  for (const std::string& w : warnings) resp.add_warnings(w);
   *resp.mutable_since() = TsFromNs(since);
   *resp.mutable_until() = TsFromNs(until);
   *resp.mutable_resolution() = TimeUtil::NanosecondsToDuration(res_ns);
@@ -475,13 +702,15 @@ wattlens::v1::ListNodesResponse ClusterState::ListNodes() const {
     *n->mutable_last_report_time() = TsFromNs(node->last_report_time_ns);
     *n->mutable_last_seen_time() =
         TsFromNs(now_real - (now_mono - node->last_seen_mono_ns));
-    n->set_workloads(node->series.size());
+    n->set_workloads(node->series.size() -
+                     node->series.count(kNodeSeriesPath));
     n->set_agent_version(node->agent_version);
     n->set_reports_accepted(node->accepted);
     n->set_reports_duplicate(node->duplicates);
     n->set_epochs_seen(node->epochs_seen);
     *n->mutable_power() = node->power;
     *n->mutable_health() = node->health;
+    *n->mutable_spec() = node->spec;
   }
   std::sort(resp.mutable_nodes()->begin(), resp.mutable_nodes()->end(),
             [](const auto& a, const auto& b) {
@@ -550,6 +779,9 @@ void ClusterState::RestoreNode(const RestoredNode& r) {
   node->last_report_time_ns = r.report_time_ns;
   node->last_seen_mono_ns = now_mono - (now_real - r.seen_realtime_ns);
   node->agent_version = r.agent_version;
+  if (!r.spec.empty() && node->spec.ParseFromString(r.spec)) {
+    node->spec_bytes = r.spec;
+  }
   node->state = StateFor(now_mono - node->last_seen_mono_ns);
   // Same rule as Apply: a report's time ends its interval.
   node->last_bucket = FloorDiv(std::min(r.report_time_ns, now_real) - 1,
@@ -601,7 +833,7 @@ ClusterState::StateCounts ClusterState::CountStates() const {
       default:
         ++c.gone;
     }
-    c.series += node->series.size();
+    c.series += node->series.size() - node->series.count(kNodeSeriesPath);
     for (const auto& [_, s] : node->series) c.buckets += s.buckets.size();
   }
   return c;
@@ -626,6 +858,62 @@ std::vector<std::pair<std::string, Counters>> ClusterState::NamespaceTotals(
     out.resize(max_keys);
     out.emplace_back("__other__", other);
   }
+  return out;
+}
+
+std::vector<std::pair<wattlens::v1::UsageKey, Impact>>
+ClusterState::WorkloadImpactTotals(size_t max_keys) const {
+  absl::flat_hash_map<std::string, std::pair<wattlens::v1::UsageKey, Impact>>
+      sum;
+  for (const auto& node : AllNodes()) {
+    absl::ReaderMutexLock lock(&node->mu);
+    for (const auto& [key, v] : node->impact_totals) {
+      auto& slot = sum[key];
+      if (slot.first.workload().empty()) slot.first = v.first;
+      slot.second.Add(v.second);
+    }
+  }
+  std::vector<std::pair<wattlens::v1::UsageKey, Impact>> out;
+  out.reserve(sum.size());
+  for (auto& [_, v] : sum) out.push_back(std::move(v));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    const double ca = a.second.total_cost(), cb = b.second.total_cost();
+    if (ca != cb) return ca > cb;
+    return std::tie(a.first.namespace_(), a.first.workload_kind(),
+                    a.first.workload()) < std::tie(b.first.namespace_(),
+                                                   b.first.workload_kind(),
+                                                   b.first.workload());
+  });
+  if (out.size() > max_keys) {
+    std::pair<wattlens::v1::UsageKey, Impact> other;
+    other.first.set_workload("__other__");
+    for (size_t i = max_keys; i < out.size(); ++i) {
+      other.second.Add(out[i].second);
+    }
+    out.resize(max_keys);
+    out.push_back(std::move(other));
+  }
+  return out;
+}
+
+std::vector<ClusterState::NodeCarbonInfo> ClusterState::NodeCarbon() const {
+  std::vector<NodeCarbonInfo> out;
+  for (const auto& node : AllNodes()) {
+    absl::ReaderMutexLock lock(&node->mu);
+    if (!node->rates) continue;
+    NodeCarbonInfo i;
+    i.node = node->name;
+    i.provider = node->rates->provider;
+    i.region = node->rates->region;
+    i.zone = node->rates->zone;
+    i.source = node->intensity.source;
+    i.grams_per_kwh = node->intensity.grams_per_kwh;
+    i.pue = node->rates->pue;
+    i.hourly_cost = node->rates->hourly_cost();
+    out.push_back(std::move(i));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.node < b.node; });
   return out;
 }
 

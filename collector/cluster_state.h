@@ -20,12 +20,17 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/common/clock.h"
+#include "collector/cost.h"
 #include "collector/counters.h"
 #include "collector/events.h"
 #include "wattlens/v1/query.pb.h"
 #include "wattlens/v1/report.pb.h"
 
 namespace wattlens::collector {
+
+// Workload keys with cumulative cost per node before the rest is folded
+// into "__other__".
+inline constexpr size_t kMaxImpactKeysPerNode = 2000;
 
 struct ClusterOptions {
   int64_t resolution_ns = 10'000'000'000;        // bucket width
@@ -53,6 +58,8 @@ struct NodeWrite {
   int64_t report_time_ns = 0;
   int64_t seen_realtime_ns = 0;
   std::string agent_version;
+  // Serialized NodeSpec when it changed (empty: unchanged).
+  std::string node_spec;
   std::vector<SeriesWrite> series;
 };
 
@@ -82,6 +89,7 @@ struct RestoredNode {
   int64_t report_time_ns = 0;
   int64_t seen_realtime_ns = 0;
   std::string agent_version;
+  std::string spec;  // serialized NodeSpec
 };
 struct RestoredSeries {
   std::string node_name;
@@ -116,6 +124,17 @@ class ClusterState {
   void RestoreBucket(const std::string& node, const std::string& cgroup_path,
                      int64_t bucket, const Counters& delta);
 
+  // Prices and carbon coefficients; without an engine, usage carries no
+  // cost or carbon. Set before serving (tests may swap it).
+  void SetCostEngine(std::shared_ptr<const CostEngine> engine) {
+    absl::MutexLock lock(&engine_mu_);
+    engine_ = std::move(engine);
+  }
+  std::shared_ptr<const CostEngine> cost_engine() const {
+    absl::MutexLock lock(&engine_mu_);
+    return engine_;
+  }
+
   EventHub& events() { return events_; }
   const EventHub& events() const { return events_; }
   const IngestStats& stats() const { return stats_; }
@@ -131,6 +150,16 @@ class ClusterState {
   // rest are folded into "__other__".
   std::vector<std::pair<std::string, Counters>> NamespaceTotals(
       size_t max_keys) const;
+  // Cumulative cost and carbon since start by workload (namespace, kind,
+  // name), the top max_keys by cost, the rest folded into "__other__".
+  std::vector<std::pair<wattlens::v1::UsageKey, Impact>> WorkloadImpactTotals(
+      size_t max_keys) const;
+  struct NodeCarbonInfo {
+    std::string node, provider, region, zone, source;
+    double grams_per_kwh = 0, pue = 0, hourly_cost = 0;
+  };
+  // Current intensity, PUE and price of every node with rates.
+  std::vector<NodeCarbonInfo> NodeCarbon() const;
   // Node power by node, for /metrics (bounded by the node count).
   std::vector<std::pair<std::string, double>> NodeWatts() const;
 
@@ -161,6 +190,15 @@ class ClusterState {
     std::string agent_version ABSL_GUARDED_BY(mu);
     wattlens::v1::NodePower power ABSL_GUARDED_BY(mu);
     wattlens::v1::AgentHealth health ABSL_GUARDED_BY(mu);
+    wattlens::v1::NodeSpec spec ABSL_GUARDED_BY(mu);
+    std::string spec_bytes ABSL_GUARDED_BY(mu);  // spec, serialized
+    std::shared_ptr<const pricing::NodeRates> rates ABSL_GUARDED_BY(mu);
+    pricing::Intensity intensity ABSL_GUARDED_BY(mu);  // at the last report
+    // Cumulative cost/carbon since start per workload row key (bounded by
+    // the node's workloads), for /metrics.
+    absl::flat_hash_map<std::string,
+                        std::pair<wattlens::v1::UsageKey, Impact>>
+        impact_totals ABSL_GUARDED_BY(mu);
     uint64_t accepted ABSL_GUARDED_BY(mu) = 0;
     uint64_t duplicates ABSL_GUARDED_BY(mu) = 0;
     absl::flat_hash_map<std::string, Series> series ABSL_GUARDED_BY(mu);
@@ -181,6 +219,8 @@ class ClusterState {
   EventHub events_;
 
   std::atomic<int64_t> last_trim_mono_ns_{0};
+  mutable absl::Mutex engine_mu_;
+  std::shared_ptr<const CostEngine> engine_ ABSL_GUARDED_BY(engine_mu_);
   mutable absl::Mutex nodes_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Node>> nodes_
       ABSL_GUARDED_BY(nodes_mu_);

@@ -22,6 +22,15 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
   std::unique_ptr<Collector> c(new Collector(std::move(options), clock));
   const CollectorOptions& o = c->options_;
   c->state_ = std::make_unique<ClusterState>(clock, o.cluster);
+  if (o.cost) {
+    auto model = pricing::CostModel::Load(o.cost_config, o.data_dir);
+    if (!model.ok()) return model.status();
+    for (const std::string& w : model->warnings()) {
+      spdlog::warn("cost config: {}", w);
+    }
+    c->state_->SetCostEngine(
+        std::make_shared<const CostEngine>(std::move(model).value()));
+  }
   if (!o.db_path.empty()) {
     StoreOptions so;
     so.path = o.db_path;
@@ -96,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
     }
     c->metrics_ = std::make_shared<CollectorMetrics>(
         *c->state_, c->ingest_counters_, c->store_.get(),
-        o.max_metric_namespaces);
+        o.max_metric_namespaces, o.max_metric_workloads);
     c->exposer_->RegisterCollectable(c->metrics_);
   }
   if (o.tick_period > absl::ZeroDuration()) {

@@ -40,6 +40,12 @@ struct CollectorOptions {
   // Period of the node-state ticker; 0 disables it (tests call Tick()).
   absl::Duration tick_period = absl::Seconds(1);
   size_t max_metric_namespaces = 100;
+  size_t max_metric_workloads = 500;
+  // Cost and carbon (docs/cost-carbon.md): the --cost_config file (empty:
+  // defaults) and the data directory (empty: pricing::DefaultDataDir()).
+  bool cost = true;
+  std::string cost_config;
+  std::string data_dir;
 };
 
 class Collector {

@@ -1,6 +1,7 @@
 // Counter arithmetic shared by ingest, store and queries.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -12,36 +13,64 @@ struct Counters {
   uint64_t cpu_ns = 0;
   uint64_t syscalls = 0;
   uint64_t syscall_errors = 0;
-  uint64_t net_tx_bytes = 0;
+  uint64_t net_tx_bytes = 0;  // all classes
   uint64_t net_rx_bytes = 0;
   uint64_t energy_uj = 0;
+  uint64_t tcp_accepted = 0;
+  // OpenCost allocation, max(request, usage) accumulated by the agent.
+  uint64_t cpu_alloc_core_ns = 0;
+  uint64_t mem_alloc_byte_s = 0;
+  // Transmitted bytes by the agent's network class (egress pricing):
+  // node, cluster, private, internet, unknown.
+  uint64_t tx_node = 0;
+  uint64_t tx_cluster = 0;
+  uint64_t tx_private = 0;
+  uint64_t tx_internet = 0;
+  uint64_t tx_unknown = 0;
+  // Only on a node's "__node__" series: wall time its agent covered.
+  uint64_t elapsed_ns = 0;
+
+  // Every field, in a fixed order (the store's column order).
+  static constexpr std::array<uint64_t Counters::*, 15> kFields = {
+      &Counters::cpu_ns,         &Counters::syscalls,
+      &Counters::syscall_errors, &Counters::net_tx_bytes,
+      &Counters::net_rx_bytes,   &Counters::energy_uj,
+      &Counters::tcp_accepted,   &Counters::cpu_alloc_core_ns,
+      &Counters::mem_alloc_byte_s, &Counters::tx_node,
+      &Counters::tx_cluster,     &Counters::tx_private,
+      &Counters::tx_internet,    &Counters::tx_unknown,
+      &Counters::elapsed_ns};
+  // Column names, same order.
+  static constexpr std::array<const char*, 15> kNames = {
+      "cpu_ns",     "syscalls",   "syscall_errors", "net_tx",
+      "net_rx",     "energy_uj",  "tcp_accepted",   "cpu_alloc_ns",
+      "mem_alloc_bs", "tx_node",  "tx_cluster",     "tx_private",
+      "tx_internet", "tx_unknown", "elapsed_ns"};
+
+  // Egress bytes by class index (NetworkClass - 1).
+  std::array<uint64_t, 5> TxByClass() const {
+    return {tx_node, tx_cluster, tx_private, tx_internet, tx_unknown};
+  }
 
   void Add(const Counters& o) {
-    cpu_ns += o.cpu_ns;
-    syscalls += o.syscalls;
-    syscall_errors += o.syscall_errors;
-    net_tx_bytes += o.net_tx_bytes;
-    net_rx_bytes += o.net_rx_bytes;
-    energy_uj += o.energy_uj;
+    for (auto f : kFields) this->*f += o.*f;
   }
   bool IsZero() const {
-    return (cpu_ns | syscalls | syscall_errors | net_tx_bytes | net_rx_bytes |
-            energy_uj) == 0;
+    uint64_t any = 0;
+    for (auto f : kFields) any |= this->*f;
+    return any == 0;
   }
   // True when any field of `cur` is below this one's: the source restarted.
   bool AnyAbove(const Counters& cur) const {
-    return cur.cpu_ns < cpu_ns || cur.syscalls < syscalls ||
-           cur.syscall_errors < syscall_errors ||
-           cur.net_tx_bytes < net_tx_bytes || cur.net_rx_bytes < net_rx_bytes ||
-           cur.energy_uj < energy_uj;
+    for (auto f : kFields) {
+      if (cur.*f < this->*f) return true;
+    }
+    return false;
   }
   Counters Minus(const Counters& o) const {
-    return {cpu_ns - o.cpu_ns,
-            syscalls - o.syscalls,
-            syscall_errors - o.syscall_errors,
-            net_tx_bytes - o.net_tx_bytes,
-            net_rx_bytes - o.net_rx_bytes,
-            energy_uj - o.energy_uj};
+    Counters d;
+    for (auto f : kFields) d.*f = this->*f - o.*f;
+    return d;
   }
   bool operator==(const Counters&) const = default;
 };
@@ -58,5 +87,9 @@ struct WorkloadLabels {
   std::string project;
   bool operator==(const WorkloadLabels&) const = default;
 };
+
+// The pseudo-series that carries a node's covered time (Counters::elapsed_ns)
+// next to its workloads. Never a row of its own in query results.
+inline constexpr char kNodeSeriesPath[] = "__node__";
 
 }  // namespace wattlens::collector

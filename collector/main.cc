@@ -48,6 +48,15 @@ ABSL_FLAG(uint32_t, max_report_bytes, 4u << 20,
           "Larger reports are refused (INVALID_ARGUMENT) and counted.");
 ABSL_FLAG(uint32_t, max_workloads, 10000,
           "Reports with more workloads are refused and counted.");
+ABSL_FLAG(std::string, cost_config, "",
+          "Prices, locations and carbon overrides (docs/cost-carbon.md); "
+          "empty: OpenCost default prices and shipped carbon data.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Carbon and region data files (empty: the installed "
+          "share/wattlens, else the source tree's data/).");
+ABSL_FLAG(uint32_t, max_metric_workloads, 500,
+          "Workloads with their own cost/carbon series on /metrics; the "
+          "rest are summed into workload=\"__other__\".");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error");
 
 int main(int argc, char** argv) {
@@ -89,6 +98,9 @@ int main(int argc, char** argv) {
       absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_gone_ttl));
   o.ingest.limits.max_report_bytes = absl::GetFlag(FLAGS_max_report_bytes);
   o.ingest.limits.max_workloads = absl::GetFlag(FLAGS_max_workloads);
+  o.cost_config = absl::GetFlag(FLAGS_cost_config);
+  o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.max_metric_workloads = absl::GetFlag(FLAGS_max_metric_workloads);
   if (o.cluster.resolution_ns < 1'000'000'000 ||
       o.cluster.retention_ns < o.cluster.resolution_ns ||
       o.cluster.gone_ttl_ns < o.cluster.stale_ttl_ns) {

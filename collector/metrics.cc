@@ -167,6 +167,78 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
     Add(energy, l, static_cast<double>(c.energy_uj) / 1e6);
   }
   for (auto* f : {&cpu, &sys, &tx, &rx, &energy}) out.push_back(std::move(*f));
+
+  // Cost and carbon by workload (issue #7): bounded to the costliest
+  // max_workloads_ workloads plus __other__, cumulative since start.
+  auto cost = Family("wattlens_workload_cost_total",
+                     "Cost charged to workloads since the collector started, "
+                     "by resource: cpu, ram and gpu are allocation costs "
+                     "(max(request, usage) x price; __idle__ = unallocated "
+                     "capacity), network is egress by class, energy is "
+                     "facility energy x energy price.",
+                     MetricType::Counter);
+  auto carbon = Family("wattlens_workload_carbon_grams_total",
+                       "Greenhouse gas emissions (g CO2e) by scope: "
+                       "operational = facility energy x grid intensity, "
+                       "embodied = server embodied share by allocated CPU.",
+                       MetricType::Counter);
+  auto wenergy = Family("wattlens_workload_energy_joules_total",
+                        "IT energy attributed to workloads (before PUE).",
+                        MetricType::Counter);
+  std::shared_ptr<const CostEngine> engine = state_.cost_engine();
+  if (engine) {
+    const std::string& currency = engine->model().currency();
+    for (const auto& [k, i] : state_.WorkloadImpactTotals(max_workloads_)) {
+      auto labels = [&](std::vector<ClientMetric::Label> extra) {
+        std::vector<ClientMetric::Label> l = {
+            {"namespace", k.namespace_()},
+            {"workload_kind", k.workload_kind()},
+            {"workload", k.workload()}};
+        l.insert(l.end(), extra.begin(), extra.end());
+        return l;
+      };
+      const std::pair<const char*, double> by_resource[] = {
+          {"cpu", i.cpu_cost},         {"ram", i.ram_cost},
+          {"gpu", i.gpu_cost},         {"network", i.network_cost},
+          {"energy", i.energy_cost}};
+      for (const auto& [res, v] : by_resource) {
+        Add(cost, labels({{"resource", res}, {"currency", currency}}), v);
+      }
+      Add(carbon, labels({{"scope", "operational"}}), i.carbon_operational_g);
+      Add(carbon, labels({{"scope", "embodied"}}), i.carbon_embodied_g);
+      Add(wenergy, labels({}), i.energy_kwh * 3.6e6);
+    }
+  }
+  auto intensity = Family("wattlens_grid_intensity_grams_per_kwh",
+                          "Grid carbon intensity applied to each node's "
+                          "energy at its last report, and where it came "
+                          "from.",
+                          MetricType::Gauge);
+  auto pue = Family("wattlens_node_pue",
+                    "Power usage effectiveness applied to each node.",
+                    MetricType::Gauge);
+  auto hourly = Family("wattlens_node_hourly_cost",
+                       "Each node's price per hour (capacity x component "
+                       "prices).",
+                       MetricType::Gauge);
+  for (const auto& n : state_.NodeCarbon()) {
+    Add(intensity,
+        {{"node", n.node},
+         {"provider", n.provider},
+         {"region", n.region},
+         {"zone", n.zone},
+         {"source", n.source}},
+        n.grams_per_kwh);
+    Add(pue, {{"node", n.node}}, n.pue);
+    Add(hourly,
+        {{"node", n.node},
+         {"currency", engine ? engine->model().currency() : ""}},
+        n.hourly_cost);
+  }
+  for (auto* f : {&cost, &carbon, &wenergy, &intensity, &pue, &hourly}) {
+    out.push_back(std::move(*f));
+  }
+
   double watts = 0;
   for (const auto& [_, w] : state_.NodeWatts()) watts += w;
   auto power =

@@ -16,11 +16,13 @@ namespace wattlens::collector {
 class CollectorMetrics final : public prometheus::Collectable {
  public:
   CollectorMetrics(const ClusterState& state, const IngestCounters& ingest,
-                   const Store* store, size_t max_namespaces)
+                   const Store* store, size_t max_namespaces,
+                   size_t max_workloads = 500)
       : state_(state),
         ingest_(ingest),
         store_(store),
-        max_namespaces_(max_namespaces) {}
+        max_namespaces_(max_namespaces),
+        max_workloads_(max_workloads) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
@@ -28,6 +30,7 @@ class CollectorMetrics final : public prometheus::Collectable {
   const IngestCounters& ingest_;
   const Store* const store_;
   const size_t max_namespaces_;
+  const size_t max_workloads_;
 };
 
 }  // namespace wattlens::collector

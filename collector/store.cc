@@ -10,26 +10,54 @@
 namespace wattlens::collector {
 namespace {
 
-constexpr const char* kSchema = R"sql(
+// "a INTEGER, b INTEGER, ..." / "a, b, ..." / "?k, ?k+1, ..." / "a=?k, ..."
+// over the counter columns, so adding a counter is one line in counters.h.
+std::string CounterColumns(const char* prefix, const char* suffix) {
+  std::string out;
+  for (const char* n : Counters::kNames) {
+    if (!out.empty()) out += ", ";
+    absl::StrAppend(&out, prefix, n, suffix);
+  }
+  return out;
+}
+std::string CounterParams(int first) {
+  std::string out;
+  for (size_t i = 0; i < Counters::kNames.size(); ++i) {
+    absl::StrAppend(&out, i ? ", " : "", "?", first + static_cast<int>(i));
+  }
+  return out;
+}
+std::string CounterAssign(int first, bool add) {
+  std::string out;
+  for (size_t i = 0; i < Counters::kNames.size(); ++i) {
+    const char* n = Counters::kNames[i];
+    absl::StrAppend(&out, i ? ", " : "", n, "=", add ? n : "",
+                    add ? "+" : "", "?", first + static_cast<int>(i));
+  }
+  return out;
+}
+constexpr int kNumCounters = static_cast<int>(Counters::kNames.size());
+
+std::string Schema() {
+  return absl::StrCat(R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);
 CREATE TABLE IF NOT EXISTS nodes(
   node TEXT PRIMARY KEY, epoch INTEGER, sequence INTEGER,
   epochs_seen INTEGER, report_time_ns INTEGER, seen_ns INTEGER,
-  agent_version TEXT);
+  agent_version TEXT, spec BLOB);
 CREATE TABLE IF NOT EXISTS series(
   id INTEGER PRIMARY KEY, node TEXT NOT NULL, path TEXT NOT NULL,
-  epoch INTEGER, cgroup_id INTEGER,
-  cpu_ns INTEGER, syscalls INTEGER, syscall_errors INTEGER,
-  net_tx INTEGER, net_rx INTEGER, energy_uj INTEGER,
+  epoch INTEGER, cgroup_id INTEGER, )sql",
+                      CounterColumns("", " INTEGER"), R"sql(,
   systemd_unit TEXT, ns TEXT, pod TEXT, container TEXT,
   workload_kind TEXT, workload TEXT, project TEXT,
   UNIQUE(node, path));
 CREATE TABLE IF NOT EXISTS buckets(
-  series INTEGER, bucket INTEGER,
-  cpu_ns INTEGER, syscalls INTEGER, syscall_errors INTEGER,
-  net_tx INTEGER, net_rx INTEGER, energy_uj INTEGER,
+  series INTEGER, bucket INTEGER, )sql",
+                      CounterColumns("", " INTEGER"), R"sql(,
   PRIMARY KEY(series, bucket)) WITHOUT ROWID;
-)sql";
+)sql");
+}
 // Series are keyed by an integer id (the rowid) in every hot write: long
 // text keys ((node, cgroup path), ~100 bytes on Kubernetes) made each
 // update a wide B-tree walk and capped the writer at ~115 k rows/s.
@@ -47,18 +75,16 @@ void BindU64(sqlite3_stmt* s, int i, uint64_t v) {
   sqlite3_bind_int64(s, i, static_cast<sqlite3_int64>(v));
 }
 void BindCounters(sqlite3_stmt* s, int first, const Counters& c) {
-  BindU64(s, first, c.cpu_ns);
-  BindU64(s, first + 1, c.syscalls);
-  BindU64(s, first + 2, c.syscall_errors);
-  BindU64(s, first + 3, c.net_tx_bytes);
-  BindU64(s, first + 4, c.net_rx_bytes);
-  BindU64(s, first + 5, c.energy_uj);
+  int i = first;
+  for (auto f : Counters::kFields) BindU64(s, i++, c.*f);
 }
 Counters ColumnCounters(sqlite3_stmt* s, int first) {
-  auto u = [&](int i) {
-    return static_cast<uint64_t>(sqlite3_column_int64(s, first + i));
-  };
-  return {u(0), u(1), u(2), u(3), u(4), u(5)};
+  Counters c;
+  int i = first;
+  for (auto f : Counters::kFields) {
+    c.*f = static_cast<uint64_t>(sqlite3_column_int64(s, i++));
+  }
+  return c;
 }
 std::string ColumnText(sqlite3_stmt* s, int i) {
   const auto* p = sqlite3_column_text(s, i);
@@ -100,15 +126,19 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options,
                                   ? "PRAGMA synchronous=FULL"
                                   : "PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));  // 64 MiB
-  RETURN_IF_ERROR(store->Exec(kSchema));
+  RETURN_IF_ERROR(store->Exec(Schema().c_str()));
   {
-    Stmt probe;  // a store written before integer series ids
-    if (sqlite3_prepare_v2(db, "SELECT id FROM series LIMIT 0", -1, &probe.s,
-                           nullptr) != SQLITE_OK) {
+    // A store written by an older collector (before integer series ids, or
+    // before the cost counters and node specs).
+    Stmt probe_series, probe_nodes;
+    if (sqlite3_prepare_v2(db, "SELECT id, elapsed_ns FROM series LIMIT 0",
+                           -1, &probe_series.s, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT spec FROM nodes LIMIT 0", -1,
+                           &probe_nodes.s, nullptr) != SQLITE_OK) {
       return absl::FailedPreconditionError(absl::StrCat(
           "store ", store->options_.path,
-          " has an older schema (no series ids); move it away to start a "
-          "new one"));
+          " has an older schema (before series ids or cost counters); move "
+          "it away to start a new one"));
     }
   }
   RETURN_IF_ERROR(store->Prepare());
@@ -139,40 +169,49 @@ absl::Status Store::Exec(const char* sql) {
 }
 
 absl::Status Store::Prepare() {
+  const int n = kNumCounters;
+  const std::string cols = CounterColumns("", "");
+  const int label0 = 5 + n;  // first label parameter of the series upsert
+  const std::string upsert_series = absl::StrCat(
+      "INSERT INTO series(node, path, epoch, cgroup_id, ", cols,
+      ", systemd_unit, ns, pod, container, workload_kind, workload, project) "
+      "VALUES(?1, ?2, ?3, ?4, ",
+      CounterParams(5), ", ?", label0, ", ?", label0 + 1, ", ?", label0 + 2,
+      ", ?", label0 + 3, ", ?", label0 + 4, ", ?", label0 + 5, ", ?",
+      label0 + 6, ") ON CONFLICT(node, path) DO UPDATE SET epoch=?3, "
+      "cgroup_id=?4, ",
+      CounterAssign(5, false), ", systemd_unit=?", label0, ", ns=?", label0 + 1,
+      ", pod=?", label0 + 2, ", container=?", label0 + 3, ", workload_kind=?",
+      label0 + 4, ", workload=?", label0 + 5, ", project=?", label0 + 6,
+      " RETURNING id");
+  const std::string upsert_counters = absl::StrCat(
+      "INSERT INTO series(node, path, epoch, cgroup_id, ", cols,
+      ") VALUES(?1, ?2, ?3, ?4, ", CounterParams(5),
+      ") ON CONFLICT(node, path) DO UPDATE SET epoch=?3, cgroup_id=?4, ",
+      CounterAssign(5, false), " RETURNING id");
+  const std::string update_series =
+      absl::StrCat("UPDATE series SET epoch=?2, cgroup_id=?3, ",
+                   CounterAssign(4, false), " WHERE id=?1");
+  const std::string upsert_bucket = absl::StrCat(
+      "INSERT INTO buckets(series, bucket, ", cols, ") VALUES(?1, ?2, ",
+      CounterParams(3), ") ON CONFLICT(series, bucket) DO UPDATE SET ",
+      CounterAssign(3, true));
   struct {
     sqlite3_stmt** out;
-    const char* sql;
+    std::string sql;
   } stmts[] = {
       {&upsert_node_,
-       "INSERT INTO nodes VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(node) DO "
+       "INSERT INTO nodes VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(node) DO "
        "UPDATE SET epoch=?2, sequence=?3, epochs_seen=?4, report_time_ns=?5, "
-       "seen_ns=?6, agent_version=?7"},
-      {&upsert_series_,
-       "INSERT INTO series(node,path,epoch,cgroup_id,cpu_ns,syscalls,"
-       "syscall_errors,net_tx,net_rx,energy_uj,systemd_unit,ns,pod,container,"
-       "workload_kind,workload,project) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
-       "?10,?11,?12,?13,?14,?15,?16,?17) ON CONFLICT(node,path) DO UPDATE SET "
-       "epoch=?3, cgroup_id=?4, cpu_ns=?5, syscalls=?6, syscall_errors=?7, "
-       "net_tx=?8, net_rx=?9, energy_uj=?10, systemd_unit=?11, ns=?12, "
-       "pod=?13, container=?14, workload_kind=?15, workload=?16, project=?17 "
-       "RETURNING id"},
-      {&upsert_counters_,
-       "INSERT INTO series(node,path,epoch,cgroup_id,cpu_ns,syscalls,"
-       "syscall_errors,net_tx,net_rx,energy_uj) VALUES(?1,?2,?3,?4,?5,?6,?7,"
-       "?8,?9,?10) ON CONFLICT(node,path) DO UPDATE SET epoch=?3, "
-       "cgroup_id=?4, cpu_ns=?5, syscalls=?6, syscall_errors=?7, net_tx=?8, "
-       "net_rx=?9, energy_uj=?10 RETURNING id"},
-      {&update_series_,
-       "UPDATE series SET epoch=?2, cgroup_id=?3, cpu_ns=?4, syscalls=?5, "
-       "syscall_errors=?6, net_tx=?7, net_rx=?8, energy_uj=?9 WHERE id=?1"},
-      {&upsert_bucket_,
-       "INSERT INTO buckets VALUES(?1,?2,?3,?4,?5,?6,?7,?8) "
-       "ON CONFLICT(series,bucket) DO UPDATE SET cpu_ns=cpu_ns+?3, "
-       "syscalls=syscalls+?4, syscall_errors=syscall_errors+?5, "
-       "net_tx=net_tx+?6, net_rx=net_rx+?7, energy_uj=energy_uj+?8"},
+       "seen_ns=?6, agent_version=?7, spec=COALESCE(?8, spec)"},
+      {&upsert_series_, upsert_series},
+      {&upsert_counters_, upsert_counters},
+      {&update_series_, update_series},
+      {&upsert_bucket_, upsert_bucket},
   };
   for (auto& s : stmts) {
-    if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.out,
+    if (sqlite3_prepare_v3(db_, s.sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           s.out,
                            nullptr) != SQLITE_OK) {
       return SqliteError(db_, "prepare");
     }
@@ -198,7 +237,8 @@ absl::Status Store::LoadInto(ClusterState& state) {
     Stmt q;
     if (sqlite3_prepare_v2(db_,
                            "SELECT node, epoch, sequence, epochs_seen, "
-                           "report_time_ns, seen_ns, agent_version FROM nodes",
+                           "report_time_ns, seen_ns, agent_version, spec "
+                           "FROM nodes",
                            -1, &q.s, nullptr) != SQLITE_OK) {
       return SqliteError(db_, "load nodes");
     }
@@ -211,6 +251,9 @@ absl::Status Store::LoadInto(ClusterState& state) {
       n.report_time_ns = sqlite3_column_int64(q.s, 4);
       n.seen_realtime_ns = sqlite3_column_int64(q.s, 5);
       n.agent_version = ColumnText(q.s, 6);
+      if (const void* b = sqlite3_column_blob(q.s, 7)) {
+        n.spec.assign(static_cast<const char*>(b), sqlite3_column_bytes(q.s, 7));
+      }
       if (n.seen_realtime_ns < cutoff_ns) continue;
       state.RestoreNode(n);
       ++nodes;
@@ -218,12 +261,12 @@ absl::Status Store::LoadInto(ClusterState& state) {
   }
   {
     Stmt q;
-    if (sqlite3_prepare_v2(
-            db_,
-            "SELECT node, path, epoch, cgroup_id, cpu_ns, syscalls, "
-            "syscall_errors, net_tx, net_rx, energy_uj, systemd_unit, ns, pod, "
-            "container, workload_kind, workload, project, id FROM series",
-            -1, &q.s, nullptr) != SQLITE_OK) {
+    const std::string sql = absl::StrCat(
+        "SELECT node, path, epoch, cgroup_id, ", CounterColumns("", ""),
+        ", systemd_unit, ns, pod, container, workload_kind, workload, "
+        "project, id FROM series");
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &q.s, nullptr) !=
+        SQLITE_OK) {
       return SqliteError(db_, "load series");
     }
     while (sqlite3_step(q.s) == SQLITE_ROW) {
@@ -233,28 +276,28 @@ absl::Status Store::LoadInto(ClusterState& state) {
       s.epoch = sqlite3_column_int64(q.s, 2);
       s.cgroup_id = sqlite3_column_int64(q.s, 3);
       s.cumulative = ColumnCounters(q.s, 4);
-      s.labels.systemd_unit = ColumnText(q.s, 10);
-      s.labels.ns = ColumnText(q.s, 11);
-      s.labels.pod = ColumnText(q.s, 12);
-      s.labels.container = ColumnText(q.s, 13);
-      s.labels.workload_kind = ColumnText(q.s, 14);
-      s.labels.workload = ColumnText(q.s, 15);
-      s.labels.project = ColumnText(q.s, 16);
+      const int l = 4 + kNumCounters;
+      s.labels.systemd_unit = ColumnText(q.s, l);
+      s.labels.ns = ColumnText(q.s, l + 1);
+      s.labels.pod = ColumnText(q.s, l + 2);
+      s.labels.container = ColumnText(q.s, l + 3);
+      s.labels.workload_kind = ColumnText(q.s, l + 4);
+      s.labels.workload = ColumnText(q.s, l + 5);
+      s.labels.project = ColumnText(q.s, l + 6);
       series_ids_[SeriesKey(s.node_name, s.labels.cgroup_path)] =
-          sqlite3_column_int64(q.s, 17);
+          sqlite3_column_int64(q.s, l + 7);
       state.RestoreSeries(s);
       ++series;
     }
   }
   {
     Stmt q;
-    if (sqlite3_prepare_v2(
-            db_,
-            "SELECT s.node, s.path, b.bucket, b.cpu_ns, b.syscalls, "
-            "b.syscall_errors, b.net_tx, b.net_rx, b.energy_uj FROM buckets b "
-            "JOIN series s ON s.id = b.series WHERE b.bucket >= ?1 "
-            "ORDER BY s.node, s.path, b.bucket",
-            -1, &q.s, nullptr) != SQLITE_OK) {
+    const std::string sql = absl::StrCat(
+        "SELECT s.node, s.path, b.bucket, ", CounterColumns("b.", ""),
+        " FROM buckets b JOIN series s ON s.id = b.series WHERE b.bucket >= "
+        "?1 ORDER BY s.node, s.path, b.bucket");
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &q.s, nullptr) !=
+        SQLITE_OK) {
       return SqliteError(db_, "load buckets");
     }
     sqlite3_bind_int64(q.s, 1, cutoff_ns / stored_res);
@@ -270,14 +313,14 @@ absl::Status Store::LoadInto(ClusterState& state) {
     // Rewrite the stored indexes at the new resolution, once.
     RETURN_IF_ERROR(Exec("BEGIN"));
     Stmt q;
-    sqlite3_prepare_v2(db_,
-                       "CREATE TEMP TABLE b2 AS SELECT series, "
-                       "(bucket*?1)/?2 AS bucket, SUM(cpu_ns) AS cpu_ns, "
-                       "SUM(syscalls) AS syscalls, SUM(syscall_errors) AS "
-                       "syscall_errors, SUM(net_tx) AS net_tx, SUM(net_rx) AS "
-                       "net_rx, SUM(energy_uj) AS energy_uj FROM buckets "
-                       "GROUP BY 1,2",
-                       -1, &q.s, nullptr);
+    std::string sums;
+    for (const char* c : Counters::kNames) {
+      absl::StrAppend(&sums, ", SUM(", c, ") AS ", c);
+    }
+    const std::string sql = absl::StrCat(
+        "CREATE TEMP TABLE b2 AS SELECT series, (bucket*?1)/?2 AS bucket", sums,
+        " FROM buckets GROUP BY 1,2");
+    sqlite3_prepare_v2(db_, sql.c_str(), -1, &q.s, nullptr);
     sqlite3_bind_int64(q.s, 1, stored_res);
     sqlite3_bind_int64(q.s, 2, options_.resolution_ns);
     if (sqlite3_step(q.s) != SQLITE_DONE) return SqliteError(db_, "rebucket");
@@ -334,6 +377,12 @@ absl::Status Store::WriteOne(const NodeWrite& w) {
   sqlite3_bind_int64(s, 5, w.report_time_ns);
   sqlite3_bind_int64(s, 6, w.seen_realtime_ns);
   BindText(s, 7, w.agent_version);
+  if (w.node_spec.empty()) {
+    sqlite3_bind_null(s, 8);  // unchanged: keep the stored one
+  } else {
+    sqlite3_bind_blob(s, 8, w.node_spec.data(),
+                      static_cast<int>(w.node_spec.size()), SQLITE_TRANSIENT);
+  }
   if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(db_, "node");
   uint64_t rows = 1;
   for (const SeriesWrite& sw : w.series) {
@@ -362,13 +411,14 @@ absl::Status Store::WriteOne(const NodeWrite& w) {
       BindCounters(s, 5, sw.cumulative);
       if (sw.labels) {
         const WorkloadLabels& l = *sw.labels;
-        BindText(s, 11, l.systemd_unit);
-        BindText(s, 12, l.ns);
-        BindText(s, 13, l.pod);
-        BindText(s, 14, l.container);
-        BindText(s, 15, l.workload_kind);
-        BindText(s, 16, l.workload);
-        BindText(s, 17, l.project);
+        const int p = 5 + kNumCounters;
+        BindText(s, p, l.systemd_unit);
+        BindText(s, p + 1, l.ns);
+        BindText(s, p + 2, l.pod);
+        BindText(s, p + 3, l.container);
+        BindText(s, p + 4, l.workload_kind);
+        BindText(s, p + 5, l.workload);
+        BindText(s, p + 6, l.project);
       }
       if (sqlite3_step(s) != SQLITE_ROW) return SqliteError(db_, "series");
       id = sqlite3_column_int64(s, 0);
