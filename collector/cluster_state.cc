@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/btree_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -482,7 +483,8 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
     Impact impact;
     uint32_t series = 0;
   };
-  absl::flat_hash_map<std::string, Row> rows;
+  // Node-based: idle sharing keeps pointers to rows while more are added.
+  absl::node_hash_map<std::string, Row> rows;
   absl::btree_set<std::string> warnings;
   GetUsageResponse resp;
   for (const auto& node : AllNodes()) {
