@@ -27,6 +27,8 @@ constexpr char kUsage[] = R"(Usage: wattlens [global flags] <command> [flags]
 
 Commands:
   top       per-workload CPU, syscalls, network and energy over a window
+  projects  the open-source project bill: cost, energy and carbon per
+            project (postgres, nginx, ...) across the cluster
   status    nodes known to the collector and their state
   watch     node status events (-f: follow until interrupted)
 
@@ -40,9 +42,12 @@ Global flags:
   --timeout=DURATION     per request (default 12s)
   -o, --output=table|json
 
-top flags:
+top flags (projects takes the same; it groups by project, sorts by cost):
   --group-by=node|namespace|workload|pod|container|project|cgroup (workload)
-  --sort-by=cpu|energy|network|syscalls|name (cpu)   --reverse
+  --sort-by=cpu|energy|network|syscalls|cost|carbon|name (cpu)   --reverse
+  --show=usage|cost|carbon|all (usage): column sets; cost = money by
+         resource, carbon = kWh and g CO2e (operational, embodied, SCI)
+  --share-idle   share each node's idle cost among its workloads
   -n, --namespace=NS ("-" = host workloads)   -A, --all-namespaces
   --node=NAME   --project=NAME   --limit=N   --no-headers
   --window=1m|5m|1h|24h|DURATION (5m)
@@ -67,7 +72,7 @@ bool Parse(const std::vector<std::string>& in, Args* a, std::string* error) {
       {"-h", "help"}};
   static const std::vector<std::string> kBool = {
       "insecure", "all-namespaces", "follow",         "help",
-      "reverse",  "no-headers",     "include-reports"};
+      "reverse",  "no-headers",     "include-reports", "share-idle"};
   for (size_t i = 0; i < in.size(); ++i) {
     const std::string& s = in[i];
     std::string name, value;
@@ -204,7 +209,8 @@ int RpcError(const grpc::Status& st, const std::string& server,
 
 int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
         absl::Duration timeout, bool json, std::ostream& out,
-        std::ostream& err) {
+        std::ostream& err, bool projects) {
+  const char* cmd = projects ? "wattlens projects" : "wattlens top";
   static const std::map<std::string, wattlens::v1::GroupBy> kGroups = {
       {"node", wattlens::v1::GROUP_BY_NODE},
       {"namespace", wattlens::v1::GROUP_BY_NAMESPACE},
@@ -218,14 +224,24 @@ int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
       {"energy", wattlens::v1::SORT_BY_ENERGY},
       {"network", wattlens::v1::SORT_BY_NETWORK},
       {"syscalls", wattlens::v1::SORT_BY_SYSCALLS},
+      {"cost", wattlens::v1::SORT_BY_COST},
+      {"carbon", wattlens::v1::SORT_BY_CARBON},
       {"name", wattlens::v1::SORT_BY_NAME}};
   wattlens::v1::GetUsageRequest req;
-  const std::string group = Flag(a, "group-by", "workload");
-  const std::string sort = Flag(a, "sort-by", "cpu");
+  const std::string group =
+      Flag(a, "group-by", projects ? "project" : "workload");
+  const std::string sort = Flag(a, "sort-by", projects ? "cost" : "cpu");
+  const std::string show = Flag(a, "show", projects ? "projects" : "usage");
   if (!kGroups.count(group) || !kSorts.count(sort)) {
-    err << "wattlens top: bad --group-by or --sort-by\n";
+    err << cmd << ": bad --group-by or --sort-by\n";
     return 2;
   }
+  if (show != "usage" && show != "cost" && show != "carbon" &&
+      show != "all" && show != "projects") {
+    err << cmd << ": bad --show (usage, cost, carbon or all)\n";
+    return 2;
+  }
+  req.set_share_idle(Has(a, "share-idle"));
   req.set_group_by(kGroups.at(group));
   req.set_sort_by(kSorts.at(sort));
   req.set_reverse(Has(a, "reverse"));
@@ -235,7 +251,7 @@ int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
   if (Has(a, "limit")) {
     uint32_t limit = 0;
     if (!absl::SimpleAtoi(Flag(a, "limit"), &limit)) {
-      err << "wattlens top: bad --limit\n";
+      err << cmd << ": bad --limit\n";
       return 2;
     }
     req.set_limit(limit);
@@ -243,7 +259,7 @@ int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
   absl::Duration window = absl::Minutes(5);
   if (Has(a, "window") && (!absl::ParseDuration(Flag(a, "window"), &window) ||
                            window <= absl::ZeroDuration())) {
-    err << "wattlens top: bad --window (e.g. 1m, 5m, 1h, 24h)\n";
+    err << cmd << ": bad --window (e.g. 1m, 5m, 1h, 24h)\n";
     return 2;
   }
   *req.mutable_window() =
@@ -252,7 +268,7 @@ int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
     if (!Has(a, f)) continue;
     auto t = ParseWhen(Flag(a, f));
     if (!t) {
-      err << "wattlens top: bad --" << f << " (RFC 3339 or a duration ago)\n";
+      err << cmd << ": bad --" << f << " (RFC 3339 or a duration ago)\n";
       return 2;
     }
     *(std::string(f) == "since" ? req.mutable_since() : req.mutable_until()) =
@@ -292,9 +308,36 @@ int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
   }
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = key_cols;
-  for (const char* h : {"CPU(cores)", "CPU(s)", "SYSCALLS/s", "NET(B/s)",
-                        "ENERGY(J)", "POWER(W)"}) {
-    header.push_back(h);
+  const bool usage_cols = show == "usage" || show == "all";
+  const bool cost_cols = show == "cost" || show == "all";
+  const bool carbon_cols = show == "carbon" || show == "all";
+  const bool project_cols = show == "projects";
+  const std::string cur = resp.currency().empty() ? "$" : resp.currency();
+  if (usage_cols) {
+    for (const char* h : {"CPU(cores)", "CPU(s)", "SYSCALLS/s", "NET(B/s)",
+                          "ENERGY(J)", "POWER(W)"}) {
+      header.push_back(h);
+    }
+  }
+  if (cost_cols) {
+    for (const char* h : {"COST", "CPU", "RAM", "GPU", "NETWORK", "ENERGY"}) {
+      header.push_back(absl::StrCat(h, "(", cur, ")"));
+    }
+  }
+  if (carbon_cols) {
+    for (const char* h : {"ENERGY(kWh)", "FACILITY(kWh)", "CO2e(g)",
+                          "OPERATIONAL(g)", "EMBODIED(g)", "SCI(g)"}) {
+      header.push_back(h);
+    }
+  }
+  if (project_cols) {
+    for (std::string h :
+         {absl::StrCat("COST(", cur, ")"), std::string("SHARE"),
+          std::string("CPU(cores)"), std::string("ENERGY(kWh)"),
+          std::string("CO2e(g)"), std::string("OPERATIONAL(g)"),
+          std::string("EMBODIED(g)")}) {
+      header.push_back(h);
+    }
   }
   rows.push_back(header);
   auto or_dash = [](const std::string& s) { return s.empty() ? "-" : s; };
@@ -315,15 +358,48 @@ int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
       }
     }
     const auto& u = r.usage();
-    row.push_back(absl::StrFormat("%.3f", u.cpu_cores()));
-    row.push_back(absl::StrFormat("%.3f", u.cpu_seconds()));
-    row.push_back(absl::StrFormat("%.1f", u.syscalls_per_second()));
-    row.push_back(HumanBytes(u.network_bytes_per_second()));
-    row.push_back(absl::StrFormat("%.1f", u.energy_joules()));
-    row.push_back(absl::StrFormat("%.2f", u.watts()));
+    auto money = [](double v) { return absl::StrFormat("%.6f", v); };
+    auto grams = [](double v) { return absl::StrFormat("%.3f", v); };
+    if (usage_cols) {
+      row.push_back(absl::StrFormat("%.3f", u.cpu_cores()));
+      row.push_back(absl::StrFormat("%.3f", u.cpu_seconds()));
+      row.push_back(absl::StrFormat("%.1f", u.syscalls_per_second()));
+      row.push_back(HumanBytes(u.network_bytes_per_second()));
+      row.push_back(absl::StrFormat("%.1f", u.energy_joules()));
+      row.push_back(absl::StrFormat("%.2f", u.watts()));
+    }
+    if (cost_cols) {
+      const auto& c = u.cost();
+      for (double v : {c.total(), c.cpu(), c.ram(), c.gpu(), c.network(),
+                       c.energy()}) {
+        row.push_back(money(v));
+      }
+    }
+    if (carbon_cols) {
+      const auto& c = u.carbon();
+      row.push_back(absl::StrFormat("%.6f", u.energy_kwh()));
+      row.push_back(absl::StrFormat("%.6f", u.facility_energy_kwh()));
+      row.push_back(grams(c.total_grams()));
+      row.push_back(grams(c.operational_grams()));
+      row.push_back(grams(c.embodied_grams()));
+      row.push_back(c.sci_unit().empty()
+                        ? "-"
+                        : absl::StrFormat("%.4g/%s", c.sci_grams(),
+                                          c.sci_unit()));
+    }
+    if (project_cols) {
+      row.push_back(money(u.cost().total()));
+      row.push_back(absl::StrFormat("%.1f%%", 100 * u.cost_share()));
+      row.push_back(absl::StrFormat("%.3f", u.cpu_cores()));
+      row.push_back(absl::StrFormat("%.6f", u.energy_kwh()));
+      row.push_back(grams(u.carbon().total_grams()));
+      row.push_back(grams(u.carbon().operational_grams()));
+      row.push_back(grams(u.carbon().embodied_grams()));
+    }
     rows.push_back(std::move(row));
   }
   PrintTable(rows, !Has(a, "no-headers"), out);
+  for (const auto& w : resp.warnings()) err << "NOTE: " << w << "\n";
   if (resp.partial()) {
     err << "WARNING: partial view; nodes not reporting now: "
         << absl::StrJoin(resp.missing_nodes(), ", ") << "\n";
@@ -478,7 +554,8 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   auto stub = wattlens::v1::QueryService::NewStub(channel);
   const bool json = output == "json";
   a.flags["server"] = server;
-  if (cmd == "top") return Top(a, *stub, timeout, json, out, err);
+  if (cmd == "top") return Top(a, *stub, timeout, json, out, err, false);
+  if (cmd == "projects") return Top(a, *stub, timeout, json, out, err, true);
   if (cmd == "status") return Status(a, *stub, timeout, json, out, err);
   if (cmd == "watch") return Watch(a, *stub, json, out, err, cancel);
   err << "wattlens: unknown command \"" << cmd << "\"\n" << kUsage;

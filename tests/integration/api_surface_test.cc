@@ -10,6 +10,8 @@
 #include "cli/cli.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster_harness.h"
 #include "wattlens/v1/node.grpc.pb.h"
@@ -194,6 +196,69 @@ TEST_F(ApiSurfaceTest, CliTableAndWatchFollow) {
   EXPECT_EQ(watch_rc, 0) << watch_err.str();
   EXPECT_NE(watch_out.str().find("node-w"), std::string::npos)
       << "watch -f printed: " << watch_out.str();
+}
+
+// `wattlens projects`: the open-source project bill over the real API.
+TEST_F(ApiSurfaceTest, CliProjectsBillsEachProjectWithShares) {
+  wattlens::v1::NodeReport r;
+  r.set_node_name("node-p");
+  r.set_epoch(1);
+  r.set_sequence(1);
+  *r.mutable_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          clock_.RealtimeNs());
+  r.set_elapsed_nanoseconds(3600ull * 1'000'000'000);
+  r.mutable_node()->set_cpus(4);
+  r.mutable_node()->set_memory_bytes(16ull << 30);
+  const std::pair<const char*, uint64_t> projects[] = {{"postgresql", 3},
+                                                       {"nginx", 1}};
+  for (const auto& [project, cores] : projects) {
+    auto* w = r.add_workloads();
+    auto* id = w->mutable_identity();
+    id->set_cgroup_path(absl::StrCat("/kubepods/", project));
+    id->set_namespace_("shop");
+    id->set_pod(absl::StrCat(project, "-0"));
+    id->set_project(project);
+    // The whole node's CPU is allocated: no idle CPU cost.
+    w->set_cpu_allocated_core_nanoseconds(cores * 3600ull * 1'000'000'000);
+    w->set_memory_allocated_byte_seconds((8ull << 30) * 3600);
+  }
+  collector_->state().Apply(r, nullptr);
+
+  const std::vector<std::string> global = {"--server=" + server_, "--insecure"};
+  std::ostringstream out, err;
+  std::vector<std::string> args = global;
+  args.insert(args.end(), {"projects", "--window=1h"});
+  ASSERT_EQ(cli::RunCli(args, out, err), 0) << err.str();
+  // OpenCost default prices: postgresql 3 x 0.031611 + 8 x 0.004237 =
+  // 0.128729 of 0.194220 (66.3 %), nginx 0.065507 (33.7 %).
+  EXPECT_NE(out.str().find("PROJECT"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("COST(USD)"), std::string::npos) << out.str();
+  const size_t pg = out.str().find("postgresql");
+  const size_t ng = out.str().find("nginx");
+  ASSERT_NE(pg, std::string::npos) << out.str();
+  ASSERT_NE(ng, std::string::npos) << out.str();
+  EXPECT_LT(pg, ng) << "sorted by cost: " << out.str();
+  EXPECT_NE(out.str().find("0.128729"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("66.3%"), std::string::npos) << out.str();
+
+  // The same bill as JSON through `top --group-by=project -o json`.
+  std::ostringstream jout, jerr;
+  args = global;
+  args.insert(args.end(), {"top", "--group-by=project", "--sort-by=cost",
+                           "--window=1h", "-o", "json"});
+  ASSERT_EQ(cli::RunCli(args, jout, jerr), 0) << jerr.str();
+  wattlens::v1::GetUsageResponse resp;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(jout.str(), &resp)
+                  .ok())
+      << jout.str();
+  ASSERT_EQ(resp.rows_size(), 2);
+  EXPECT_EQ(resp.rows(0).key().project(), "postgresql");
+  EXPECT_NEAR(resp.rows(0).usage().cost().total(),
+              3 * 0.031611 + 8 * 0.004237, 1e-12);
+  EXPECT_NEAR(resp.total().cost().total(), 4 * 0.031611 + 16 * 0.004237,
+              1e-12);
+  EXPECT_EQ(resp.currency(), "USD");
 }
 
 // The agent's local node API: health and both RPCs over a real channel.
