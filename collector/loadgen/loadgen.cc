@@ -73,6 +73,10 @@ std::atomic<uint64_t> g_sent{0}, g_acked{0}, g_skipped{0}, g_failed{0};
 class SimAgent final
     : public grpc::ClientBidiReactor<UploadRequest, UploadResponse> {
  public:
+  static constexpr const char* kRegions[] = {"us-east-1", "europe-west1",
+                                             "eastus", "eu-central-1"};
+  static constexpr const char* kProjects[] = {"postgresql", "nginx", "redis",
+                                              "kafka", ""};
   SimAgent(int id, int workloads, wattlens::v1::IngestService::Stub* stub)
       : id_(id), stub_(stub) {
     auto* r = req_.mutable_report();
@@ -80,6 +84,13 @@ class SimAgent final
     r->set_epoch(1'700'000'000'000'000'000ull + id);
     r->mutable_interval()->set_seconds(10);
     r->set_agent_version("loadgen");
+    // A node the cost engine prices: capacity, region, instance type.
+    r->mutable_node()->set_cpus(16);
+    r->mutable_node()->set_memory_bytes(64ull << 30);
+    (*r->mutable_node()->mutable_labels())["topology.kubernetes.io/region"] =
+        kRegions[id % 4];
+    (*r->mutable_node()->mutable_labels())["node.kubernetes.io/instance-type"] =
+        "m5.4xlarge";
     for (int w = 0; w < workloads; ++w) {
       auto* wc = r->add_workloads();
       auto* idn = wc->mutable_identity();
@@ -90,7 +101,11 @@ class SimAgent final
       idn->set_container("app");
       idn->set_workload_kind("Deployment");
       idn->set_workload(absl::StrCat("deploy-", w));
+      idn->set_project(kProjects[w % 5]);
       wc->add_network()->set_network_class(wattlens::v1::NETWORK_CLASS_CLUSTER);
+      wc->add_energy()->set_zone(wattlens::v1::ENERGY_ZONE_PACKAGE);
+      wc->set_cpu_request_cores(0.1);
+      wc->set_memory_request_bytes(256ull << 20);
     }
   }
 
@@ -111,7 +126,14 @@ class SimAgent final
     r->set_sequence(r->sequence() + 1);
     const int64_t now = absl::ToUnixNanos(absl::Now());
     *r->mutable_time() = TimeUtil::NanosecondsToTimestamp(now);
+    r->set_elapsed_nanoseconds(r->elapsed_nanoseconds() + 10'000'000'000);
     for (auto& w : *r->mutable_workloads()) {
+      w.set_cpu_allocated_core_nanoseconds(w.cpu_allocated_core_nanoseconds() +
+                                           1'000'000'000);
+      w.set_memory_allocated_byte_seconds(w.memory_allocated_byte_seconds() +
+                                          (256ull << 20) * 10);
+      w.set_tcp_accepted(w.tcp_accepted() + 3);
+      w.mutable_energy(0)->set_microjoules(w.energy(0).microjoules() + 5000);
       w.set_cpu_nanoseconds(w.cpu_nanoseconds() + 1'000'000 + (id_ % 7));
       w.set_syscalls(w.syscalls() + 1000);
       w.mutable_network(0)->set_transmit_bytes(w.network(0).transmit_bytes() +
