@@ -29,6 +29,9 @@ int floor_sys_exit(void *ctx) { return 0; }
 SEC("tp_btf/sched_process_exit")
 int floor_sched_process_exit(void *ctx) { return 0; }
 
+SEC("tp_btf/cgroup_attach_task")
+int floor_cgroup_attach_task(void *ctx) { return 0; }
+
 SEC("tp_btf/sched_switch")
 int floor_sched_switch(void *ctx) { return 0; }
 

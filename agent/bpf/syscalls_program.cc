@@ -1,5 +1,8 @@
 #include "agent/bpf/syscalls_program.h"
 
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <sched.h>
 #include <sys/syscall.h>
 
 #include "agent/common/status_macros.h"
@@ -19,6 +22,8 @@ absl::StatusOr<std::unique_ptr<SyscallsProgram>> SyscallsProgram::Create(
   int err =
       bpf_map__set_max_entries(skel->maps.syscall_counts, config.map_entries);
   if (err) return LibbpfError(err, "sizing syscall_counts");
+  // wl_sys_flush is run on demand (FlushCaches), never attached.
+  bpf_program__set_autoattach(skel->progs.wl_sys_flush, false);
   if ((err = syscalls_bpf__load(skel))) {
     return LibbpfError(err, "loading syscalls BPF object (verifier)");
   }
@@ -33,8 +38,41 @@ SyscallsProgram::~SyscallsProgram() { syscalls_bpf__destroy(skel_); }
 absl::Status SyscallsProgram::ReadCounts(
     const std::function<void(const wl_syscall_key&, const wl_syscall_val&)>& fn,
     MapReadStats* stats) {
+  RETURN_IF_ERROR(FlushCaches());
   return ReadPerCpuMap<wl_syscall_key, wl_syscall_val>(
       bpf_map__fd(skel_->maps.syscall_counts), ncpus_, map_entries_, fn, stats);
+}
+
+absl::Status SyscallsProgram::FlushCaches(int* offline_cpus) {
+  // Return values of wl_sys_flush (bpf/syscalls.bpf.c).
+  constexpr uint32_t kFlushBusy = 1;
+  // Busy means the IPI landed while wl_sys_exit ran on that CPU, which takes
+  // nanoseconds (microseconds when it flushes a way itself): retry.
+  constexpr int kAttempts = 10000;
+  const int fd = bpf_program__fd(skel_->progs.wl_sys_flush);
+  int offline = 0;
+  for (int cpu = 0; cpu < ncpus_; ++cpu) {
+    int attempt = 0;
+    for (;; ++attempt) {
+      LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU,
+                  .cpu = static_cast<uint32_t>(cpu));
+      if (bpf_prog_test_run_opts(fd, &opts) != 0) {
+        if (errno == ENXIO) {  // possible but offline
+          ++offline;
+          break;
+        }
+        return absl::ErrnoToStatus(errno, "flushing syscall cache");
+      }
+      if (opts.retval != kFlushBusy) break;
+      if (attempt == kAttempts) {
+        return absl::UnavailableError(
+            "flushing syscall cache: CPU stayed busy");
+      }
+      if (attempt % 64 == 63) sched_yield();
+    }
+  }
+  if (offline_cpus) *offline_cpus = offline;
+  return absl::OkStatus();
 }
 
 absl::Status SyscallsProgram::DeleteKeys(

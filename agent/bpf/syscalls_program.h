@@ -28,11 +28,17 @@ class SyscallsProgram {
   SyscallsProgram(const SyscallsProgram&) = delete;
   SyscallsProgram& operator=(const SyscallsProgram&) = delete;
 
-  // Cumulative counts per (process, syscall) since the key was created.
+  // Cumulative counts per (process, syscall) since the key was created:
+  // flushes every CPU's cache into the hash (FlushCaches), then reads it.
   absl::Status ReadCounts(const std::function<void(const wl_syscall_key&,
                                                    const wl_syscall_val&)>& fn,
                           MapReadStats* stats);
   absl::Status DeleteKeys(const std::vector<wl_syscall_key>& keys);
+  // Moves the counts each online CPU holds in its cache into the hash, by
+  // running wl_sys_flush on that CPU. Afterwards the hash holds every
+  // syscall that exited before the call. Offline CPUs are skipped (what they
+  // cached is flushed once they are back); `offline_cpus` counts them.
+  absl::Status FlushCaches(int* offline_cpus = nullptr);
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
   uint32_t map_capacity() const { return map_entries_; }
