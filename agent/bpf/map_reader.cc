@@ -2,6 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <sched.h>
+
+#include <string>
 
 #include "agent/common/status_macros.h"
 
@@ -69,6 +72,35 @@ absl::Status ForEachMapEntry(
     }
   }
   if (stats) *stats = local;
+  return absl::OkStatus();
+}
+
+absl::Status FlushPerCpuCaches(int prog_fd, int ncpus, uint32_t busy_retval,
+                               int* offline_cpus) {
+  // Busy lasts nanoseconds (microseconds when the interrupted program is
+  // itself flushing a way): retry, yielding now and then.
+  constexpr int kAttempts = 10000;
+  int offline = 0;
+  for (int cpu = 0; cpu < ncpus; ++cpu) {
+    for (int attempt = 0;; ++attempt) {
+      LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU,
+                  .cpu = static_cast<uint32_t>(cpu));
+      if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
+        if (errno == ENXIO) {  // possible but offline
+          ++offline;
+          break;
+        }
+        return absl::ErrnoToStatus(errno, "flushing a per-CPU cache");
+      }
+      if (opts.retval != busy_retval) break;
+      if (attempt == kAttempts) {
+        return absl::UnavailableError("flushing a per-CPU cache: CPU " +
+                                      std::to_string(cpu) + " stayed busy");
+      }
+      if (attempt % 64 == 63) sched_yield();
+    }
+  }
+  if (offline_cpus) *offline_cpus = offline;
   return absl::OkStatus();
 }
 

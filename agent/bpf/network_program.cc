@@ -43,6 +43,8 @@ absl::StatusOr<std::unique_ptr<NetworkProgram>> NetworkProgram::Create(
     bpf_program__set_autoload(skel->progs.wl_sock_send, false);
     bpf_program__set_autoload(skel->progs.wl_sock_recv, false);
   }
+  // wl_net_flush is run on demand (ReadCounts), never attached.
+  bpf_program__set_autoattach(skel->progs.wl_net_flush, false);
   if ((err = network_bpf__load(skel))) {
     return LibbpfError(err, "loading network BPF object (verifier)");
   }
@@ -115,6 +117,9 @@ absl::Status NetworkProgram::LoadClasses(const std::vector<ClassRule>& rules) {
 absl::Status NetworkProgram::ReadCounts(
     const std::function<void(const wl_net_key&, const wl_net_val&)>& fn,
     MapReadStats* stats) {
+  constexpr uint32_t kFlushBusy = 1;  // WL_FLUSH_BUSY, bpf/network.bpf.c
+  RETURN_IF_ERROR(FlushPerCpuCaches(bpf_program__fd(skel_->progs.wl_net_flush),
+                                    ncpus_, kFlushBusy));
   return ReadPerCpuMap<wl_net_key, wl_net_val>(
       bpf_map__fd(skel_->maps.net_counts), ncpus_, config_.map_entries, fn,
       stats);

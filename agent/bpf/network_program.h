@@ -42,6 +42,8 @@ class NetworkProgram {
   // Rebuilds the table from the config and current interface addresses.
   absl::Status RefreshClasses();
 
+  // Flushes every CPU's byte/packet cache into net_counts (wl_net_flush),
+  // then reads it: every byte moved before the call is in the counts.
   absl::Status ReadCounts(
       const std::function<void(const wl_net_key&, const wl_net_val&)>& fn,
       MapReadStats* stats);

@@ -1,8 +1,5 @@
 #include "agent/bpf/syscalls_program.h"
 
-#include <bpf/bpf.h>
-#include <errno.h>
-#include <sched.h>
 #include <sys/syscall.h>
 
 #include "agent/common/status_macros.h"
@@ -44,35 +41,9 @@ absl::Status SyscallsProgram::ReadCounts(
 }
 
 absl::Status SyscallsProgram::FlushCaches(int* offline_cpus) {
-  // Return values of wl_sys_flush (bpf/syscalls.bpf.c).
-  constexpr uint32_t kFlushBusy = 1;
-  // Busy means the IPI landed while wl_sys_exit ran on that CPU, which takes
-  // nanoseconds (microseconds when it flushes a way itself): retry.
-  constexpr int kAttempts = 10000;
-  const int fd = bpf_program__fd(skel_->progs.wl_sys_flush);
-  int offline = 0;
-  for (int cpu = 0; cpu < ncpus_; ++cpu) {
-    int attempt = 0;
-    for (;; ++attempt) {
-      LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU,
-                  .cpu = static_cast<uint32_t>(cpu));
-      if (bpf_prog_test_run_opts(fd, &opts) != 0) {
-        if (errno == ENXIO) {  // possible but offline
-          ++offline;
-          break;
-        }
-        return absl::ErrnoToStatus(errno, "flushing syscall cache");
-      }
-      if (opts.retval != kFlushBusy) break;
-      if (attempt == kAttempts) {
-        return absl::UnavailableError(
-            "flushing syscall cache: CPU stayed busy");
-      }
-      if (attempt % 64 == 63) sched_yield();
-    }
-  }
-  if (offline_cpus) *offline_cpus = offline;
-  return absl::OkStatus();
+  constexpr uint32_t kFlushBusy = 1;  // WL_FLUSH_BUSY, bpf/syscalls.bpf.c
+  return FlushPerCpuCaches(bpf_program__fd(skel_->progs.wl_sys_flush), ncpus_,
+                           kFlushBusy, offline_cpus);
 }
 
 absl::Status SyscallsProgram::DeleteKeys(
