@@ -146,6 +146,15 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
         w.syscall_errors() > kMaxCounter) {
       return Invalid("workloads counters", "out of range");
     }
+    if (w.tcp_accepted() > kMaxCounter ||
+        w.cpu_allocated_core_nanoseconds() > kMaxCounter ||
+        w.memory_allocated_byte_seconds() > kMaxCounter) {
+      return Invalid("workloads allocation counters", "out of range");
+    }
+    if (!std::isfinite(w.cpu_request_cores()) || w.cpu_request_cores() < 0 ||
+        w.cpu_request_cores() > 1e6) {
+      return Invalid("workloads.cpu_request_cores", "must be finite, 0..1e6");
+    }
     if (w.syscall_errors() > w.syscalls()) {
       return Invalid("workloads.syscall_errors", "exceeds syscalls");
     }
@@ -161,6 +170,33 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
     if (auto s = CheckEnergy("workloads.energy", w.energy()); !s.ok()) {
       return s;
     }
+  }
+  // The node's capacity and labels price every workload on it.
+  const auto& spec = r.node();
+  if (spec.cpus() > (1u << 20) || spec.gpus() > 4096) {
+    return Invalid("node.cpus/gpus", "out of range");
+  }
+  if (static_cast<size_t>(spec.labels_size()) > limits.max_health_entries) {
+    return Invalid("node.labels", "too many");
+  }
+  for (const auto& [k, v] : spec.labels()) {
+    if (k.empty()) return Invalid("node.labels", "empty key");
+    if (auto s = CheckLabel("node.labels key", k, limits.max_label_bytes);
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = CheckLabel("node.labels value", v, limits.max_label_bytes);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (auto s = CheckLabel("node.provider_id", spec.provider_id(),
+                          limits.max_label_bytes);
+      !s.ok()) {
+    return s;
+  }
+  if (r.elapsed_nanoseconds() > kMaxCounter) {
+    return Invalid("elapsed_nanoseconds", "out of range");
   }
   const auto& p = r.power();
   if (!std::isfinite(p.watts()) || p.watts() < 0 || p.watts() > 1e7) {

@@ -165,6 +165,41 @@ TEST(ValidateTest, HostileFieldsRefused) {
   expect_bad([](NodeReport& r) { r.mutable_power()->set_watts(-1); }, "watts");
   expect_bad([](NodeReport& r) { r.mutable_power()->set_watts(std::nan("")); },
              "nan");
+  // Cost inputs (issue #7).
+  expect_bad(
+      [](NodeReport& r) {
+        r.mutable_workloads(0)->set_cpu_request_cores(std::nan(""));
+      },
+      "nan request");
+  expect_bad(
+      [](NodeReport& r) { r.mutable_workloads(0)->set_cpu_request_cores(-1); },
+      "negative request");
+  expect_bad(
+      [](NodeReport& r) {
+        r.mutable_workloads(0)->set_cpu_allocated_core_nanoseconds(
+            ~uint64_t{0});
+      },
+      "wrapped allocation");
+  expect_bad([](NodeReport& r) { r.set_elapsed_nanoseconds(~uint64_t{0}); },
+             "wrapped elapsed");
+  expect_bad([](NodeReport& r) { r.mutable_node()->set_cpus(~0u); }, "cpus");
+  expect_bad(
+      [](NodeReport& r) {
+        (*r.mutable_node()->mutable_labels())["region"] = "a\x01b";
+      },
+      "label control char");
+  expect_bad(
+      [](NodeReport& r) {
+        (*r.mutable_node()->mutable_labels())[""] = "x";
+      },
+      "empty label key");
+  expect_bad(
+      [](NodeReport& r) {
+        for (int i = 0; i < 300; ++i) {
+          (*r.mutable_node()->mutable_labels())[absl::StrCat("k", i)] = "v";
+        }
+      },
+      "too many labels");
   ReportLimits small;
   small.max_workloads = 0;
   EXPECT_FALSE(ValidateReport(ok, small).ok());
