@@ -82,7 +82,7 @@ struct {
 
 WL_DECLARE_DROPS();
 
-#define WL_NET_WAYS 8 /* power of two */
+#define WL_NET_WAYS 16 /* power of two */
 
 struct wl_net_way {
   struct wl_net_key key;
@@ -173,7 +173,8 @@ static __always_inline void wl_add(struct wl_net_key *key, __u32 field,
 
 enum { F_TX, F_RX, F_CONNECT, F_ACCEPT, F_CLOSE, F_RETRANS };
 
-/* The owner record, (re)claimed by the current process. */
+/* The owner record, (re)claimed by the current process (and its current
+ * cgroup: a process that moved charges its new cgroup from then on). */
 static __always_inline struct sock_owner *wl_claim(struct sock *sk) {
   struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
                                             BPF_SK_STORAGE_GET_F_CREATE);
@@ -183,10 +184,13 @@ static __always_inline struct sock_owner *wl_claim(struct sock *sk) {
   }
   struct task_struct *task = bpf_get_current_task_btf();
   __u32 tgid = task->tgid;
-  if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid) {
+  __u64 start_ns = wl_process_start_ns(task);
+  __u64 cgroup_id = wl_task_cgroup_id(task);
+  if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid ||
+      o->start_ns != start_ns || o->cgroup_id != cgroup_id) {
     o->tgid = tgid;
-    o->start_ns = wl_process_start_ns(task);
-    o->cgroup_id = bpf_get_current_cgroup_id();
+    o->start_ns = start_ns;
+    o->cgroup_id = cgroup_id;
     o->flags |= OWNER_KNOWN;
   }
   if (!(o->flags & OWNER_CLASSIFIED)) {
@@ -249,16 +253,35 @@ __noinline int wl_net_add_io(struct wl_net_way *w) {
 
 static __always_inline __u32 wl_net_way_of(struct wl_net_key *key) {
   __u64 h = ((__u64)key->tgid << 3) ^ key->net_class ^ key->cgroup_id;
-  return (h * 0x9E3779B97F4A7C15ULL) >> (64 - 3);
+  return (h * 0x9E3779B97F4A7C15ULL) >> (64 - 4);
 }
-_Static_assert(WL_NET_WAYS == 8, "wl_net_way_of takes the top 3 bits");
+_Static_assert(WL_NET_WAYS == 16, "wl_net_way_of takes the top 4 bits");
+
+static __always_inline bool wl_net_same(struct wl_net_way *w,
+                                        struct wl_net_key *key) {
+  return w->key.tgid == key->tgid && w->key.net_class == key->net_class &&
+         w->key.start_ns == key->start_ns && w->key.cgroup_id == key->cgroup_id;
+}
+
+/* The way for `key`: its hashed way or that way's partner (h ^ 1), so two
+ * keys that hash alike, e.g. the two ends of a ping-pong, keep a way
+ * each. */
+static __always_inline struct wl_net_way *wl_net_way_for(
+    struct wl_net_cache *c, struct wl_net_key *key) {
+  __u32 h = wl_net_way_of(key);
+  struct wl_net_way *w = &c->ways[h];
+  if (wl_net_same(w, key)) return w;
+  struct wl_net_way *p = &c->ways[h ^ 1];
+  if (wl_net_same(p, key)) return p;
+  /* Take the hashed way if it holds no counts, else its partner. */
+  if (w->tx_packets | w->rx_packets) w = p;
+  wl_net_add_io(w);
+  w->key = *key;
+  return w;
+}
 
 static __always_inline void wl_io(struct sock *sk, int ret, __u32 field) {
   if (ret <= 0 || !wl_tcp_or_udp(sk)) return;
-  struct sock_owner *o = wl_claim(sk);
-  if (!o) return;
-  struct wl_net_key key = {};
-  wl_key_of(o, &key);
   __u32 zero = 0;
   struct wl_net_cache *c = bpf_map_lookup_elem(&io_cache, &zero);
   if (!c) return;
@@ -266,22 +289,22 @@ static __always_inline void wl_io(struct sock *sk, int ret, __u32 field) {
    * on this CPU, must not run in between. */
   *(volatile __u64 *)&c->busy = 1;
   asm volatile("" ::: "memory");
-  if (o->flags & OWNER_ACCEPT_PENDING) {
-    o->flags &= ~OWNER_ACCEPT_PENDING;
-    wl_add(&key, F_ACCEPT, 0);
-  }
-  struct wl_net_way *w = &c->ways[wl_net_way_of(&key)];
-  if (w->key.tgid != key.tgid || w->key.net_class != key.net_class ||
-      w->key.start_ns != key.start_ns || w->key.cgroup_id != key.cgroup_id) {
-    wl_net_add_io(w);
-    w->key = key;
-  }
-  if (field == F_TX) {
-    w->tx_bytes += ret;
-    w->tx_packets += 1;
-  } else {
-    w->rx_bytes += ret;
-    w->rx_packets += 1;
+  struct sock_owner *o = wl_claim(sk);
+  if (o) {
+    struct wl_net_key key = {};
+    wl_key_of(o, &key);
+    if (o->flags & OWNER_ACCEPT_PENDING) {
+      o->flags &= ~OWNER_ACCEPT_PENDING;
+      wl_add(&key, F_ACCEPT, 0);
+    }
+    struct wl_net_way *w = wl_net_way_for(c, &key);
+    if (field == F_TX) {
+      w->tx_bytes += ret;
+      w->tx_packets += 1;
+    } else {
+      w->rx_bytes += ret;
+      w->rx_packets += 1;
+    }
   }
   asm volatile("" ::: "memory");
   *(volatile __u64 *)&c->busy = 0;

@@ -166,21 +166,48 @@ static __always_inline __u32 wl_way_of(__u64 regs) {
 }
 _Static_assert(WL_WAYS == 16, "wl_way_of takes the top 4 bits");
 
-static __always_inline void wl_count_cached(struct wl_way *w, __u64 regs,
-                                            __u64 gen, __u32 nr,
-                                            __u32 failed) {
-  if (w->regs != regs || w->owner_gen != gen) {
-    /* Another thread's way, or the owner may have changed: check. */
-    struct wl_syscall_key key;
-    wl_task_key(bpf_get_current_task_btf(), 0, &key);
-    if (w->key.tgid != key.tgid || w->key.start_ns != key.start_ns ||
-        w->key.cgroup_id != key.cgroup_id) {
+static __always_inline void wl_tag(struct wl_way *w, __u64 regs, __u64 gen) {
+  w->regs = regs;
+  w->owner_gen = gen;
+}
+
+static __always_inline bool wl_same_owner(struct wl_way *w,
+                                          struct wl_syscall_key *key) {
+  return w->key.tgid == key->tgid && w->key.start_ns == key->start_ns &&
+         w->key.cgroup_id == key->cgroup_id;
+}
+
+/* The way of the current thread: its hashed way or that way's partner
+ * (h ^ 1), so two threads that hash alike, e.g. the two ends of a
+ * ping-pong, keep a way each. */
+static __always_inline struct wl_way *wl_way_for(struct wl_syscall_cache *c,
+                                                 __u64 regs, __u64 gen) {
+  __u32 h = wl_way_of(regs);
+  struct wl_way *w = &c->ways[h];
+  if (w->regs == regs && w->owner_gen == gen) return w;
+  struct wl_way *p = &c->ways[h ^ 1];
+  if (p->regs == regs && p->owner_gen == gen) return p;
+  /* Another thread's ways, or the owner may have changed: check the task,
+   * and keep a way that already counts for its process and cgroup. */
+  struct wl_syscall_key key;
+  wl_task_key(bpf_get_current_task_btf(), 0, &key);
+  if (!wl_same_owner(w, &key)) {
+    if (wl_same_owner(p, &key)) {
+      w = p;
+    } else {
+      /* Take the hashed way, or its partner if another thread has
+       * checked the hashed way since the generation last changed. */
+      if (w->owner_gen == gen) w = p;
       wl_flush_way(w);
       w->key = key;
     }
-    w->regs = regs;
-    w->owner_gen = gen;
   }
+  wl_tag(w, regs, gen);
+  return w;
+}
+
+static __always_inline void wl_count_cached(struct wl_way *w, __u32 nr,
+                                            __u32 failed) {
   struct wl_nr_count *e = &w->e[nr & (WL_WAY_NRS - 1)];
   if (e->nr != nr) {
     /* Another number holds the entry: the newest one takes it over. */
@@ -212,8 +239,7 @@ int BPF_PROG(wl_sys_exit, struct pt_regs *regs, long ret) {
   *(volatile __u64 *)&c->busy = (__u64)regs;
   asm volatile("" ::: "memory");
   __u64 r = *(volatile __u64 *)&c->busy;
-  wl_count_cached(&c->ways[wl_way_of(r)], r, gen, (__u32)nr,
-                  ret < 0 && ret >= -4095);
+  wl_count_cached(wl_way_for(c, r, gen), (__u32)nr, ret < 0 && ret >= -4095);
   asm volatile("" ::: "memory");
   *(volatile __u64 *)&c->busy = 0;
   return 0;
