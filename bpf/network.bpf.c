@@ -48,7 +48,12 @@ struct sock_owner {
   __u16 pad;
   __u64 start_ns;
   __u64 cgroup_id;
+  __u64 moves; /* cgroup_moves when the owner's cgroup was read */
 };
+
+/* Bumped (atomically) at every cgroup migration: owner records read their
+ * process's cgroup again on next use. */
+__u64 cgroup_moves = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -173,8 +178,9 @@ static __always_inline void wl_add(struct wl_net_key *key, __u32 field,
 
 enum { F_TX, F_RX, F_CONNECT, F_ACCEPT, F_CLOSE, F_RETRANS };
 
-/* The owner record, (re)claimed by the current process (and its current
- * cgroup: a process that moved charges its new cgroup from then on). */
+/* The owner record, (re)claimed by the current process, and its cgroup read
+ * again after any cgroup migration (a process that moved charges its new
+ * cgroup from then on). */
 static __always_inline struct sock_owner *wl_claim(struct sock *sk) {
   struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
                                             BPF_SK_STORAGE_GET_F_CREATE);
@@ -182,15 +188,14 @@ static __always_inline struct sock_owner *wl_claim(struct sock *sk) {
     wl_count_drop(WL_DROP_SOCK_STORAGE);
     return 0;
   }
+  __u64 moves = cgroup_moves;
   struct task_struct *task = bpf_get_current_task_btf();
   __u32 tgid = task->tgid;
-  __u64 start_ns = wl_process_start_ns(task);
-  __u64 cgroup_id = wl_task_cgroup_id(task);
-  if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid ||
-      o->start_ns != start_ns || o->cgroup_id != cgroup_id) {
+  if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid || o->moves != moves) {
     o->tgid = tgid;
-    o->start_ns = start_ns;
-    o->cgroup_id = cgroup_id;
+    o->start_ns = wl_process_start_ns(task);
+    o->cgroup_id = wl_task_cgroup_id(task);
+    o->moves = moves;
     o->flags |= OWNER_KNOWN;
   }
   if (!(o->flags & OWNER_CLASSIFIED)) {
@@ -386,5 +391,12 @@ int BPF_PROG(wl_tcp_retransmit, struct sock *sk, struct sk_buff *skb) {
     wl_fallback_key(sk, &key);
   }
   wl_add(&key, F_RETRANS, 0);
+  return 0;
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(wl_net_cgroup_move, struct cgroup *dst, const char *path,
+             struct task_struct *task, bool threadgroup) {
+  __sync_fetch_and_add(&cgroup_moves, 1);
   return 0;
 }
