@@ -207,6 +207,11 @@ void Agent::CreatePower() {
   power_sources_ = power::ProbePowerSources(deps, pc.probe);
   power_baseline_ =
       std::make_unique<power::IdleBaselineEstimator>(clock_, pc.baseline);
+  if (pc.attribution.node_allocatable_millicores == 0) {
+    // Until the node's allocatable CPU is known (#5), its capacity.
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > 0) pc.attribution.node_allocatable_millicores = online * 1000;
+  }
   energy_ = std::make_unique<EnergyState>(pc.attribution);
   if (!power_sources_.cpu) {
     for (const auto& a : power_sources_.attempts) {
@@ -291,18 +296,17 @@ absl::Status Agent::AttributeEnergy(const std::vector<ZoneEnergy>& zones,
                                     const PowerInterval& frequency,
                                     Snapshot* snapshot) {
   if (!energy_) return absl::OkStatus();
-  absl::Status status = energy_->Attribute(zones, frequency.mean_khz, snapshot);
+  // Each CPU's on-CPU time (read per CPU in DrainOnce) is weighted by that
+  // CPU's average frequency over the interval (docs/power.md).
+  IntervalFrequency f{frequency.mean_khz, {}};
+  f.cpu_khz.reserve(frequency.cpus.size());
+  for (const CpuInterval& c : frequency.cpus) f.cpu_khz.push_back(c.khz);
+  // #5 hook: energy_->SetCpuAllocation() with cgroup id -> CPU request
+  // (pod specs) and node allocatable. Until it is called,
+  // --power_idle_policy=request falls back to none, said in
+  // wattlens_energy_attribution_info{idle_policy_in_force}.
+  absl::Status status = energy_->Attribute(zones, f, snapshot);
   EnergyStats& e = snapshot->energy;
-  // The agent has each workload's CPU time per interval but not per CPU,
-  // so CPU time is weighted by the node's mean frequency: exact when all
-  // CPUs ran at one frequency, an approximation otherwise (docs/power.md).
-  if (frequency.mean_khz == 0) {
-    e.weighting = "cpu-time";
-  } else if (frequency.uniform) {
-    e.weighting = "uniform-frequency";
-  } else {
-    e.weighting = "node-mean-frequency";
-  }
   e.frequency_source = std::string(FrequencySourceName(frequency.source));
   e.frequency_reason =
       power_program_ ? power_program_->degraded_reason() : power_error_;
@@ -381,7 +385,10 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
   self.events_received = events_received_.load();
   self.bpf_stats_enabled = stats_fd_ >= 0 || features_.bpf_stats_sysctl;
   self.sources.push_back({"syscalls", syscalls_ != nullptr, syscalls_error_});
-  self.sources.push_back({"sched", sched_ != nullptr, sched_error_});
+  self.sources.push_back({"sched", sched_ != nullptr,
+                          sched_ && sched_error_.empty()
+                              ? sched_->harvest_error()
+                              : sched_error_});
   self.sources.push_back({"network",
                           network_ != nullptr && network_error_.empty(),
                           network_error_});
@@ -430,8 +437,12 @@ absl::Status Agent::DrainOnce() {
   absl::Status status;
   MapReadStats sys_stats, cpu_stats, net_stats;
   if (sched_) {
-    absl::Status s = sched_->ReadOnCpu(
-        [&](const wl_sched_key& k, uint64_t v) { r.oncpu.emplace_back(k, v); },
+    // Per CPU too: energy weights each CPU's time by its own frequency.
+    absl::Status s = sched_->ReadOnCpuPerCpu(
+        [&](const wl_sched_key& k, uint64_t sum, const uint64_t* per_cpu) {
+          r.oncpu.emplace_back(k, sum);
+          if (energy_) energy_->ObserveOnCpu(k, per_cpu, sched_->ncpus());
+        },
         &cpu_stats);
     if (!s.ok()) status = s;
   }
@@ -473,6 +484,7 @@ absl::Status Agent::DrainOnce() {
     if (!s.ok()) status = s;
   }
   aggregator_->ForgetDeleted(res.deletions);
+  if (energy_) energy_->ForgetOnCpu(res.deletions.oncpu);
   if (energy_) {
     // The aggregator built this snapshot for us alone and nothing reads it
     // before Publish, so it may still be completed here.

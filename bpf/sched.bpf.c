@@ -12,6 +12,10 @@
  * of a process, emits the EXIT event after it: when the agent reads the
  * event the totals are complete.
  *
+ * At each drain the agent also harvests the running tasks' slices so far
+ * (wl_sched_harvest, run on every CPU), so CPU time is charged to the
+ * interval it was used in, within a tick.
+ *
  * Lifecycle events are the only per-event records; they go through one ring
  * buffer without wake-ups (the agent polls it), and reserve failures are
  * counted. */
@@ -48,7 +52,9 @@ struct {
 
 WL_DECLARE_DROPS();
 
-static __always_inline void wl_charge(struct task_struct *prev, __u64 delta) {
+/* Adds `delta` to prev's slot on this CPU; false (counted) if the map is
+ * full. */
+static __always_inline bool wl_charge(struct task_struct *prev, __u64 delta) {
   struct wl_sched_key key = {
       .tgid = prev->tgid,
       .start_ns = wl_process_start_ns(prev),
@@ -57,17 +63,21 @@ static __always_inline void wl_charge(struct task_struct *prev, __u64 delta) {
   __u64 *val = bpf_map_lookup_elem(&oncpu, &key);
   if (val) {
     *val += delta;
-    return;
+    return true;
   }
   long err = bpf_map_update_elem(&oncpu, &key, &delta, BPF_NOEXIST);
   if (err == -EEXIST) {
     val = bpf_map_lookup_elem(&oncpu, &key);
     if (val) {
       *val += delta;
-      return;
+      return true;
     }
   }
-  if (err) wl_count_drop(WL_DROP_SCHED_MAP_FULL);
+  if (err) {
+    wl_count_drop(WL_DROP_SCHED_MAP_FULL);
+    return false;
+  }
+  return true;
 }
 
 static __always_inline void wl_emit(__u32 type, struct task_struct *task,
@@ -113,6 +123,36 @@ int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
   if (delta) wl_charge(prev, delta);
   if (prev_state == WL_TASK_DEAD && prev->signal->live.counter == 0)
     wl_emit(WL_EVENT_EXIT, prev, bpf_get_current_cgroup_id());
+  return 0;
+}
+
+/* Charges the task running on this CPU with its slice so far, so that a
+ * task that runs for seconds without switching out (alone on its CPU) is
+ * not charged late in one chunk. Not attached: the agent runs it on every
+ * CPU before each read of oncpu (BPF_PROG_TEST_RUN with
+ * BPF_F_TEST_RUN_ON_CPU, an IPI). Interrupts are off while sched_switch
+ * runs, so the two never interleave on a CPU, and the running task's
+ * storage and this CPU's slot have one writer at a time: no atomics, and
+ * nothing added to sched_switch. sum_exec_runtime is as of the task's last
+ * update_curr() (at the latest the last tick), so up to a tick of the
+ * slice is left for the next harvest or the switch-out. */
+SEC("raw_tp")
+int wl_sched_harvest(void *ctx) {
+  struct task_struct *task = bpf_get_current_task_btf();
+  if (task->pid == 0) return 0; /* idle */
+  __u64 runtime = task->se.sum_exec_runtime;
+  __u64 *seen = bpf_task_storage_get(&task_runtime, task, 0, 0);
+  __u64 delta;
+  if (seen) {
+    delta = runtime - *seen;
+  } else { /* as at a first switch-out */
+    delta = task->start_time >= load_ns ? runtime : 0;
+    seen = bpf_task_storage_get(&task_runtime, task, 0,
+                                BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!seen) return 0; /* left to the switch-out */
+  }
+  /* On a full map the slice stays with the task for its switch-out. */
+  if (!delta || wl_charge(task, delta)) *seen = runtime;
   return 0;
 }
 

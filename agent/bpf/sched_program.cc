@@ -3,10 +3,13 @@
 #include <bpf/bpf.h>
 #include <time.h>
 
+#include <cerrno>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "agent/common/status_macros.h"
 #include "sched.skel.h"
+#include "spdlog/spdlog.h"
 
 namespace wattlens {
 
@@ -25,6 +28,8 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);  // the clock of task->start_time
   skel->rodata->load_ns = now.tv_sec * 1'000'000'000ull + now.tv_nsec;
+  // Run on demand on each CPU (HarvestRunning), never attached.
+  bpf_program__set_autoattach(skel->progs.wl_sched_harvest, false);
   int err = bpf_map__set_max_entries(skel->maps.oncpu, config.map_entries);
   if (!err) {
     err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
@@ -79,11 +84,50 @@ absl::StatusOr<int> SchedProgram::ConsumeEvents() {
   return n;
 }
 
+void SchedProgram::HarvestRunning() {
+  if (!harvest_error_.empty()) return;
+  const int fd = bpf_program__fd(skel_->progs.wl_sched_harvest);
+  for (int cpu = 0; cpu < ncpus_; ++cpu) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts);
+    opts.flags = BPF_F_TEST_RUN_ON_CPU;
+    opts.cpu = cpu;
+    if (bpf_prog_test_run_opts(fd, &opts) == 0) continue;
+    const int err = errno;
+    if (err == ENXIO) continue;  // a possible CPU that is offline
+    harvest_error_ = absl::StrCat(
+        "running slices are not harvested (BPF_PROG_TEST_RUN on CPU ", cpu,
+        ": ", strerror(err), "): on-CPU time arrives at switch-out");
+    spdlog::warn("sched: {}", harvest_error_);
+    return;
+  }
+}
+
 absl::Status SchedProgram::ReadOnCpu(
     const std::function<void(const wl_sched_key&, uint64_t)>& fn,
     MapReadStats* stats) {
+  HarvestRunning();
   return ReadPerCpuMap<wl_sched_key, uint64_t>(
       bpf_map__fd(skel_->maps.oncpu), ncpus_, config_.map_entries, fn, stats);
+}
+
+absl::Status SchedProgram::ReadOnCpuPerCpu(
+    const std::function<void(const wl_sched_key&, uint64_t, const uint64_t*)>&
+        fn,
+    MapReadStats* stats) {
+  HarvestRunning();
+  std::vector<uint64_t> values(ncpus_);
+  return ForEachMapEntry(
+      bpf_map__fd(skel_->maps.oncpu), sizeof(wl_sched_key), sizeof(uint64_t),
+      /*per_cpu=*/true, ncpus_, config_.map_entries,
+      [&](const void* kp, const void* vp) {
+        wl_sched_key key;
+        std::memcpy(&key, kp, sizeof(key));
+        std::memcpy(values.data(), vp, values.size() * sizeof(uint64_t));
+        uint64_t sum = 0;
+        for (uint64_t v : values) sum += v;
+        fn(key, sum, values.data());
+      },
+      stats);
 }
 
 absl::Status SchedProgram::DeleteKeys(const std::vector<wl_sched_key>& keys) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,9 +41,23 @@ class SchedProgram {
   // Consumes whatever is in the ring now, without waiting.
   absl::StatusOr<int> ConsumeEvents();
 
+  // Reads the cumulative on-CPU time per key. First harvests, on every
+  // CPU, the running task's slice so far (wl_sched_harvest), so that time
+  // is charged to the interval it was used in (within a tick) even for a
+  // task that never switches out.
   absl::Status ReadOnCpu(
       const std::function<void(const wl_sched_key&, uint64_t)>& fn,
       MapReadStats* stats);
+  // The same, with each key's value per CPU (ncpus() of them) as well as
+  // summed, for per-CPU frequency weighting.
+  absl::Status ReadOnCpuPerCpu(
+      const std::function<void(const wl_sched_key&, uint64_t sum,
+                               const uint64_t* per_cpu)>& fn,
+      MapReadStats* stats);
+  int ncpus() const { return ncpus_; }
+  // Why harvesting is off ("" while it works): the reads then see running
+  // slices only at switch-out.
+  const std::string& harvest_error() const { return harvest_error_; }
   absl::Status DeleteKeys(const std::vector<wl_sched_key>& keys);
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
@@ -56,6 +71,7 @@ class SchedProgram {
         config_(config),
         on_event_(std::move(on_event)) {}
   static int HandleRecord(void* ctx, void* data, size_t size);
+  void HarvestRunning();
 
   sched_bpf* skel_;
   ring_buffer* rb_ = nullptr;
@@ -63,6 +79,7 @@ class SchedProgram {
   SchedProgramConfig config_;
   EventFn on_event_;
   uint64_t short_records_ = 0;
+  std::string harvest_error_;
 };
 
 }  // namespace wattlens

@@ -74,10 +74,10 @@ void RenderNetwork(const Snapshot& s, std::vector<MetricFamily>& out) {
 }
 
 // Node energy and its attribution (docs/power.md). Workload series include
-// the __idle__ and __unattributed__ buckets, so a sum of
+// the __idle__, __unattributed__ and __removed__ buckets, so a sum of
 // wattlens_workload_energy_joules_total over cgroup and mode equals
-// wattlens_node_energy_joules_total in each zone (while no workload has been
-// removed).
+// wattlens_node_energy_joules_total in each zone, also after workloads were
+// removed.
 void RenderEnergy(const Snapshot& s, std::vector<MetricFamily>& out) {
   const EnergyStats& e = s.energy;
   if (!e.enabled) return;
@@ -107,10 +107,15 @@ void RenderEnergy(const Snapshot& s, std::vector<MetricFamily>& out) {
   auto workload = Family("wattlens_workload_energy_joules_total",
                          "Node energy attributed to the workload: dynamic "
                          "(by frequency-weighted CPU time) and idle (shared "
-                         "by the idle policy). __idle__ and __unattributed__ "
-                         "(kernel threads) complete the node total.",
+                         "by the idle policy). __idle__, __unattributed__ "
+                         "(kernel threads) and __removed__ (cgroups that are "
+                         "gone) complete the node total.",
                          MetricType::Counter);
-  for (const WorkloadEnergy& w : e.workloads) {
+  std::vector<const WorkloadEnergy*> series;
+  for (const WorkloadEnergy& w : e.workloads) series.push_back(&w);
+  for (const WorkloadEnergy& w : e.removed) series.push_back(&w);
+  for (const WorkloadEnergy* wp : series) {
+    const WorkloadEnergy& w = *wp;
     Add(workload,
         {{"cgroup", w.workload}, {"zone", w.zone}, {"mode", "dynamic"}},
         w.dynamic_uj / kUjPerJoule);
@@ -125,6 +130,9 @@ void RenderEnergy(const Snapshot& s, std::vector<MetricFamily>& out) {
   std::vector<ClientMetric::Label> labels;
   for (const auto& [k, v] : e.method) labels.push_back({k, v});
   labels.push_back({"idle_policy", e.idle_policy});
+  if (e.idle_policy_in_force != e.idle_policy) {
+    labels.push_back({"idle_policy_in_force", e.idle_policy_in_force});
+  }
   labels.push_back({"weighting", e.weighting});
   labels.push_back({"frequency_source", e.frequency_source});
   Add(info, std::move(labels), 1);
@@ -224,6 +232,18 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
     auto psys = Family("wattlens_process_syscalls_total",
                        "System calls of the top processes by CPU.",
                        MetricType::Counter);
+    auto penergy = Family("wattlens_process_energy_joules_total",
+                          "Dynamic energy of the top processes by CPU (their "
+                          "part of their workload's), by zone.",
+                          MetricType::Counter);
+    absl::flat_hash_map<std::pair<uint32_t, uint64_t>,
+                        std::vector<const ProcessEnergy*>>
+        energy_of;
+    if (s.energy.enabled) {
+      for (const ProcessEnergy& pe : s.energy.processes) {
+        energy_of[{pe.pid, pe.start_ns}].push_back(&pe);
+      }
+    }
     for (size_t i = 0; i < n; ++i) {
       const ProcessStats& p = *top[i];
       auto it = path_of.find(p.cgroup_id);
@@ -233,9 +253,17 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
           {"cgroup", it == path_of.end() ? "" : *it->second}};
       Add(pcpu, labels, p.cpu_ns / kNsPerSecond);
       Add(psys, labels, p.syscalls);
+      if (auto e = energy_of.find({p.pid, p.start_ns}); e != energy_of.end()) {
+        for (const ProcessEnergy* pe : e->second) {
+          std::vector<ClientMetric::Label> l = labels;
+          l.push_back({"zone", pe->zone});
+          Add(penergy, std::move(l), pe->dynamic_uj / 1e6);
+        }
+      }
     }
     out.push_back(std::move(pcpu));
     out.push_back(std::move(psys));
+    if (s.energy.enabled) out.push_back(std::move(penergy));
   }
 
   // Self-metrics.

@@ -98,7 +98,7 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
     }
     auto [it, inserted] = index.emplace(proc.workload, workloads.size());
     if (inserted) {
-      workloads.push_back(WorkloadUsage{proc.workload, 0, 0});
+      workloads.push_back(WorkloadUsage{proc.workload, 0, 0, 0});
       procs_of.emplace_back();
       proc_sum.push_back(0);
     }
@@ -114,7 +114,7 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
             "zone ", zin.zone, ": weight for reserved workload ", key));
       }
       if (index.emplace(key, workloads.size()).second) {
-        workloads.push_back(WorkloadUsage{key, 0, 0});
+        workloads.push_back(WorkloadUsage{key, 0, 0, 0});
         procs_of.emplace_back();
         proc_sum.push_back(0);
       }
@@ -167,10 +167,11 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
       std::vector<uint64_t> req(workloads.size() + 1, 0);
       u128 requested = 0;
       for (size_t i = 0; i < workloads.size(); ++i) {
-        req[i] = workloads[i].cpu_request_millicores;
+        req[i] = std::max(workloads[i].cpu_request_millicores,
+                          workloads[i].cpu_usage_millicores);
         requested += req[i];
       }
-      // The last slot stands for unrequested capacity and stays idle.
+      // The last slot stands for unallocated capacity and stays idle.
       if (input.node_allocatable_millicores > requested) {
         req.back() = static_cast<uint64_t>(input.node_allocatable_millicores -
                                            requested);

@@ -26,9 +26,11 @@ inline constexpr absl::string_view kIdleWorkload = "__idle__";
 inline constexpr absl::string_view kUnattributedWorkload = "__unattributed__";
 
 enum class IdlePolicy {
-  kNone,          // idle energy stays in __idle__ (default)
-  kUsageShare,    // shared by the same weights as dynamic energy
-  kRequestShare,  // shared by CPU requests over node allocatable
+  kNone,        // idle energy stays in __idle__ (default)
+  kUsageShare,  // shared by the same weights as dynamic energy
+  // Shared by CPU allocation, OpenCost's max(request, usage), over
+  // max(node allocatable, Σ allocations); the rest stays in __idle__.
+  kRequestShare,
 };
 absl::string_view IdlePolicyName(IdlePolicy policy);
 
@@ -49,7 +51,11 @@ struct WorkloadUsage {
   // workload's processes" (cgroup-level accounting, when present, is
   // authoritative because it also covers tasks that were never listed).
   uint64_t weight = 0;
-  uint64_t cpu_request_millicores = 0;  // for IdlePolicy::kRequestShare
+  // For IdlePolicy::kRequestShare: the workload's CPU allocation is
+  // max(request, usage), both in millicores (usage = CPU time over the
+  // interval's length).
+  uint64_t cpu_request_millicores = 0;
+  uint64_t cpu_usage_millicores = 0;
 };
 
 struct ProcessUsage {
@@ -77,8 +83,10 @@ struct AttributionInput {
   std::vector<ProcessUsage> processes;
   uint64_t kernel_weight = 0;  // kernel threads, irq: __unattributed__
   IdlePolicy idle_policy = IdlePolicy::kNone;
-  // kRequestShare: idle × request / max(allocatable, Σ requests); the rest
-  // stays in __idle__. 0 = Σ requests.
+  // kRequestShare: E_idle_k = E_idle × a_k / max(A, Σ a), with
+  // a_k = max(request_k, usage_k) and A the node's allocatable CPU; the
+  // rest (unallocated capacity) stays in __idle__. A = 0 means Σ a.
+  // Kernel threads (__unattributed__) have no allocation.
   uint64_t node_allocatable_millicores = 0;
 };
 

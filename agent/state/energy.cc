@@ -12,6 +12,16 @@ namespace wattlens {
 
 bool IsKernelThread(const ProcessStats& p) { return p.pid == 2 || p.ppid == 2; }
 
+namespace {
+
+using u128 = unsigned __int128;
+
+uint64_t Saturate(u128 v) {
+  return v > ~uint64_t{0} ? ~uint64_t{0} : static_cast<uint64_t>(v);
+}
+
+}  // namespace
+
 EnergyState::EnergyState(EnergyConfig config) : config_(std::move(config)) {}
 
 absl::Status EnergyState::Update(const std::vector<ZoneEnergy>& zones,
@@ -20,14 +30,42 @@ absl::Status EnergyState::Update(const std::vector<ZoneEnergy>& zones,
   return Attribute(zones, khz, snapshot);
 }
 
+void EnergyState::SetCpuAllocation(CpuAllocation allocation) {
+  allocation_ = std::move(allocation);
+}
+
+void EnergyState::ObserveOnCpu(const wl_sched_key& key, const uint64_t* per_cpu,
+                               int ncpus) {
+  if (ncpus <= 0) return;
+  per_cpu_observed_ = true;
+  std::vector<uint64_t>& last = last_per_cpu_[key];
+  last.resize(ncpus, 0);
+  std::vector<uint64_t>* delta = nullptr;
+  for (int cpu = 0; cpu < ncpus; ++cpu) {
+    const uint64_t v = per_cpu[cpu];
+    // Below the last value: the kernel key started over.
+    const uint64_t d = v >= last[cpu] ? v - last[cpu] : v;
+    last[cpu] = v;
+    if (!d) continue;
+    if (!delta) {
+      delta = &interval_per_cpu_[key];
+      delta->resize(ncpus, 0);
+    }
+    (*delta)[cpu] += d;
+  }
+}
+
+void EnergyState::ForgetOnCpu(const std::vector<wl_sched_key>& keys) {
+  for (const wl_sched_key& k : keys) last_per_cpu_.erase(k);
+}
+
 uint64_t EnergyState::ObserveCpu(const Snapshot& s) {
   // CPU time per cgroup and per process in this interval. Cgroups and
   // processes no longer listed are forgotten (the aggregator exported them
   // one last time in an earlier snapshot).
   cgroup_delta_.clear();
   proc_delta_.clear();
-  kernel_ns_ = 0;
-  kernel_ns_by_cgroup_.clear();
+  kernel_delta_.clear();
   uint64_t total = 0;
   absl::flat_hash_map<uint64_t, uint64_t> last_cgroup;
   for (const CgroupStats& cg : s.cgroups) {
@@ -51,8 +89,7 @@ uint64_t EnergyState::ObserveCpu(const Snapshot& s) {
     if (!p.exited) last_process[key] = p.cpu_ns;
     if (!ns) continue;
     if (IsKernelThread(p)) {
-      kernel_ns_ += ns;
-      kernel_ns_by_cgroup_[p.cgroup_id] += ns;
+      kernel_delta_.push_back({&p, ns});
       continue;
     }
     proc_delta_.push_back({&p, ns});
@@ -63,6 +100,12 @@ uint64_t EnergyState::ObserveCpu(const Snapshot& s) {
 
 absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
                                     uint64_t khz, Snapshot* snapshot) {
+  return Attribute(zones, IntervalFrequency{khz, {}}, snapshot);
+}
+
+absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
+                                    const IntervalFrequency& frequency,
+                                    Snapshot* snapshot) {
   Snapshot& s = *snapshot;
   absl::flat_hash_map<uint64_t, const std::string*> path_of;
   for (const CgroupStats& cg : s.cgroups) path_of[cg.id] = &cg.path;
@@ -71,6 +114,11 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
   for (auto it = workloads_.begin(); it != workloads_.end();) {
     const uint64_t id = it->first.second;
     if (id != kIdleKey && id != kUnattributedKey && !path_of.contains(id)) {
+      // Exported one last time while listed as gone; from now on its
+      // energy is part of __removed__, so sums over series stay whole.
+      Split& r = removed_[it->first.first];
+      r.dynamic_uj += it->second.dynamic_uj;
+      r.idle_uj += it->second.idle_uj;
       it = workloads_.erase(it);
     } else {
       it->second.interval_dynamic_uj = it->second.interval_idle_uj = 0;
@@ -95,27 +143,99 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
   }
 
   // Weights: CPU time × frequency (≈ cycles); unknown frequency weighs
-  // plain nanoseconds.
-  const uint64_t f = khz ? khz : 1'000'000;
-  auto weigh = [f](uint64_t ns) {
-    return power::FrequencyWeightedCpuTime(ns, f, f);
+  // plain nanoseconds. With per-CPU readings, each cgroup's and process's
+  // time is weighted by the frequencies of the CPUs it ran on (their
+  // time-weighted mean); without, by the node's mean frequency.
+  const uint64_t f = frequency.mean_khz ? frequency.mean_khz : 1'000'000;
+  const bool per_cpu = frequency.mean_khz != 0 && !frequency.cpu_khz.empty() &&
+                       per_cpu_observed_;
+  per_cpu_observed_ = false;
+  absl::flat_hash_map<uint64_t, Cycles> cg_cycles;
+  absl::flat_hash_map<ProcessKey, Cycles> proc_cycles;
+  if (per_cpu) {
+    for (const auto& [key, ns] : interval_per_cpu_) {
+      Cycles c;
+      for (size_t cpu = 0; cpu < ns.size(); ++cpu) {
+        const uint64_t k =
+            cpu < frequency.cpu_khz.size() && frequency.cpu_khz[cpu] != 0
+                ? frequency.cpu_khz[cpu]
+                : f;
+        c.khz_ns += static_cast<u128>(ns[cpu]) * k;
+        c.ns += ns[cpu];
+      }
+      Cycles& g = cg_cycles[key.cgroup_id];
+      g.khz_ns += c.khz_ns;
+      g.ns += c.ns;
+      Cycles& p = proc_cycles[ProcessKey{key.tgid, key.start_ns}];
+      p.khz_ns += c.khz_ns;
+      p.ns += c.ns;
+    }
+  }
+  interval_per_cpu_.clear();
+  // `ns` of CPU time at the effective frequency of `c` (≈ cycles / 10^6);
+  // the node mean where nothing was read per CPU.
+  auto weigh = [f](uint64_t ns, const Cycles* c) -> uint64_t {
+    if (c == nullptr || c->ns == 0) {
+      return power::FrequencyWeightedCpuTime(ns, f, f);
+    }
+    return Saturate(static_cast<u128>(ns) * (c->khz_ns / c->ns) / 1'000'000 +
+                    static_cast<u128>(ns) * (c->khz_ns % c->ns) / c->ns /
+                        1'000'000);
   };
+  auto cycles_of_cgroup = [&](uint64_t id) -> const Cycles* {
+    auto it = cg_cycles.find(id);
+    return it == cg_cycles.end() ? nullptr : &it->second;
+  };
+  auto cycles_of_process = [&](const ProcessStats& p) -> const Cycles* {
+    auto it = proc_cycles.find(ProcessKey{p.pid, p.start_ns});
+    return it != proc_cycles.end() ? &it->second
+                                   : cycles_of_cgroup(p.cgroup_id);
+  };
+
+  // The request policy needs requests; without any it falls back to none.
+  power::IdlePolicy policy = config_.idle_policy;
+  idle_policy_reason_.clear();
+  if (policy == power::IdlePolicy::kRequestShare &&
+      allocation_.request_millicores.empty()) {
+    policy = power::IdlePolicy::kNone;
+    idle_policy_reason_ =
+        "no CPU requests known (workload identity gives none): idle energy "
+        "stays in __idle__";
+  }
+  int64_t interval_ns = 0;
+  for (const ZoneEnergy& z : zones) {
+    interval_ns = std::max(interval_ns, z.interval_ns);
+  }
+
   power::AttributionInput in;
-  in.idle_policy = config_.idle_policy;
-  in.node_allocatable_millicores = config_.node_allocatable_millicores;
-  in.kernel_weight = weigh(kernel_ns_);
+  in.idle_policy = policy;
+  in.node_allocatable_millicores = allocation_.allocatable_millicores
+                                       ? allocation_.allocatable_millicores
+                                       : config_.node_allocatable_millicores;
+  absl::flat_hash_map<uint64_t, uint64_t> kernel_weight_by_cgroup;
+  for (const ProcDelta& d : kernel_delta_) {
+    const uint64_t w = weigh(d.ns, cycles_of_process(*d.p));
+    in.kernel_weight = Saturate(u128{in.kernel_weight} + w);
+    kernel_weight_by_cgroup[d.p->cgroup_id] += w;
+  }
   absl::flat_hash_map<uint64_t, uint64_t> weight_of;
   for (const CgroupStats& cg : s.cgroups) {
-    uint64_t ns = cgroup_delta_[cg.id];
-    const uint64_t kernel = kernel_ns_by_cgroup_[cg.id];
-    ns = ns > kernel ? ns - kernel : 0;
-    const uint64_t request = config_.cpu_request_millicores
-                                 ? config_.cpu_request_millicores(cg.id)
-                                 : 0;
-    const uint64_t w = weigh(ns);
+    const uint64_t ns = cgroup_delta_[cg.id];
+    const uint64_t all = weigh(ns, cycles_of_cgroup(cg.id));
+    const uint64_t kernel = kernel_weight_by_cgroup[cg.id];
+    const uint64_t w = all > kernel ? all - kernel : 0;
+    uint64_t request = 0;
+    if (policy == power::IdlePolicy::kRequestShare) {
+      auto it = allocation_.request_millicores.find(cg.id);
+      if (it != allocation_.request_millicores.end()) request = it->second;
+    }
+    // Usage in millicores: CPU time over the interval's length.
+    const uint64_t usage =
+        interval_ns > 0 ? Saturate(static_cast<u128>(ns) * 1000 / interval_ns)
+                        : 0;
     if (!w && !request) continue;
     weight_of[cg.id] = w;
-    in.workloads.push_back({absl::StrCat(cg.id), w, request});
+    in.workloads.push_back({absl::StrCat(cg.id), w, request, usage});
   }
   // Processes split their workload's share. Attribute() reads a workload
   // weight of 0 as "the sum of its processes", so processes are listed only
@@ -128,8 +248,8 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
     // Attribute() identifies processes by an int32: their index here, since
     // a pid may appear twice (reused within one interval).
     in.processes.push_back({static_cast<int32_t>(proc_at.size()),
-                            absl::StrCat(d.p->cgroup_id), weigh(d.ns),
-                            d.p->exited});
+                            absl::StrCat(d.p->cgroup_id),
+                            weigh(d.ns, cycles_of_process(*d.p)), d.p->exited});
     proc_at.push_back(d.p);
   }
   for (const ZoneEnergy& z : zones) {
@@ -198,6 +318,11 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
   EnergyStats& e = s.energy;
   e.enabled = true;
   e.idle_policy = std::string(power::IdlePolicyName(config_.idle_policy));
+  e.idle_policy_in_force = std::string(power::IdlePolicyName(policy));
+  e.idle_policy_reason = idle_policy_reason_;
+  e.weighting = !frequency.mean_khz ? "cpu-time"
+                : per_cpu           ? "per-cpu-frequency"
+                                    : "node-mean-frequency";
   e.zones.clear();
   for (const auto& [key, z] : node_) {
     NodeZoneEnergy& out = e.zones.emplace_back();
@@ -236,6 +361,16 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
               return std::tie(a.zone, a.workload, a.cgroup_id) <
                      std::tie(b.zone, b.workload, b.cgroup_id);
             });
+  e.removed.clear();
+  for (const auto& [zone, r] : removed_) {
+    WorkloadEnergy& out = e.removed.emplace_back();
+    out.workload = std::string(kRemovedWorkload);
+    out.zone = zone;
+    out.dynamic_uj = r.dynamic_uj;
+    out.idle_uj = r.idle_uj;
+  }
+  // Every tracked process with its cumulative energy; exited ones a last
+  // time.
   e.processes.clear();
   absl::flat_hash_set<ProcessKey> exited;
   for (const ProcessStats& p : s.processes) {
@@ -247,7 +382,6 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
       auto in_interval = it->second.interval_uj.find(zone);
       const int64_t now =
           in_interval == it->second.interval_uj.end() ? 0 : in_interval->second;
-      if (!now && !gone) continue;
       ProcessEnergy& out = e.processes.emplace_back();
       out.pid = it->first.tgid;
       out.start_ns = it->first.start_ns;

@@ -10,7 +10,13 @@
 //  - kernel threads (pid 2, kthreadd, and its children, ppid 2) go to
 //    __unattributed__, and their time is taken out of their cgroup's;
 //  - a cgroup's own delta is authoritative (it includes tasks that no
-//    process entry covers); processes split their workload's share.
+//    process entry covers); processes split their workload's share;
+//  - with per-CPU readings (ObserveOnCpu) each CPU's time is weighted by
+//    that CPU's frequency, else by the node's mean frequency;
+//  - a cgroup that is no longer listed has its cumulative energy folded
+//    into one __removed__ series per zone (EnergyStats::removed), so that
+//    Σ workloads + __idle__ + __unattributed__ + __removed__ = node total
+//    holds cumulatively, over time, not only per interval.
 // Pure state, no I/O: unit tests drive it with hand-made snapshots.
 #pragma once
 
@@ -22,7 +28,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
+#include "agent/bpf/abi.h"
 #include "agent/power/attribution.h"
 #include "agent/state/aggregator.h"
 #include "agent/state/snapshot.h"
@@ -31,12 +39,31 @@ namespace wattlens {
 
 struct EnergyConfig {
   power::IdlePolicy idle_policy = power::IdlePolicy::kNone;
-  // kRequestShare: idle × request / max(allocatable, Σ requests).
+  // kRequestShare: the node's allocatable CPU (A in idle × a_k / max(A, Σa))
+  // when CpuAllocation does not give one; 0 means Σ a.
   uint64_t node_allocatable_millicores = 0;
-  // cgroup id -> CPU request (millicores) for kRequestShare; null when no
-  // requests are known (then idle energy stays in __idle__).
-  std::function<uint64_t(uint64_t cgroup_id)> cpu_request_millicores;
 };
+
+// CPU requests for --power_idle_policy=request (from pod specs, #5).
+struct CpuAllocation {
+  // cgroup id -> CPU request in millicores. Empty: no requests are known,
+  // and the request policy falls back to `none` (said in EnergyStats).
+  absl::flat_hash_map<uint64_t, uint64_t> request_millicores;
+  // The node's allocatable CPU; 0: EnergyConfig::node_allocatable_millicores.
+  uint64_t allocatable_millicores = 0;
+};
+
+// Frequencies one interval's CPU time is weighted by.
+struct IntervalFrequency {
+  uint64_t mean_khz = 0;  // node mean; 0: unknown (plain CPU time)
+  // Average per CPU, indexed like the per-CPU values of ObserveOnCpu(); a
+  // 0 or missing entry means mean_khz.
+  std::vector<uint64_t> cpu_khz;
+};
+
+// The bucket that removed cgroups' cumulative energy is folded into, so
+// that sums over exported series keep equalling the node total.
+inline constexpr absl::string_view kRemovedWorkload = "__removed__";
 
 // One interval's node energy in one zone, from the power layer.
 struct ZoneEnergy {
@@ -77,6 +104,25 @@ class EnergyState {
   uint64_t ObserveCpu(const Snapshot& snapshot);
   absl::Status Attribute(const std::vector<ZoneEnergy>& zones, uint64_t khz,
                          Snapshot* snapshot);
+  // With per-CPU frequencies: CPU time observed per CPU through
+  // ObserveOnCpu() is weighted by its own CPU's frequency.
+  absl::Status Attribute(const std::vector<ZoneEnergy>& zones,
+                         const IntervalFrequency& frequency,
+                         Snapshot* snapshot);
+
+  // Per-CPU on-CPU time, for per-CPU frequency weighting (optional; without
+  // it CPU time is weighted by the node's mean frequency). `per_cpu` holds
+  // one key's cumulative nanoseconds on each of `ncpus` CPUs, as read from
+  // the sched oncpu map; call once per key and read, before ObserveCpu().
+  // The deltas since the previous read only decide each cgroup's and
+  // process's effective frequency; their CPU time stays the snapshot's.
+  void ObserveOnCpu(const wl_sched_key& key, const uint64_t* per_cpu,
+                    int ncpus);
+  // Keys deleted from the kernel map start over from zero.
+  void ForgetOnCpu(const std::vector<wl_sched_key>& keys);
+
+  // CPU requests for the request idle policy; replaces the previous ones.
+  void SetCpuAllocation(CpuAllocation allocation);
 
  private:
   struct Split {
@@ -106,17 +152,43 @@ class EnergyState {
     const ProcessStats* p;
     uint64_t ns;
   };
+  // Frequency-weighted time of one interval: Σ ns × kHz over CPUs.
+  struct Cycles {
+    unsigned __int128 khz_ns = 0;
+    uint64_t ns = 0;
+  };
+  struct SchedKeyHash {
+    size_t operator()(const wl_sched_key& k) const {
+      return absl::HashOf(k.tgid, k.start_ns, k.cgroup_id);
+    }
+  };
+  struct SchedKeyEq {
+    bool operator()(const wl_sched_key& a, const wl_sched_key& b) const {
+      return a.tgid == b.tgid && a.start_ns == b.start_ns &&
+             a.cgroup_id == b.cgroup_id;
+    }
+  };
+  using SchedKeyMap = absl::flat_hash_map<wl_sched_key, std::vector<uint64_t>,
+                                          SchedKeyHash, SchedKeyEq>;
 
   EnergyConfig config_;
+  CpuAllocation allocation_;
+  // Per-CPU oncpu readings: the last cumulative values, and this interval's
+  // deltas (from ObserveOnCpu() to Attribute()).
+  SchedKeyMap last_per_cpu_;
+  SchedKeyMap interval_per_cpu_;
+  bool per_cpu_observed_ = false;
+  std::vector<ProcDelta> kernel_delta_;
   // This interval's deltas, from ObserveCpu() to Attribute().
   absl::flat_hash_map<uint64_t, uint64_t> cgroup_delta_;
   std::vector<ProcDelta> proc_delta_;
-  uint64_t kernel_ns_ = 0;
-  absl::flat_hash_map<uint64_t, uint64_t> kernel_ns_by_cgroup_;
+  std::string idle_policy_reason_;
   absl::flat_hash_map<uint64_t, uint64_t> last_cgroup_cpu_;
   absl::flat_hash_map<ProcessKey, uint64_t> last_process_cpu_;
   // (zone, cgroup id or bucket key) -> cumulative split.
   std::map<std::pair<std::string, uint64_t>, Split> workloads_;
+  // zone -> cumulative energy of cgroups that were removed (__removed__).
+  std::map<std::string, Split> removed_;
   absl::flat_hash_map<ProcessKey, ProcEnergy> processes_;
   // (zone, source) -> cumulative node energy.
   std::map<std::pair<std::string, std::string>, NodeZone> node_;

@@ -126,8 +126,8 @@ struct WorkloadEnergy {
   int64_t interval_idle_uj = 0;
 };
 
-// Dynamic energy of one process (a part of its workload's); listed when it
-// got energy in this interval or exited in it (its last appearance).
+// Dynamic energy of one process (a part of its workload's); every tracked
+// process that has had energy is listed, an exited one a last time.
 struct ProcessEnergy {
   uint32_t pid = 0;
   uint64_t start_ns = 0;
@@ -140,8 +140,11 @@ struct ProcessEnergy {
 
 struct EnergyStats {
   bool enabled = false;
-  std::string idle_policy;       // none | usage | request
-  std::string weighting;         // how CPU time is weighted
+  std::string idle_policy;           // configured: none | usage | request
+  std::string idle_policy_in_force;  // differs when it cannot apply
+  std::string idle_policy_reason;    // why; "" when they are the same
+  // cpu-time | node-mean-frequency | per-cpu-frequency
+  std::string weighting;
   std::string frequency_source;  // tracepoint | cpufreq-sysfs | ... | none
   std::string frequency_reason;  // why not (only) the tracepoint; "" if so
   uint64_t frequency_khz = 0;    // mean over CPUs in this interval
@@ -152,6 +155,11 @@ struct EnergyStats {
   std::vector<std::pair<std::string, std::string>> method;
   std::vector<NodeZoneEnergy> zones;      // sorted by zone
   std::vector<WorkloadEnergy> workloads;  // sorted by (zone, workload)
+  // Per zone, the cumulative energy of removed cgroups ("__removed__",
+  // cgroup_id 0, interval fields 0). With it, Σ workloads (cumulative) +
+  // removed = the zone's cumulative energy at any time. Not sent to the
+  // collector, which already received each cgroup's final totals.
+  std::vector<WorkloadEnergy> removed;
   std::vector<ProcessEnergy> processes;
   uint64_t intervals_attributed = 0;
   uint64_t intervals_unmetered = 0;  // the power source gave no reading

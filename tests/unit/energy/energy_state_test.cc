@@ -5,6 +5,10 @@
 #include <string>
 #include <tuple>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/export/prometheus_collectable.h"
 #include "agent/state/energy.h"
 #include "gmock/gmock.h"
@@ -69,7 +73,7 @@ bool Has(const Snapshot& s, const std::string& zone, const std::string& w) {
 }
 
 // Σ workloads + __idle__ + __unattributed__ == node energy, this interval
-// and cumulatively, for every zone.
+// and (with __removed__) cumulatively, for every zone.
 void ExpectConserved(const Snapshot& s) {
   for (const NodeZoneEnergy& z : s.energy.zones) {
     int64_t interval = 0;
@@ -77,6 +81,11 @@ void ExpectConserved(const Snapshot& s) {
     for (const WorkloadEnergy& w : s.energy.workloads) {
       if (w.zone != z.zone) continue;
       interval += w.interval_dynamic_uj + w.interval_idle_uj;
+      total += w.dynamic_uj + w.idle_uj;
+    }
+    for (const WorkloadEnergy& w : s.energy.removed) {
+      if (w.zone != z.zone) continue;
+      EXPECT_EQ(w.interval_dynamic_uj + w.interval_idle_uj, 0);
       total += w.dynamic_uj + w.idle_uj;
     }
     EXPECT_EQ(interval, z.interval_energy_uj) << z.zone;
@@ -215,10 +224,10 @@ TEST(EnergyStateTest, RequestPolicySharesIdleByRequests) {
   EnergyConfig c;
   c.idle_policy = power::IdlePolicy::kRequestShare;
   c.node_allocatable_millicores = 4000;
-  c.cpu_request_millicores = [](uint64_t id) -> uint64_t {
-    return id == 100 ? 500 : id == 200 ? 1500 : 0;
-  };
   EnergyState state(c);
+  CpuAllocation requests;
+  requests.request_millicores = {{100, 500}, {200, 1500}};
+  state.SetCpuAllocation(requests);
   Snapshot s;
   // /b requested CPU but did not run this interval: it still pays its
   // share of idle, and no dynamic energy.
@@ -227,6 +236,37 @@ TEST(EnergyStateTest, RequestPolicySharesIdleByRequests) {
   EXPECT_EQ(At(s, "package", "/a"), Row(600, 50, 600, 50));
   EXPECT_EQ(At(s, "package", "/b"), Row(0, 150, 0, 150));
   EXPECT_EQ(At(s, "package", "__idle__"), Row(0, 200, 0, 200));
+  EXPECT_EQ(s.energy.idle_policy, "request");
+  EXPECT_EQ(s.energy.idle_policy_in_force, "request");
+  EXPECT_EQ(s.energy.idle_policy_reason, "");
+  ExpectConserved(s);
+}
+
+TEST(EnergyStateTest, RequestPolicyAllocatesMaxOfRequestAndUsage) {
+  // OpenCost: allocation = max(request, usage); usage is CPU time over the
+  // interval (1 s here). A from CpuAllocation overrides the config's.
+  EnergyConfig c;
+  c.idle_policy = power::IdlePolicy::kRequestShare;
+  c.node_allocatable_millicores = 64'000;
+  EnergyState state(c);
+  CpuAllocation requests;
+  requests.request_millicores = {{100, 250}, {200, 1000}};
+  requests.allocatable_millicores = 4000;
+  state.SetCpuAllocation(requests);
+  Snapshot s;
+  // /a requested 0.25 cores but used 1.5; /b requested 1 and used 0.5; /c
+  // has no request and used 0.5. a = 1500 + 1000 + 500 of A = 4000.
+  s.cgroups = {Cgroup(100, "/a", 1'500'000'000), Cgroup(200, "/b", 500'000'000),
+               Cgroup(300, "/c", 500'000'000)};
+  ASSERT_TRUE(
+      state.Update({Zone("package", 8'000'000, 4'000'000)}, 0, &s).ok());
+  EXPECT_EQ(std::get<1>(At(s, "package", "/a")), 1'500'000u);
+  EXPECT_EQ(std::get<1>(At(s, "package", "/b")), 1'000'000u);
+  EXPECT_EQ(std::get<1>(At(s, "package", "/c")), 500'000u);
+  EXPECT_EQ(At(s, "package", "__idle__"), Row(0, 1'000'000, 0, 1'000'000));
+  EXPECT_EQ(std::get<1>(At(s, "package", "__unattributed__")), 0u);
+  // Dynamic energy still follows CPU time only: 4 J as 3 : 1 : 1.
+  EXPECT_EQ(std::get<0>(At(s, "package", "/a")), 2'400'000u);
   ExpectConserved(s);
 }
 
@@ -239,6 +279,13 @@ TEST(EnergyStateTest, RequestPolicyWithoutRequestsKeepsIdle) {
   ASSERT_TRUE(state.Update({Zone("package", 1000, 400)}, 0, &s).ok());
   EXPECT_EQ(At(s, "package", "__idle__"), Row(0, 400, 0, 400));
   EXPECT_EQ(At(s, "package", "/a"), Row(600, 0, 600, 0));
+  // The fallback is stated, in the snapshot and on the info metric.
+  EXPECT_EQ(s.energy.idle_policy, "request");
+  EXPECT_EQ(s.energy.idle_policy_in_force, "none");
+  EXPECT_THAT(s.energy.idle_policy_reason, HasSubstr("no CPU requests"));
+  EXPECT_THAT(RenderSnapshotText(s, ExpositionOptions{}),
+              HasSubstr("idle_policy=\"request\",idle_policy_in_force="
+                        "\"none\""));
 }
 
 TEST(EnergyStateTest, UnmeteredIntervalConsumesCpuWithoutEnergy) {
@@ -258,16 +305,227 @@ TEST(EnergyStateTest, UnmeteredIntervalConsumesCpuWithoutEnergy) {
   EXPECT_EQ(At(s3, "package", "/b"), Row(200, 0, 100, 0));
 }
 
-TEST(EnergyStateTest, RemovedCgroupIsForgotten) {
-  EnergyState state;
+TEST(EnergyStateTest, RemovedCgroupIsFoldedIntoRemoved) {
+  EnergyConfig c;
+  c.idle_policy = power::IdlePolicy::kUsageShare;
+  EnergyState state(c);
   Snapshot s1;
   s1.cgroups = {Cgroup(100, "/a", 100), Cgroup(200, "/b", 100)};
-  ASSERT_TRUE(state.Update({Zone("package", 200, 0)}, 0, &s1).ok());
+  ASSERT_TRUE(state.Update({Zone("package", 300, 100)}, 0, &s1).ok());
+  EXPECT_TRUE(s1.energy.removed.empty());
   Snapshot s2;  // /b was exported as gone last time; now it is not listed
   s2.cgroups = {Cgroup(100, "/a", 200)};
   ASSERT_TRUE(state.Update({Zone("package", 200, 0)}, 0, &s2).ok());
   EXPECT_FALSE(Has(s2, "package", "/b"));
-  EXPECT_EQ(At(s2, "package", "/a"), Row(300, 0, 200, 0));
+  EXPECT_EQ(At(s2, "package", "/a"), Row(300, 50, 200, 0));
+  ASSERT_EQ(s2.energy.removed.size(), 1u);
+  const WorkloadEnergy& r = s2.energy.removed[0];
+  EXPECT_EQ(r.workload, "__removed__");
+  EXPECT_EQ(r.zone, "package");
+  EXPECT_EQ(r.cgroup_id, 0u);
+  EXPECT_EQ(r.dynamic_uj, 100u);  // /b's totals, kept
+  EXPECT_EQ(r.idle_uj, 50u);
+  ExpectConserved(s2);
+}
+
+// Cgroups come and go over many intervals; at every scrape the exported
+// workload series (all of them, buckets included) sum to the node total.
+TEST(EnergyStateTest, ExportedSeriesSumToNodeTotalAsCgroupsComeAndGo) {
+  EnergyState state;
+  std::map<uint64_t, uint64_t> cpu;  // live cgroups: id -> cumulative ns
+  for (int i = 0; i < 40; ++i) {
+    if (i % 3 == 0) cpu[1000 + i] = 0;                         // a new one
+    if (i % 4 == 1 && cpu.size() > 1) cpu.erase(cpu.begin());  // one goes
+    Snapshot s;
+    uint64_t k = 1;
+    for (auto& [id, ns] : cpu) {
+      ns += 1000 * (k++ % 5);
+      s.cgroups.push_back(Cgroup(id, absl::StrCat("/w", id), ns));
+    }
+    ASSERT_TRUE(state
+                    .Update({Zone("package", 10'000 + i, 3'000),
+                             Zone("dram", 777, 333)},
+                            0, &s)
+                    .ok());
+    ExpectConserved(s);
+    // And the same through the exposition a Prometheus user sums over.
+    const std::string text = RenderSnapshotText(s, ExpositionOptions{});
+    double series = 0, node = 0;
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (!absl::StrContains(line, "zone=\"package\"")) continue;
+      const size_t sp = line.rfind(' ');
+      double v = 0;
+      ASSERT_TRUE(absl::SimpleAtod(line.substr(sp + 1), &v)) << line;
+      if (absl::StartsWith(line, "wattlens_workload_energy_joules_total{")) {
+        series += v;
+      } else if (absl::StartsWith(line, "wattlens_node_energy_joules_total{")) {
+        node = v;
+      }
+    }
+    EXPECT_NEAR(series, node, 1e-9) << "interval " << i;
+  }
+  EXPECT_THAT(RenderSnapshotText(Snapshot(), ExpositionOptions{}),
+              ::testing::Not(HasSubstr("__removed__")));
+}
+
+// Per-CPU frequency weighting. This VM's cpu_frequency tracepoint never
+// fires (one frequency for all CPUs), so these synthetic readings are what
+// exercises the path: each CPU's time is weighted by its own frequency.
+wl_sched_key Key(uint32_t tgid, uint64_t start, uint64_t cgroup) {
+  wl_sched_key k{};
+  k.tgid = tgid;
+  k.start_ns = start;
+  k.cgroup_id = cgroup;
+  return k;
+}
+
+TEST(EnergyStateTest, PerCpuFrequencyWeightsEachCpusTime) {
+  EnergyState state;
+  Snapshot s;
+  // /a: pid 10 ran 500 ns on CPU 0 (1 GHz) and 500 on CPU 1 (3 GHz); pid
+  // 11 ran 1000 on CPU 0. /b: pid 20 ran 1000 on CPU 1. Cycles: 10 -> 2000,
+  // 11 -> 1000, /a -> 3000, /b -> 3000, although /a ran twice as long.
+  s.cgroups = {Cgroup(100, "/a", 2000), Cgroup(200, "/b", 1000)};
+  s.processes = {Process(10, 1, 100, 1000), Process(11, 2, 100, 1000),
+                 Process(20, 3, 200, 1000)};
+  const uint64_t p10[] = {500, 500}, p11[] = {1000, 0}, p20[] = {0, 1000};
+  state.ObserveOnCpu(Key(10, 1, 100), p10, 2);
+  state.ObserveOnCpu(Key(11, 2, 100), p11, 2);
+  state.ObserveOnCpu(Key(20, 3, 200), p20, 2);
+  state.ObserveCpu(s);
+  IntervalFrequency f{2'000'000, {1'000'000, 3'000'000}};
+  ASSERT_TRUE(state.Attribute({Zone("package", 6000, 0)}, f, &s).ok());
+  EXPECT_EQ(At(s, "package", "/a"), Row(3000, 0, 3000, 0));
+  EXPECT_EQ(At(s, "package", "/b"), Row(3000, 0, 3000, 0));
+  std::map<uint32_t, int64_t> by_pid;
+  for (const ProcessEnergy& p : s.energy.processes) {
+    by_pid[p.pid] = p.interval_dynamic_uj;
+  }
+  EXPECT_EQ(by_pid[10], 2000);
+  EXPECT_EQ(by_pid[11], 1000);
+  EXPECT_EQ(by_pid[20], 3000);
+  EXPECT_EQ(s.energy.weighting, "per-cpu-frequency");
+  ExpectConserved(s);
+
+  // Next read: cumulative values, so only the growth counts. /a ran 1000 ns
+  // more on the fast CPU, /b 1000 more on the slow one: 3 : 1.
+  Snapshot s2;
+  s2.cgroups = {Cgroup(100, "/a", 3000), Cgroup(200, "/b", 2000)};
+  s2.processes = {Process(10, 1, 100, 2000), Process(11, 2, 100, 1000),
+                  Process(20, 3, 200, 2000)};
+  const uint64_t q10[] = {500, 1500}, q20[] = {1000, 1000};
+  state.ObserveOnCpu(Key(10, 1, 100), q10, 2);
+  state.ObserveOnCpu(Key(11, 2, 100), p11, 2);
+  state.ObserveOnCpu(Key(20, 3, 200), q20, 2);
+  state.ObserveCpu(s2);
+  ASSERT_TRUE(state.Attribute({Zone("package", 4000, 0)}, f, &s2).ok());
+  EXPECT_EQ(At(s2, "package", "/a"), Row(6000, 0, 3000, 0));
+  EXPECT_EQ(At(s2, "package", "/b"), Row(4000, 0, 1000, 0));
+
+  // A key deleted from the kernel map starts over from zero.
+  state.ForgetOnCpu({Key(20, 3, 200)});
+  Snapshot s3;
+  s3.cgroups = {Cgroup(100, "/a", 4000), Cgroup(200, "/b", 3000)};
+  s3.processes = {Process(10, 1, 100, 3000), Process(11, 2, 100, 1000),
+                  Process(20, 3, 200, 3000)};
+  const uint64_t r10[] = {1500, 1500}, r20[] = {0, 1000};
+  state.ObserveOnCpu(Key(10, 1, 100), r10, 2);
+  state.ObserveOnCpu(Key(20, 3, 200), r20, 2);
+  state.ObserveCpu(s3);
+  ASSERT_TRUE(state.Attribute({Zone("package", 4000, 0)}, f, &s3).ok());
+  EXPECT_EQ(std::get<2>(At(s3, "package", "/a")), 1000);  // 1000 ns at 1 GHz
+  EXPECT_EQ(std::get<2>(At(s3, "package", "/b")), 3000);  // 1000 ns at 3 GHz
+}
+
+TEST(EnergyStateTest, PerCpuWeightingWithEqualFrequenciesChangesNothing) {
+  EnergyState mean, per_cpu;
+  Snapshot a, b;
+  a.cgroups =
+      b.cgroups = {Cgroup(100, "/a", 1'000'003), Cgroup(200, "/b", 2'000'001)};
+  a.processes = b.processes = {Process(10, 1, 100, 1'000'003),
+                               Process(20, 2, 200, 2'000'001)};
+  const uint64_t k10[] = {1, 1'000'002}, k20[] = {2'000'000, 1};
+  per_cpu.ObserveOnCpu(Key(10, 1, 100), k10, 2);
+  per_cpu.ObserveOnCpu(Key(20, 2, 200), k20, 2);
+  mean.ObserveCpu(a);
+  per_cpu.ObserveCpu(b);
+  ASSERT_TRUE(mean.Attribute({Zone("package", 999'999, 0)},
+                             IntervalFrequency{2'596'146, {}}, &a)
+                  .ok());
+  ASSERT_TRUE(per_cpu
+                  .Attribute({Zone("package", 999'999, 0)},
+                             IntervalFrequency{2'596'146, {2'596'146, 0}}, &b)
+                  .ok());
+  EXPECT_EQ(Rows(a), Rows(b));
+  EXPECT_EQ(a.energy.weighting, "node-mean-frequency");
+  EXPECT_EQ(b.energy.weighting, "per-cpu-frequency");
+}
+
+TEST(EnergyStateTest, PerCpuWeightingOfKernelThreadsAndUnknownFrequency) {
+  EnergyState state;
+  Snapshot s;
+  // The root cgroup: a kworker (ppid 2) ran 1000 ns on the 3 GHz CPU and
+  // init 1000 on the 1 GHz one. The kworker's cycles go to
+  // __unattributed__ and come out of the root's.
+  s.cgroups = {Cgroup(1, "/", 2000)};
+  s.processes = {Process(40, 2, 1, 1000, false, 2), Process(1, 0, 1, 1000)};
+  const uint64_t kw[] = {0, 1000}, init[] = {1000, 0};
+  state.ObserveOnCpu(Key(40, 2, 1), kw, 2);
+  state.ObserveOnCpu(Key(1, 0, 1), init, 2);
+  state.ObserveCpu(s);
+  ASSERT_TRUE(
+      state
+          .Attribute({Zone("package", 4000, 0)},
+                     IntervalFrequency{2'000'000, {1'000'000, 3'000'000}}, &s)
+          .ok());
+  EXPECT_EQ(At(s, "package", "/"), Row(1000, 0, 1000, 0));
+  EXPECT_EQ(At(s, "package", "__unattributed__"), Row(3000, 0, 3000, 0));
+  // No frequency known at all: plain CPU time, per-CPU readings or not.
+  Snapshot s2;
+  s2.cgroups = {Cgroup(1, "/", 4000)};
+  s2.processes = {Process(40, 2, 1, 2000, false, 2), Process(1, 0, 1, 2000)};
+  const uint64_t kw2[] = {0, 2000}, init2[] = {2000, 0};
+  state.ObserveOnCpu(Key(40, 2, 1), kw2, 2);
+  state.ObserveOnCpu(Key(1, 0, 1), init2, 2);
+  state.ObserveCpu(s2);
+  ASSERT_TRUE(state
+                  .Attribute({Zone("package", 4000, 0)},
+                             IntervalFrequency{0, {1'000'000, 3'000'000}}, &s2)
+                  .ok());
+  EXPECT_EQ(std::get<2>(At(s2, "package", "/")), 2000);
+  EXPECT_EQ(s2.energy.weighting, "cpu-time");
+}
+
+TEST(EnergyStateTest, ProcessEnergyIsExportedForTheTopProcessesOnly) {
+  EnergyState state;
+  Snapshot s;
+  s.cgroups = {Cgroup(100, "/a", 6000)};
+  s.processes = {Process(10, 1, 100, 1000), Process(11, 2, 100, 2000),
+                 Process(12, 3, 100, 3000)};
+  for (ProcessStats& p : s.processes) p.comm = absl::StrCat("w", p.pid);
+  ASSERT_TRUE(state.Update({Zone("package", 6'000'000, 0)}, 0, &s).ok());
+  ExpositionOptions top2;
+  top2.process_top_n = 2;
+  const std::string text = RenderSnapshotText(s, top2);
+  EXPECT_THAT(text, HasSubstr("wattlens_process_energy_joules_total{pid="
+                              "\"12\",comm=\"w12\",cgroup=\"/a\",zone="
+                              "\"package\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("wattlens_process_energy_joules_total{pid="
+                              "\"11\",comm=\"w11\",cgroup=\"/a\",zone="
+                              "\"package\"} 2\n"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("pid=\"10\"")));
+  // A process idle in the next interval keeps its (cumulative) series.
+  Snapshot s2 = s;
+  s2.cgroups = {Cgroup(100, "/a", 7000)};
+  s2.processes[0].cpu_ns = 2000;  // only pid 10 ran
+  ASSERT_TRUE(state.Update({Zone("package", 1'000'000, 0)}, 0, &s2).ok());
+  EXPECT_THAT(RenderSnapshotText(s2, top2),
+              HasSubstr("wattlens_process_energy_joules_total{pid=\"12\","
+                        "comm=\"w12\",cgroup=\"/a\",zone=\"package\"} "
+                        "3\n"));
+  // Off by default (--process_metrics_top_n 0).
+  EXPECT_THAT(RenderSnapshotText(s2, ExpositionOptions{}),
+              ::testing::Not(HasSubstr("wattlens_process_energy")));
 }
 
 TEST(EnergyStateTest, SeveralZonesAreAttributedSeparately) {
@@ -294,7 +552,7 @@ TEST(EnergyStateTest, ExpositionLinesSumToTheNodeTotal) {
   ASSERT_TRUE(
       state.Update({Zone("package", 6'000'000, 2'000'000)}, 0, &s).ok());
   s.energy.method = {{"source", "model:ccf"}, {"idle_watts_per_vcpu", "0.74"}};
-  s.energy.weighting = "uniform-frequency";
+  s.energy.weighting = "per-cpu-frequency";
   s.energy.frequency_source = "cpuinfo-mhz";
   s.energy.frequency_khz = 2'596'146;
   std::string text = RenderSnapshotText(s, ExpositionOptions{});
@@ -314,7 +572,7 @@ TEST(EnergyStateTest, ExpositionLinesSumToTheNodeTotal) {
                               "2\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_energy_attribution_info{source="
                               "\"model:ccf\",idle_watts_per_vcpu=\"0.74\","
-                              "idle_policy=\"none\",weighting=\"uniform-"
+                              "idle_policy=\"none\",weighting=\"per-cpu-"
                               "frequency\",frequency_source=\"cpuinfo-mhz\"} "
                               "1\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_node_cpu_frequency_hertz{source="

@@ -35,7 +35,7 @@ AttributionInput RandomInput(std::mt19937_64& rng) {
   for (int w = 0; w < workloads; ++w) {
     in.workloads.push_back({absl::StrCat("ns", w % 5, "/pod", w),
                             rng() % 3 == 0 ? RandomWeight(rng) : 0,
-                            rng() % 4000});
+                            rng() % 4000, rng() % 3 == 0 ? rng() % 8000 : 0});
   }
   const int processes = static_cast<int>(rng() % 120);
   for (int p = 0; p < processes; ++p) {
@@ -107,6 +107,27 @@ TEST(AttributionPropertyTest, ConservationOverRandomInputs) {
       int64_t idle_sum = 0;
       for (const auto& [key, split] : z.workloads) idle_sum += split.idle_uj;
       EXPECT_EQ(idle_sum, z.idle_uj);
+      if (in.idle_policy == IdlePolicy::kRequestShare) {
+        // E_idle_k = E_idle × max(request, usage) / max(A, Σ a), ±1 µJ.
+        long double allocated = 0;
+        for (const auto& w : in.workloads) {
+          allocated +=
+              std::max(w.cpu_request_millicores, w.cpu_usage_millicores);
+        }
+        const long double denominator =
+            std::max<long double>(allocated, in.node_allocatable_millicores);
+        for (const auto& w : in.workloads) {
+          const long double exact =
+              denominator > 0 ? z.idle_uj * (std::max(w.cpu_request_millicores,
+                                                      w.cpu_usage_millicores) /
+                                             denominator)
+                              : 0;
+          EXPECT_LE(std::fabs(z.workloads.at(w.key).idle_uj - exact), 1.0L)
+              << "iteration " << it << " zone " << z.zone << " " << w.key;
+        }
+        EXPECT_EQ(z.workloads.at(std::string(kUnattributedWorkload)).idle_uj,
+                  0);
+      }
       if (total_weight > 0 && !in.zones[zi].weight_override) {
         for (const auto& [key, w] : weight) {
           const long double exact = z.dynamic_uj * (w / total_weight);

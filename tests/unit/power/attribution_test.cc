@@ -131,6 +131,35 @@ TEST(AttributionTest, RequestSharePolicyLeavesUnrequestedCapacityIdle) {
   EXPECT_EQ(r->zones[0].workloads.at("default/db").idle_uj, 3'000'000);
 }
 
+TEST(AttributionTest, RequestSharePolicyAllocatesMaxOfRequestAndUsage) {
+  // OpenCost: a workload's allocation is max(request, usage).
+  AttributionInput in = TwoPods();
+  in.idle_policy = IdlePolicy::kRequestShare;
+  in.node_allocatable_millicores = 4000;
+  in.workloads[0].cpu_usage_millicores = 1500;  // web: request 500, uses 1.5
+  in.workloads[1].cpu_usage_millicores = 100;   // db: request 1500, uses 0.1
+  in.workloads.push_back({"default/batch", 0, 0, 500});  // no request
+  auto r = Attribute(in);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ZoneAttribution& z = r->zones[0];
+  // a = 1500, 1500, 500 of A = 4000: 4 J × a / 4000.
+  EXPECT_EQ(z.workloads.at("default/web").idle_uj, 1'500'000);
+  EXPECT_EQ(z.workloads.at("default/db").idle_uj, 1'500'000);
+  EXPECT_EQ(z.workloads.at("default/batch").idle_uj, 500'000);
+  EXPECT_EQ(z.workloads.at(kIdle).idle_uj, 500'000);
+  EXPECT_EQ(z.workloads.at(kUnattributed).idle_uj, 0);
+  EXPECT_TRUE(CheckConservation(*r).ok());
+  // Usage above allocatable (bursting past requests): Σ a = 5000 > 4000
+  // shares all of it, nothing stays idle.
+  in.workloads[2].cpu_usage_millicores = 2000;
+  r = Attribute(in);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->zones[0].workloads.at("default/web").idle_uj, 1'200'000);
+  EXPECT_EQ(r->zones[0].workloads.at("default/batch").idle_uj, 1'600'000);
+  EXPECT_EQ(r->zones[0].workloads.at(kIdle).idle_uj, 0);
+  EXPECT_TRUE(CheckConservation(*r).ok());
+}
+
 TEST(AttributionTest, CgroupWeightCoversUnlistedTasks) {
   AttributionInput in;
   in.zones = {{"package", 1'000'000, 0, {}}};
