@@ -7,6 +7,7 @@
 #include <exception>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "agent/common/capabilities.h"
 #include "agent/common/status_macros.h"
@@ -64,11 +65,20 @@ std::optional<ProcInfo> ReadProc(const std::string& proc_root, uint32_t pid) {
 // VMs) lands on whichever workloads happened to run.
 class Agent::MeasuredUtilisation final : public power::UtilisationSource {
  public:
-  void Set(double u) { u_ = u; }
+  // `interval_ns`: between the reads of the CPU time u comes from.
+  void Set(double u, int64_t interval_ns) {
+    u_ = u;
+    interval_ns_ = interval_ns;
+  }
   absl::StatusOr<double> Next() override { return u_; }
+  std::optional<int64_t> interval_ns() const override {
+    return interval_ns_ > 0 ? std::optional<int64_t>(interval_ns_)
+                            : std::nullopt;
+  }
 
  private:
   double u_ = 0;
+  int64_t interval_ns_ = 0;
 };
 
 Agent::Agent(AgentConfig config, const Clock& clock)
@@ -106,6 +116,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     spdlog::error("syscalls source disabled: {}", a->syscalls_error_);
   }
   Agent* self = a.get();
+  // The model's first interval starts before on-CPU time is first charged.
+  a->power_last_ns_ = clock.MonotonicNs();
   auto sched = SchedProgram::Create(c.sched, ncpus, [self](const wl_event& e) {
     self->events_received_.fetch_add(1, std::memory_order_relaxed);
     self->events_.TryPush(e);  // full: counted by the ring, never blocks
@@ -203,7 +215,9 @@ void Agent::CreatePower() {
   deps.clock = &clock_;
   power_utilisation_ = std::make_shared<MeasuredUtilisation>();
   deps.utilisation = power_utilisation_;
-  power_last_ns_ = clock_.MonotonicNs();
+  // Measured CPU time may exceed an interval's capacity by the harvest's
+  // lag (see DrainOnce); the model must not clamp that energy away.
+  pc.probe.model.max_utilisation = 2.0;
   power_sources_ = power::ProbePowerSources(deps, pc.probe);
   power_baseline_ =
       std::make_unique<power::IdleBaselineEstimator>(clock_, pc.baseline);
@@ -436,6 +450,9 @@ absl::Status Agent::DrainOnce() {
   KernelReadings r;
   absl::Status status;
   MapReadStats sys_stats, cpu_stats, net_stats;
+  // The instant the on-CPU time is read (running slices harvested): the
+  // model's interval is measured between such instants.
+  const int64_t oncpu_read_ns = clock_.MonotonicNs();
   if (sched_) {
     // Per CPU too: energy weights each CPU's time by its own frequency.
     absl::Status s = sched_->ReadOnCpuPerCpu(
@@ -491,17 +508,21 @@ absl::Status Agent::DrainOnce() {
     auto snapshot = std::const_pointer_cast<Snapshot>(res.snapshot);
     // Node energy over the same interval as the counters just read, the
     // model driven by the CPU time they hold.
-    const uint64_t cpu_ns = energy_->ObserveCpu(*snapshot);
-    const int64_t now = clock_.MonotonicNs();
-    const int64_t interval = now - power_last_ns_;
-    power_last_ns_ = now;
+    energy_->ObserveCpu(*snapshot);
+    const int64_t interval = oncpu_read_ns - power_last_ns_;
+    power_last_ns_ = oncpu_read_ns;
     const long online = sysconf(_SC_NPROCESSORS_ONLN);
     if (interval > 0 && online > 0) {
+      // Harvested slices lag by up to a tick per CPU (10 ms covers HZ >=
+      // 100), so an interval may measure that much beyond its capacity: the
+      // model takes it as it is (max_utilisation). More is deferred, with
+      // the matching part of each workload's weight, not clamped away.
       const double capacity = static_cast<double>(interval) * online;
-      const double total = static_cast<double>(cpu_ns + power_cpu_carry_ns_);
-      const double used = std::min(total, capacity);
-      power_cpu_carry_ns_ = static_cast<uint64_t>(total - used);
-      power_utilisation_->Set(used / capacity);
+      const uint64_t lag = std::min<uint64_t>(online * 10'000'000ull,
+                                              static_cast<uint64_t>(capacity));
+      const uint64_t used =
+          energy_->LimitToCapacity(static_cast<uint64_t>(capacity), lag);
+      power_utilisation_->Set(used / capacity, interval);
     }
     PowerInterval frequency;
     std::vector<ZoneEnergy> zones = SamplePower(&frequency);

@@ -126,10 +126,6 @@ class Agent {
   class MeasuredUtilisation;
   std::shared_ptr<MeasuredUtilisation> power_utilisation_;
   int64_t power_last_ns_ = 0;
-  // CPU time beyond what the last interval could hold: a task alone on a CPU
-  // is charged at switch-out, possibly seconds later, so one interval can
-  // show more than interval x CPUs. The excess is carried, not clamped away.
-  uint64_t power_cpu_carry_ns_ = 0;
   std::unique_ptr<power::IdleBaselineEstimator> power_baseline_;
   std::unique_ptr<EnergyState> energy_;
   std::vector<std::pair<std::string, std::string>> energy_method_;

@@ -85,6 +85,10 @@ absl::StatusOr<ModelCoefficients> ResolveModel(const CpuInfo& cpu,
   if (!ValidWatts(c.memory_gb)) {
     return absl::InvalidArgumentError("memory_gb must be >= 0");
   }
+  if (!(config.max_utilisation >= 1.0 && config.max_utilisation <= 2.0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_utilisation must be in [1, 2], got ", config.max_utilisation));
+  }
   if (config.method == ModelMethod::kCcf) {
     const MicroarchWatts row = LookupCcfWatts(c.microarchitecture);
     c.idle_watts_per_vcpu = config.min_watts_per_vcpu.value_or(row.min_watts);
@@ -141,9 +145,25 @@ absl::StatusOr<ModelCoefficients> ResolveModel(const FileSystem& fs,
   return ResolveModel(cpu, memory_gb, config);
 }
 
+namespace {
+
+// The curve at u, its last segment extended beyond its last point.
+double ExtendedCurve(const std::vector<CurvePoint>& curve, double u) {
+  if (curve.size() < 2 || u <= curve.back().utilisation) {
+    return InterpolateCurve(curve, u);
+  }
+  const CurvePoint& a = curve[curve.size() - 2];
+  const CurvePoint& b = curve.back();
+  return b.value + (u - b.utilisation) * (b.value - a.value) /
+                       (b.utilisation - a.utilisation);
+}
+
+}  // namespace
+
 ModelPower EvaluateModel(const ModelCoefficients& c, const ModelConfig& config,
                          double u) {
-  u = std::isfinite(u) ? std::clamp(u, 0.0, 1.0) : 0.0;
+  const double u_max = std::clamp(config.max_utilisation, 1.0, 2.0);
+  u = std::isfinite(u) ? std::clamp(u, 0.0, u_max) : 0.0;
   ModelPower p;
   p.cpu_idle_watts = c.vcpus * c.idle_watts_per_vcpu;
   p.memory_idle_watts = c.memory_gb * c.memory_idle_watts_per_gb;
@@ -155,9 +175,9 @@ ModelPower EvaluateModel(const ModelCoefficients& c, const ModelConfig& config,
     p.memory_watts = p.memory_idle_watts;
   } else {
     p.cpu_watts = c.vcpus * config.tdp_watts_per_thread *
-                  InterpolateCurve(config.cpu_curve, u);
+                  ExtendedCurve(config.cpu_curve, u);
     p.memory_watts =
-        c.memory_gb * InterpolateCurve(config.memory_curve_watts_per_gb, u);
+        c.memory_gb * ExtendedCurve(config.memory_curve_watts_per_gb, u);
   }
   // A non-monotone override curve could dip below its own idle point; the
   // static term never exceeds the total.
@@ -253,7 +273,7 @@ absl::StatusOr<PowerSample> ModelSource::Sample() {
     return absl::FailedPreconditionError("model source not initialised");
   }
   const int64_t now = clock_.MonotonicNs();
-  const int64_t interval = now - last_ns_;
+  int64_t interval = now - last_ns_;
   last_ns_ = now;
   PowerSample sample;
   sample.timestamp_ns = now;
@@ -264,7 +284,14 @@ absl::StatusOr<PowerSample> ModelSource::Sample() {
     SetDegraded(absl::StrCat("utilisation: ", u.status().message()));
     return sample;
   }
-  last_utilisation_ = std::isfinite(*u) ? std::clamp(*u, 0.0, 1.0) : 0.0;
+  if (std::optional<int64_t> own = utilisation_->interval_ns();
+      own && *own > 0) {
+    interval = *own;
+  }
+  last_utilisation_ =
+      std::isfinite(*u)
+          ? std::clamp(*u, 0.0, std::clamp(config_.max_utilisation, 1.0, 2.0))
+          : 0.0;
   const ModelPower p = EvaluateModel(coefficients_, config_, last_utilisation_);
   auto add = [&](Zone zone, absl::string_view label, double watts,
                  double idle_watts) {

@@ -58,6 +58,13 @@ struct ModelConfig {
   std::vector<CurvePoint> memory_curve_watts_per_gb = {
       {0.0, 0.20}, {0.10, 0.30}, {0.50, 0.40}, {1.0, 0.60}};
   double platform_watts_per_vcpu = 1.0;
+
+  // Highest utilisation taken as given, in [1, 2]. Above 1 the CCF line and
+  // the curves' last segments are extended. Utilisation from measured CPU
+  // time can exceed 1 in one interval by the accounting lag (running slices
+  // are read as of each CPU's last tick) and falls short by as much in
+  // another; clamping it would lose that energy. 1 for /proc/stat.
+  double max_utilisation = 1.0;
 };
 
 // What the model resolved to, for export next to every number it makes.
@@ -108,6 +115,11 @@ class UtilisationSource {
   virtual absl::Status Init() { return absl::OkStatus(); }
   // Busy fraction in [0, 1] since the previous call (or Init()).
   virtual absl::StatusOr<double> Next() = 0;
+  // The length of the interval the last Next() covered, when the source
+  // knows it (e.g. measured CPU time read at known instants): the model
+  // then integrates over exactly that interval, not over the time between
+  // its own clock reads, so that its energy matches that CPU time.
+  virtual std::optional<int64_t> interval_ns() const { return std::nullopt; }
 };
 
 // From the aggregate "cpu" line of /proc/stat: busy = user + nice + system

@@ -95,7 +95,18 @@ uint64_t EnergyState::ObserveCpu(const Snapshot& s) {
     proc_delta_.push_back({&p, ns});
   }
   last_process_cpu_.swap(last_process);
+  interval_cpu_ns_ = total;
   return total;
+}
+
+uint64_t EnergyState::LimitToCapacity(uint64_t capacity_ns, uint64_t lag_ns) {
+  const u128 total = u128{interval_cpu_ns_} + deferred_ns_;
+  const uint64_t used =
+      Saturate(std::min<u128>(total, u128{capacity_ns} + lag_ns));
+  deferred_ns_ = Saturate(total - used);
+  defer_num_ = deferred_ns_;
+  defer_den_ = Saturate(total);
+  return used;
 }
 
 absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
@@ -212,18 +223,38 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
   in.node_allocatable_millicores = allocation_.allocatable_millicores
                                        ? allocation_.allocatable_millicores
                                        : config_.node_allocatable_millicores;
+  // Weights deferred by the last interval join this one's; the fraction
+  // LimitToCapacity() deferred now waits for the next.
+  const uint64_t num = defer_num_, den = defer_den_;
+  defer_num_ = defer_den_ = 0;
+  auto defer = [num, den](uint64_t w, uint64_t* deferred) {
+    const uint64_t d =
+        den ? Saturate(static_cast<u128>(w) * std::min(num, den) / den) : 0;
+    *deferred = d;
+    return w - d;
+  };
+  absl::flat_hash_map<uint64_t, uint64_t> deferred_before;
+  deferred_before.swap(deferred_weight_);
   absl::flat_hash_map<uint64_t, uint64_t> kernel_weight_by_cgroup;
+  uint64_t kernel_weight = deferred_kernel_weight_;
   for (const ProcDelta& d : kernel_delta_) {
     const uint64_t w = weigh(d.ns, cycles_of_process(*d.p));
-    in.kernel_weight = Saturate(u128{in.kernel_weight} + w);
+    kernel_weight = Saturate(u128{kernel_weight} + w);
     kernel_weight_by_cgroup[d.p->cgroup_id] += w;
   }
+  in.kernel_weight = defer(kernel_weight, &deferred_kernel_weight_);
   absl::flat_hash_map<uint64_t, uint64_t> weight_of;
   for (const CgroupStats& cg : s.cgroups) {
     const uint64_t ns = cgroup_delta_[cg.id];
     const uint64_t all = weigh(ns, cycles_of_cgroup(cg.id));
     const uint64_t kernel = kernel_weight_by_cgroup[cg.id];
-    const uint64_t w = all > kernel ? all - kernel : 0;
+    uint64_t w = all > kernel ? all - kernel : 0;
+    if (auto it = deferred_before.find(cg.id); it != deferred_before.end()) {
+      w = Saturate(u128{w} + it->second);
+    }
+    uint64_t deferred = 0;
+    w = defer(w, &deferred);
+    if (deferred) deferred_weight_[cg.id] = deferred;
     uint64_t request = 0;
     if (policy == power::IdlePolicy::kRequestShare) {
       auto it = allocation_.request_millicores.find(cg.id);
@@ -402,6 +433,7 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
               return std::tie(a.zone, a.pid, a.start_ns) <
                      std::tie(b.zone, b.pid, b.start_ns);
             });
+  e.cpu_deferred_ns = deferred_ns_;
   e.intervals_attributed = attributed_;
   e.intervals_unmetered = unmetered_;
   e.attribution_errors = errors_;

@@ -102,6 +102,20 @@ class EnergyState {
   // time (all cgroups, kernel threads included); Attribute() must follow
   // with the same snapshot.
   uint64_t ObserveCpu(const Snapshot& snapshot);
+
+  // For a model driven by measured CPU time, between ObserveCpu() and
+  // Attribute(): the interval's CPU time (plus what earlier intervals
+  // deferred) limited to `capacity_ns` (interval × CPUs) + `lag_ns`, which
+  // is what the model may turn into energy. `lag_ns` is the accounting lag
+  // one interval may measure beyond its capacity and the next as much
+  // less (running slices are harvested as of each CPU's last tick); taken
+  // as it is, each interval's energy stays exactly its CPU time's. The
+  // rest (e.g. slices charged only at switch-out where harvesting is off)
+  // is deferred to the next interval, and so is the same fraction of every
+  // workload's (and the kernel threads') weight: each is charged, over
+  // time, for exactly its own CPU time. A cgroup removed while part of its
+  // weight is deferred leaves that part to the others.
+  uint64_t LimitToCapacity(uint64_t capacity_ns, uint64_t lag_ns = 0);
   absl::Status Attribute(const std::vector<ZoneEnergy>& zones, uint64_t khz,
                          Snapshot* snapshot);
   // With per-CPU frequencies: CPU time observed per CPU through
@@ -179,6 +193,16 @@ class EnergyState {
   SchedKeyMap interval_per_cpu_;
   bool per_cpu_observed_ = false;
   std::vector<ProcDelta> kernel_delta_;
+  // LimitToCapacity(): this interval's CPU time, the CPU time deferred so
+  // far, and the fraction of weights to defer now (num / den).
+  uint64_t interval_cpu_ns_ = 0;
+  uint64_t deferred_ns_ = 0;
+  uint64_t defer_num_ = 0;
+  uint64_t defer_den_ = 0;
+  // Weights deferred from the last interval, by cgroup id, and the kernel
+  // threads'.
+  absl::flat_hash_map<uint64_t, uint64_t> deferred_weight_;
+  uint64_t deferred_kernel_weight_ = 0;
   // This interval's deltas, from ObserveCpu() to Attribute().
   absl::flat_hash_map<uint64_t, uint64_t> cgroup_delta_;
   std::vector<ProcDelta> proc_delta_;

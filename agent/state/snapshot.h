@@ -161,6 +161,9 @@ struct EnergyStats {
   // collector, which already received each cgroup's final totals.
   std::vector<WorkloadEnergy> removed;
   std::vector<ProcessEnergy> processes;
+  // CPU time beyond the last interval's capacity (plus the accounting
+  // lag), deferred with its workloads' weights to the next interval.
+  uint64_t cpu_deferred_ns = 0;
   uint64_t intervals_attributed = 0;
   uint64_t intervals_unmetered = 0;  // the power source gave no reading
   uint64_t attribution_errors = 0;   // inputs rejected or not conserved

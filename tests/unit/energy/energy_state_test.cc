@@ -528,6 +528,57 @@ TEST(EnergyStateTest, ProcessEnergyIsExportedForTheTopProcessesOnly) {
               ::testing::Not(HasSubstr("wattlens_process_energy")));
 }
 
+TEST(EnergyStateTest, CpuBeyondCapacityIsDeferredWithItsWorkloads) {
+  // Interval 1 measured 1200 ns of CPU against a capacity of 1000 (slices
+  // harvested a tick late on a saturated node): the model turns 1000 into
+  // energy (1 uJ/ns here) and 200 is deferred, a sixth of each workload's.
+  EnergyState state;
+  Snapshot s1;
+  s1.cgroups = {Cgroup(100, "/a", 600), Cgroup(200, "/b", 600)};
+  state.ObserveCpu(s1);
+  EXPECT_EQ(state.LimitToCapacity(1000), 1000u);
+  ASSERT_TRUE(state.Attribute({Zone("package", 1000, 0)}, 0, &s1).ok());
+  EXPECT_EQ(At(s1, "package", "/a"), Row(500, 0, 500, 0));
+  EXPECT_EQ(At(s1, "package", "/b"), Row(500, 0, 500, 0));
+  // Interval 2: only /b ran (400 ns); with the 200 deferred, 600 fits.
+  Snapshot s2;
+  s2.cgroups = {Cgroup(100, "/a", 600), Cgroup(200, "/b", 1000)};
+  state.ObserveCpu(s2);
+  EXPECT_EQ(state.LimitToCapacity(1000), 600u);
+  ASSERT_TRUE(state.Attribute({Zone("package", 600, 0)}, 0, &s2).ok());
+  // Each got exactly its own CPU time's energy: /a 600, /b 1000 (a plain
+  // carry of energy would have given /b all 600: /a 500, /b 1100).
+  EXPECT_EQ(At(s2, "package", "/a"), Row(600, 0, 100, 0));
+  EXPECT_EQ(At(s2, "package", "/b"), Row(1000, 0, 500, 0));
+  ExpectConserved(s2);
+  // Nothing left over: the next interval is plain again.
+  Snapshot s3;
+  s3.cgroups = {Cgroup(100, "/a", 700), Cgroup(200, "/b", 1000)};
+  state.ObserveCpu(s3);
+  EXPECT_EQ(state.LimitToCapacity(1000), 100u);
+  ASSERT_TRUE(state.Attribute({Zone("package", 100, 0)}, 0, &s3).ok());
+  EXPECT_EQ(std::get<2>(At(s3, "package", "/a")), 100);
+}
+
+TEST(EnergyStateTest, AccountingLagIsTakenAsItIs) {
+  // Up to `lag` beyond capacity is used as measured (the model extends its
+  // line), so each interval's energy stays exactly its CPU time's.
+  EnergyState state;
+  Snapshot s;
+  s.cgroups = {Cgroup(100, "/a", 1004), Cgroup(200, "/b", 10)};
+  state.ObserveCpu(s);
+  EXPECT_EQ(state.LimitToCapacity(1000, 8), 1008u);  // 6 deferred
+  ASSERT_TRUE(state.Attribute({Zone("package", 1008, 0)}, 0, &s).ok());
+  ExpectConserved(s);
+  Snapshot s2;
+  s2.cgroups = {Cgroup(100, "/a", 1004), Cgroup(200, "/b", 10)};
+  state.ObserveCpu(s2);
+  EXPECT_EQ(state.LimitToCapacity(1000, 8), 6u);
+  ASSERT_TRUE(state.Attribute({Zone("package", 6, 0)}, 0, &s2).ok());
+  EXPECT_EQ(std::get<0>(At(s2, "package", "/a")), 1004u);
+  EXPECT_EQ(std::get<0>(At(s2, "package", "/b")), 10u);
+}
+
 TEST(EnergyStateTest, SeveralZonesAreAttributedSeparately) {
   EnergyState state;
   Snapshot s;

@@ -150,6 +150,33 @@ TEST(PowerModelTest, TdpCurve) {
   EXPECT_NEAR(p30.idle(), idle.total(), 1e-9);
 }
 
+TEST(PowerModelTest, UtilisationAboveOneOnlyWhereAllowed) {
+  // Measured CPU time can exceed an interval's capacity by the accounting
+  // lag; the agent allows up to max_utilisation and the line (or the
+  // curves' last segment) is extended, so no energy is clamped away.
+  ModelConfig config;
+  auto c = ResolveModel(Parse("intel_cascadelake.txt"), 16, config);
+  ASSERT_TRUE(c.ok());
+  const double full = EvaluateModel(*c, config, 1.0).cpu_watts;
+  EXPECT_DOUBLE_EQ(EvaluateModel(*c, config, 1.02).cpu_watts, full);
+  config.max_utilisation = 1.5;
+  ASSERT_TRUE(ResolveModel(Parse("intel_cascadelake.txt"), 16, config).ok());
+  EXPECT_DOUBLE_EQ(EvaluateModel(*c, config, 1.02).cpu_watts,
+                   4 * (0.64 + 1.02 * (3.97 - 0.64)));
+  EXPECT_DOUBLE_EQ(EvaluateModel(*c, config, 7).cpu_watts,
+                   4 * (0.64 + 1.5 * (3.97 - 0.64)));
+  config.method = ModelMethod::kTdpCurve;
+  c = ResolveModel(Parse("intel_cascadelake.txt"), 16, config);
+  ASSERT_TRUE(c.ok());
+  // Last segment (0.5, 0.75) to (1, 1.02): slope 0.54 per unit.
+  EXPECT_NEAR(EvaluateModel(*c, config, 1.1).cpu_watts,
+              4 * 5 * (1.02 + 0.1 * 0.54), 1e-9);
+  config.max_utilisation = 2.5;
+  EXPECT_FALSE(ResolveModel(Parse("intel_cascadelake.txt"), 16, config).ok());
+  config.max_utilisation = 0.9;
+  EXPECT_FALSE(ResolveModel(Parse("intel_cascadelake.txt"), 16, config).ok());
+}
+
 TEST(PowerModelTest, BadOverridesAreErrors) {
   ModelConfig config;
   config.min_watts_per_vcpu = 5;
@@ -195,6 +222,34 @@ TEST(ModelSourceTest, ReadingsCarryIdleAndSource) {
     EXPECT_EQ(r.source, "model:ccf");
     EXPECT_EQ(r.interval_ns, 2 * kSecond);
   }
+}
+
+// A utilisation source that knows the interval its value covers sets the
+// model's interval: energy over exactly the CPU time it was measured on.
+class TimedUtilisation final : public UtilisationSource {
+ public:
+  absl::StatusOr<double> Next() override { return 0.5; }
+  std::optional<int64_t> interval_ns() const override { return 2'000'000'000; }
+};
+
+TEST(ModelSourceTest, UtilisationSourceMaySetTheInterval) {
+  TempTree tree;
+  tree.Write("/proc/cpuinfo", Fixture("intel_cascadelake.txt"));
+  tree.Write("/proc/meminfo", "MemTotal:       10000000 kB\n");
+  FakeClock clock;
+  ModelConfig config;
+  config.memory_gb = 0;
+  ModelSource source(tree.fs(), clock, std::make_shared<TimedUtilisation>(),
+                     config);
+  ASSERT_TRUE(source.Init().ok());
+  clock.AdvanceNs(1'000'000);  // its own clock says 1 ms
+  auto s = source.Sample();
+  ASSERT_TRUE(s.ok());
+  ASSERT_FALSE(s->readings.empty());
+  EXPECT_EQ(s->readings[0].interval_ns, 2'000'000'000);
+  // 4 vCPUs × (0.64 + 0.5 × (3.97 − 0.64)) W × 2 s.
+  EXPECT_NEAR(s->readings[0].energy_uj, 4 * (0.64 + 0.5 * (3.97 - 0.64)) * 2e6,
+              1);
 }
 
 TEST(ModelSourceTest, ProcStatDeltasAndGarbage) {
