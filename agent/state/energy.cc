@@ -38,21 +38,30 @@ void EnergyState::ObserveOnCpu(const wl_sched_key& key, const uint64_t* per_cpu,
                                int ncpus) {
   if (ncpus <= 0) return;
   per_cpu_observed_ = true;
-  std::vector<uint64_t>& last = last_per_cpu_[key];
-  last.resize(ncpus, 0);
-  std::vector<uint64_t>* delta = nullptr;
+  PerCpu& last = last_per_cpu_[key];
+  PerCpu now;
+  PerCpu* delta = nullptr;
+  size_t k = 0;  // walks `last`, sorted by cpu like `now`
   for (int cpu = 0; cpu < ncpus; ++cpu) {
     const uint64_t v = per_cpu[cpu];
+    while (k < last.size() && last[k].first < static_cast<uint32_t>(cpu)) ++k;
+    const uint64_t prev =
+        k < last.size() && last[k].first == static_cast<uint32_t>(cpu)
+            ? last[k].second
+            : 0;
+    if (!v) continue;
+    now.emplace_back(cpu, v);
     // Below the last value: the kernel key started over.
-    const uint64_t d = v >= last[cpu] ? v - last[cpu] : v;
-    last[cpu] = v;
+    const uint64_t d = v >= prev ? v - prev : v;
     if (!d) continue;
-    if (!delta) {
-      delta = &interval_per_cpu_[key];
-      delta->resize(ncpus, 0);
+    if (!delta) delta = &interval_per_cpu_[key];
+    if (!delta->empty() && delta->back().first == static_cast<uint32_t>(cpu)) {
+      delta->back().second += d;  // never: one reading per key and interval
+    } else {
+      delta->emplace_back(cpu, d);
     }
-    (*delta)[cpu] += d;
   }
+  last.swap(now);
 }
 
 void EnergyState::ForgetOnCpu(const std::vector<wl_sched_key>& keys) {
@@ -164,15 +173,15 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
   absl::flat_hash_map<uint64_t, Cycles> cg_cycles;
   absl::flat_hash_map<ProcessKey, Cycles> proc_cycles;
   if (per_cpu) {
-    for (const auto& [key, ns] : interval_per_cpu_) {
+    for (const auto& [key, deltas] : interval_per_cpu_) {
       Cycles c;
-      for (size_t cpu = 0; cpu < ns.size(); ++cpu) {
+      for (const auto& [cpu, ns] : deltas) {
         const uint64_t k =
             cpu < frequency.cpu_khz.size() && frequency.cpu_khz[cpu] != 0
                 ? frequency.cpu_khz[cpu]
                 : f;
-        c.khz_ns += static_cast<u128>(ns[cpu]) * k;
-        c.ns += ns[cpu];
+        c.khz_ns += static_cast<u128>(ns) * k;
+        c.ns += ns;
       }
       Cycles& g = cg_cycles[key.cgroup_id];
       g.khz_ns += c.khz_ns;
@@ -413,6 +422,7 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
       auto in_interval = it->second.interval_uj.find(zone);
       const int64_t now =
           in_interval == it->second.interval_uj.end() ? 0 : in_interval->second;
+      if (uj == 0) continue;  // e.g. a zone that is all idle (memory)
       ProcessEnergy& out = e.processes.emplace_back();
       out.pid = it->first.tgid;
       out.start_ns = it->first.start_ns;

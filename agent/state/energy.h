@@ -182,8 +182,11 @@ class EnergyState {
              a.cgroup_id == b.cgroup_id;
     }
   };
-  using SchedKeyMap = absl::flat_hash_map<wl_sched_key, std::vector<uint64_t>,
-                                          SchedKeyHash, SchedKeyEq>;
+  // Sparse per-CPU values: (cpu, ns) for the CPUs a key ran on, by cpu (a
+  // task runs on few of a large node's CPUs).
+  using PerCpu = std::vector<std::pair<uint32_t, uint64_t>>;
+  using SchedKeyMap =
+      absl::flat_hash_map<wl_sched_key, PerCpu, SchedKeyHash, SchedKeyEq>;
 
   EnergyConfig config_;
   CpuAllocation allocation_;

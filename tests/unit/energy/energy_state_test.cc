@@ -496,6 +496,32 @@ TEST(EnergyStateTest, PerCpuWeightingOfKernelThreadsAndUnknownFrequency) {
   EXPECT_EQ(s2.energy.weighting, "cpu-time");
 }
 
+TEST(EnergyStateTest, PerCpuWeightingOnALargeNode) {
+  // 256 CPUs, the first 128 at 1 GHz and the rest at 3 GHz; each cgroup
+  // ran on two of them (values kept sparse per key).
+  EnergyState state;
+  std::vector<uint64_t> khz(256, 1'000'000);
+  for (int c = 128; c < 256; ++c) khz[c] = 3'000'000;
+  std::vector<uint64_t> a(256, 0), b(256, 0);
+  for (int round = 1; round <= 2; ++round) {
+    a[3] += 500, a[200] += 500;  // 500 + 1500 cycles per round
+    b[7] += 1000, b[100] += 1000;
+    Snapshot s;
+    s.cgroups = {Cgroup(100, "/a", 1000ull * round),
+                 Cgroup(200, "/b", 2000ull * round)};
+    state.ObserveOnCpu(Key(1, 1, 100), a.data(), 256);
+    state.ObserveOnCpu(Key(2, 2, 200), b.data(), 256);
+    state.ObserveCpu(s);
+    ASSERT_TRUE(state
+                    .Attribute({Zone("package", 4000, 0)},
+                               IntervalFrequency{2'000'000, khz}, &s)
+                    .ok());
+    // /a: 2000 cycles for 1000 ns; /b: 2000 cycles for 2000 ns.
+    EXPECT_EQ(std::get<2>(At(s, "package", "/a")), 2000) << round;
+    EXPECT_EQ(std::get<2>(At(s, "package", "/b")), 2000) << round;
+  }
+}
+
 TEST(EnergyStateTest, ProcessEnergyIsExportedForTheTopProcessesOnly) {
   EnergyState state;
   Snapshot s;
@@ -503,7 +529,15 @@ TEST(EnergyStateTest, ProcessEnergyIsExportedForTheTopProcessesOnly) {
   s.processes = {Process(10, 1, 100, 1000), Process(11, 2, 100, 2000),
                  Process(12, 3, 100, 3000)};
   for (ProcessStats& p : s.processes) p.comm = absl::StrCat("w", p.pid);
-  ASSERT_TRUE(state.Update({Zone("package", 6'000'000, 0)}, 0, &s).ok());
+  // dram is all idle here: no process has energy there, and no series.
+  ASSERT_TRUE(state
+                  .Update({Zone("package", 6'000'000, 0),
+                           Zone("dram", 1'000'000, 1'000'000)},
+                          0, &s)
+                  .ok());
+  for (const ProcessEnergy& p : s.energy.processes) {
+    EXPECT_EQ(p.zone, "package");
+  }
   ExpositionOptions top2;
   top2.process_top_n = 2;
   const std::string text = RenderSnapshotText(s, top2);
@@ -514,6 +548,9 @@ TEST(EnergyStateTest, ProcessEnergyIsExportedForTheTopProcessesOnly) {
                               "\"11\",comm=\"w11\",cgroup=\"/a\",zone="
                               "\"package\"} 2\n"));
   EXPECT_THAT(text, ::testing::Not(HasSubstr("pid=\"10\"")));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("wattlens_process_energy_joules_"
+                                             "total{pid=\"12\",comm=\"w12\","
+                                             "cgroup=\"/a\",zone=\"dram\"")));
   // A process idle in the next interval keeps its (cumulative) series.
   Snapshot s2 = s;
   s2.cgroups = {Cgroup(100, "/a", 7000)};
