@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "agent/bpf/power_program.h"
 #include "agent/bpf/sched_program.h"
+#include "agent/export/prometheus_collectable.h"
 #include "tests/bpf/bpf_test_util.h"
 
 namespace wattlens {
@@ -289,6 +291,102 @@ TEST_F(PowerAgentTest, TwoBusyCoresDrawMoreThanIdle) {
                  << "not apply";
   }
   EXPECT_GT(busy_w, idle_w);
+}
+
+// Per-process energy through the real agent: a process alone in its cgroup
+// gets all of the cgroup's dynamic energy, exported (behind
+// --process_metrics_top_n) until and including its exit.
+TEST_F(PowerAgentTest, ProcessEnergyIsExportedForTopProcesses) {
+  TestCgroup cg("penergy");
+  ASSERT_TRUE(cg.ok());
+  GatedChild child([] { return Burn(300'000'000, 5'000'000'000); });
+  ASSERT_TRUE(cg.Add(child.pid()));
+  child.Release();
+  ASSERT_EQ(child.Wait(), 0);
+  std::shared_ptr<const Snapshot> last;
+  ASSERT_TRUE(testing::DrainUntil(*agent_, [&](const Snapshot& s) {
+    if (testing::FindExited(s, child.pid()) == nullptr) return false;
+    last = agent_->store().Latest();
+    return true;
+  }));
+  uint64_t process_uj = 0, cgroup_uj = 0;
+  for (const ProcessEnergy& p : last->energy.processes) {
+    if (p.pid == static_cast<uint32_t>(child.pid()) && p.zone == "package") {
+      EXPECT_TRUE(p.exited);
+      EXPECT_EQ(p.cgroup_id, cg.id());
+      process_uj = p.dynamic_uj;
+    }
+  }
+  for (const WorkloadEnergy& w : last->energy.workloads) {
+    if (w.cgroup_id == cg.id() && w.zone == "package") {
+      cgroup_uj = w.dynamic_uj;
+    }
+  }
+  std::printf("pid %d: %lu uJ dynamic, its cgroup %lu uJ\n", child.pid(),
+              process_uj, cgroup_uj);
+  EXPECT_GT(process_uj, 0u);
+  EXPECT_EQ(process_uj, cgroup_uj);  // the only process in its cgroup
+  ExpositionOptions top;
+  top.process_top_n = 100'000;  // every process
+  const std::string text = RenderSnapshotText(*last, top);
+  EXPECT_TRUE(absl::StrContains(
+      text, absl::StrCat("wattlens_process_energy_joules_total{pid=\"",
+                         child.pid(), "\"")))
+      << "no energy series for the burner";
+  EXPECT_FALSE(absl::StrContains(RenderSnapshotText(*last, ExpositionOptions{}),
+                                 "wattlens_process_"));
+}
+
+// A removed cgroup's energy moves into __removed__: sums over the exported
+// workload series keep equalling the node total after it is gone.
+TEST(PowerRemovedTest, RemovedCgroupsEnergyStaysInTheSum) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  AgentConfig c = TestAgentConfig();
+  c.aggregator.gc_every = 1;  // find removed cgroups at every drain
+  auto agent = Agent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  uint64_t id = 0, energy_uj = 0;
+  {
+    TestCgroup cg("removed");
+    ASSERT_TRUE(cg.ok());
+    id = cg.id();
+    GatedChild child([] { return Burn(200'000'000, 5'000'000'000); });
+    ASSERT_TRUE(cg.Add(child.pid()));
+    child.Release();
+    ASSERT_EQ(child.Wait(), 0);
+    ASSERT_TRUE(testing::DrainUntil(**agent, [&](const Snapshot& s) {
+      for (const WorkloadEnergy& w : s.energy.workloads) {
+        if (w.cgroup_id == id && w.zone == "package") {
+          energy_uj = w.dynamic_uj + w.idle_uj;
+        }
+      }
+      return testing::FindExited(s, child.pid()) != nullptr;
+    }));
+    ASSERT_TRUE((*agent)->DrainOnce().ok());  // the tail after the exit
+  }                                           // rmdir
+  uint64_t removed_uj = 0;
+  ASSERT_TRUE(testing::DrainUntil(**agent, [&](const Snapshot& s) {
+    if (testing::FindCgroup(s, id) != nullptr) return false;
+    for (const WorkloadEnergy& r : s.energy.removed) {
+      if (r.zone == "package") removed_uj = r.dynamic_uj + r.idle_uj;
+    }
+    return true;
+  })) << "the removed cgroup never left the snapshot";
+  auto s = (*agent)->store().Latest();
+  std::printf("removed cgroup had %lu uJ; __removed__ holds %lu uJ\n",
+              energy_uj, removed_uj);
+  EXPECT_GT(energy_uj, 0u);
+  EXPECT_GE(removed_uj, energy_uj);
+  for (const NodeZoneEnergy& z : s->energy.zones) {
+    uint64_t sum = 0;
+    for (const WorkloadEnergy& w : s->energy.workloads) {
+      if (w.zone == z.zone) sum += w.dynamic_uj + w.idle_uj;
+    }
+    for (const WorkloadEnergy& w : s->energy.removed) {
+      if (w.zone == z.zone) sum += w.dynamic_uj + w.idle_uj;
+    }
+    EXPECT_EQ(sum, z.energy_uj) << z.zone;  // cumulative, exactly
+  }
 }
 
 TEST_F(PowerAgentTest, CgroupBurningOneCoreGetsItsWindowsDynamicEnergy) {
