@@ -11,6 +11,7 @@
 
 #include "agent/common/capabilities.h"
 #include "agent/common/status_macros.h"
+#include "agent/export/agent_health.h"
 #include "agent/power/node_energy.h"
 #include "prometheus/exposer.h"
 #include "spdlog/spdlog.h"
@@ -166,12 +167,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   a->aggregator_ = std::make_unique<Aggregator>(c.aggregator, std::move(env));
 
   if (!c.metrics_address.empty()) {
-    try {
-      a->exposer_ = std::make_unique<prometheus::Exposer>(c.metrics_address);
-    } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot serve /metrics on ", c.metrics_address, ": ", e.what()));
-    }
+    AddAgentHealthChecks(a->health_, a->store_, a->clock_, c.interval);
+    ASSIGN_OR_RETURN(a->exposer_,
+                     StartExposerWithHealth(c.metrics_address, &a->health_));
     a->collectable_ =
         std::make_shared<SnapshotCollectable>(&a->store_, c.exposition);
     a->exposer_->RegisterCollectable(a->collectable_);

@@ -23,6 +23,7 @@
 #include "agent/bpf/sched_program.h"
 #include "agent/bpf/syscalls_program.h"
 #include "agent/common/clock.h"
+#include "agent/common/health_http.h"
 #include "agent/common/spsc_ring.h"
 #include "agent/export/prometheus_collectable.h"
 #include "agent/identity/cgroup_resolver.h"
@@ -94,6 +95,8 @@ class Agent {
 
   const SnapshotStore& store() const { return store_; }
   int metrics_port() const;
+  // /healthz and /readyz on the metrics port; callers may add checks.
+  HealthChecks& health() { return health_; }
 
  private:
   Agent(AgentConfig config, const Clock& clock);
@@ -143,6 +146,7 @@ class Agent {
   SnapshotStore store_;
   std::shared_ptr<const Snapshot> prev_;
   double last_drain_seconds_ = 0;
+  HealthChecks health_;  // outlives exposer_, whose handlers read it
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<SnapshotCollectable> collectable_;
 };

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "agent/agent.h"
 #include "agent/export/live_view.h"
 #include "agent/export/node_report.h"
+#include "agent/export/upload_health.h"
 #include "agent/export/uploader.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -266,6 +268,11 @@ int main(int argc, char** argv) {
     }
     uploader = std::move(*u);
     uploader->Start();
+    // Not ready while the collector acknowledges nothing (the agent object,
+    // and with it the HTTP server, is destroyed before the uploader).
+    wattlens::AddUploaderHealthCheck(
+        a->health(), *uploader, wattlens::RealClock::Get(),
+        std::max(3 * uo.interval + uo.jitter, absl::Seconds(60)));
     spdlog::info("streaming reports for node {} to {}", node_name, collector);
   }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "collector/health_http.h"
 #include "collector/metrics.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -95,14 +96,16 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
   health->SetServingStatus("wattlens.v1.QueryService", true);
 
   if (!o.metrics_address.empty()) {
-    // prometheus-cpp (civetweb) throws on bind failure; the one place an
-    // exception is converted at the boundary.
-    try {
-      c->exposer_ = std::make_unique<prometheus::Exposer>(o.metrics_address);
-    } catch (const std::exception& e) {
-      return absl::UnavailableError(
-          absl::StrCat("metrics on ", o.metrics_address, ": ", e.what()));
-    }
+    // /metrics, /healthz and /readyz share the port (collector/health_http.h).
+    c->serving_ = true;
+    AddCollectorHealthChecks(
+        c->health_,
+        {o.tick_period > absl::ZeroDuration() ? &c->ticks_ : nullptr,
+         o.tick_period, &c->serving_, c->store_.get()},
+        clock);
+    auto exposer = StartExposerWithHealth(o.metrics_address, &c->health_);
+    if (!exposer.ok()) return exposer.status();
+    c->exposer_ = std::move(exposer).value();
     c->metrics_ = std::make_shared<CollectorMetrics>(
         *c->state_, c->ingest_counters_, c->store_.get(),
         o.max_metric_namespaces, o.max_metric_workloads);
@@ -129,6 +132,7 @@ void Collector::TickLoop() {
   while (!stopping_) {
     mu_.Unlock();
     state_->Tick();
+    ticks_.fetch_add(1, std::memory_order_relaxed);
     mu_.Lock();
     // Periodic work: waking early on stop is the only condition.
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.tick_period);
@@ -142,6 +146,7 @@ void Collector::Shutdown() {
     stopping_ = true;
   }
   if (ticker_.joinable()) ticker_.join();
+  serving_ = false;
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));

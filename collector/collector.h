@@ -3,6 +3,7 @@
 // the in-process tests both build it through Collector::Start.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/common/clock.h"
+#include "agent/common/health_http.h"
 #include "collector/cluster_state.h"
 #include "collector/ingest_service.h"
 #include "collector/query_service.h"
@@ -64,6 +66,8 @@ class Collector {
   Store* store() { return store_.get(); }
   const IngestCounters& ingest_counters() const { return ingest_counters_; }
   void Tick() { state_->Tick(); }
+  // /healthz and /readyz on the metrics port.
+  const HealthChecks& health() const { return health_; }
 
  private:
   Collector(CollectorOptions options, const Clock& clock);
@@ -78,6 +82,9 @@ class Collector {
   std::unique_ptr<QueryServiceImpl> query_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<CollectorMetrics> metrics_;
+  HealthChecks health_;  // outlives exposer_, whose handlers read it
+  std::atomic<uint64_t> ticks_{0};
+  std::atomic<bool> serving_{false};
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 

@@ -1,0 +1,60 @@
+#include "agent/export/agent_health.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace wattlens {
+namespace {
+
+constexpr const char* kRequiredSources[] = {"syscalls", "sched", "network"};
+
+}  // namespace
+
+void AddAgentHealthChecks(HealthChecks& checks, const SnapshotStore& store,
+                          const Clock& clock, absl::Duration interval) {
+  const int64_t interval_ns = absl::ToInt64Nanoseconds(interval);
+  auto drains = std::make_shared<ProgressCheck>(
+      clock, std::max<int64_t>(5 * interval_ns, 30'000'000'000),
+      "snapshot publication");
+  checks.Add(HealthProbe::kLiveness, "drain", [&store, drains] {
+    auto s = store.Latest();
+    // A snapshot's monotonic time changes with every publication.
+    return drains->Observe(s ? static_cast<uint64_t>(s->monotonic_ns) : 0);
+  });
+
+  const int64_t fresh_ns = std::max<int64_t>(3 * interval_ns, 5'000'000'000);
+  checks.Add(HealthProbe::kReadiness, "snapshot", [&store, &clock, fresh_ns] {
+    auto s = store.Latest();
+    if (!s) return absl::UnavailableError("no snapshot published yet");
+    const int64_t age = clock.MonotonicNs() - s->monotonic_ns;
+    if (age > fresh_ns) {
+      return absl::UnavailableError(
+          absl::StrCat("newest snapshot is ", age / 1'000'000,
+                       " ms old (limit ", fresh_ns / 1'000'000, " ms)"));
+    }
+    return absl::OkStatus();
+  });
+  checks.Add(HealthProbe::kReadiness, "sources", [&store] {
+    auto s = store.Latest();
+    if (!s) return absl::UnavailableError("no snapshot published yet");
+    std::string down;
+    for (const char* name : kRequiredSources) {
+      auto it = std::find_if(
+          s->self.sources.begin(), s->self.sources.end(),
+          [name](const SourceHealth& h) { return h.source == name; });
+      if (it == s->self.sources.end()) {
+        absl::StrAppend(&down, down.empty() ? "" : "; ", name, ": missing");
+      } else if (!it->healthy) {
+        absl::StrAppend(&down, down.empty() ? "" : "; ", name, ": ",
+                        it->last_error.empty() ? "down" : it->last_error);
+      }
+    }
+    if (!down.empty()) return absl::UnavailableError(down);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace wattlens
