@@ -74,6 +74,9 @@ ABSL_FLAG(bool, insecure, false,
 ABSL_FLAG(std::string, tls_cert_file, "", "Agent certificate (mTLS).");
 ABSL_FLAG(std::string, tls_key_file, "", "Agent private key (mTLS).");
 ABSL_FLAG(std::string, tls_ca_file, "", "CA that signed the collector.");
+ABSL_FLAG(std::string, collector_token_file, "",
+          "Projected service-account token sent to the collector "
+          "(for its --node_identity=token); re-read for every stream.");
 ABSL_FLAG(std::string, tls_server_name, "",
           "Name expected in the collector's certificate (default: host).");
 ABSL_FLAG(absl::Duration, upload_interval, absl::Seconds(10),
@@ -251,6 +254,7 @@ int main(int argc, char** argv) {
               absl::GetFlag(FLAGS_tls_key_file),
               absl::GetFlag(FLAGS_tls_ca_file)};
     uo.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+    uo.token_file = absl::GetFlag(FLAGS_collector_token_file);
     uo.interval = absl::GetFlag(FLAGS_upload_interval);
     uo.jitter = absl::GetFlag(FLAGS_upload_jitter);
     uo.outbox_capacity = absl::GetFlag(FLAGS_outbox_reports);

@@ -35,8 +35,43 @@ class UploadReactor final
                             "required"));
         return;
       }
+      if (svc_.options_.node_tokens) {
+        VerifyNodeToken();
+        return;
+      }
     }
     StartRead(&request_);
+  }
+
+  // The certificate proved "a Wattlens agent"; the node is the one the
+  // service-account token names. Reading starts only once it is known.
+  void VerifyNodeToken() {
+    std::string token;
+    const auto& md = ctx_->client_metadata();
+    if (auto it = md.find("authorization"); it != md.end()) {
+      token = BearerToken(std::string(it->second.data(), it->second.size()));
+    }
+    identities_.clear();
+    if (token.empty()) {
+      Reject(RejectReason::kNoNodeToken,
+             grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "a service-account token naming the node is "
+                          "required (authorization: Bearer)"));
+      return;
+    }
+    svc_.options_.node_tokens->Verify(
+        std::move(token), [this](absl::StatusOr<std::string> node) {
+          if (!node.ok()) {
+            Reject(RejectReason::kNoNodeToken,
+                   grpc::Status(absl::IsUnauthenticated(node.status())
+                                    ? grpc::StatusCode::UNAUTHENTICATED
+                                    : grpc::StatusCode::UNAVAILABLE,
+                                std::string(node.status().message())));
+            return;
+          }
+          identities_ = {*node};
+          StartRead(&request_);
+        });
   }
 
   void OnReadDone(bool ok) override {

@@ -7,8 +7,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "collector/cluster_state.h"
+#include "collector/node_token.h"
 #include "collector/store.h"
 #include "collector/validate.h"
 #include "wattlens/v1/ingest.grpc.pb.h"
@@ -20,6 +22,10 @@ struct IngestOptions {
   // With TLS: every report's node_name must be the client certificate's CN
   // or one of its SANs; a stream without a client certificate is refused.
   bool require_peer_identity = true;
+  // Set (--node_identity=token): the node comes from the stream's
+  // service-account token (collector/node_token.h), not from the
+  // certificate, which then only proves "a Wattlens agent".
+  std::shared_ptr<NodeTokenVerifier> node_tokens;
   // Reports applied but not yet durable per stream before reading pauses.
   int max_unacked_per_stream = 256;
 };

@@ -4,9 +4,12 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
@@ -57,6 +60,18 @@ ABSL_FLAG(std::string, data_dir, "",
 ABSL_FLAG(uint32_t, max_metric_workloads, 500,
           "Workloads with their own cost/carbon series on /metrics; the "
           "rest are summed into workload=\"__other__\".");
+ABSL_FLAG(std::string, node_identity, "certificate",
+          "How an agent proves its node. certificate: the client "
+          "certificate's CN or DNS SAN is the node name (one certificate per "
+          "node). token: the stream carries a projected service-account "
+          "token whose node (TokenReview, Kubernetes >= 1.30) is the node "
+          "name; the certificate then only has to be valid.");
+ABSL_FLAG(std::string, token_audience, "wattlens-collector",
+          "--node_identity=token: the audience agent tokens must carry.");
+ABSL_FLAG(std::vector<std::string>, agent_service_accounts,
+          {"system:serviceaccount:wattlens:wattlens-agent"},
+          "--node_identity=token: users whose tokens may report for their "
+          "node.");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error");
 
 int main(int argc, char** argv) {
@@ -107,6 +122,34 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "wattlens-collector: need --resolution >= 1s, --retention >= "
                  "--resolution and --gone_ttl >= --stale_ttl\n");
+    return 2;
+  }
+  if (const std::string mode = absl::GetFlag(FLAGS_node_identity);
+      mode == "token") {
+    // A Kubernetes token proves the node (collector/node_token.h).
+    auto ro = wattlens::collector::InClusterReviewerOptions(
+        absl::GetFlag(FLAGS_token_audience));
+    if (!ro.ok()) {
+      std::fprintf(stderr, "wattlens-collector: %s\n",
+                   std::string(ro.status().message()).c_str());
+      return 2;
+    }
+    auto reviewer = wattlens::collector::NewKubeTokenReviewer(
+        *ro, wattlens::RealClock::Get());
+    if (!reviewer.ok()) {
+      std::fprintf(stderr, "wattlens-collector: %s\n",
+                   std::string(reviewer.status().message()).c_str());
+      return 2;
+    }
+    wattlens::collector::NodeTokenOptions no;
+    no.service_accounts = absl::GetFlag(FLAGS_agent_service_accounts);
+    o.ingest.node_tokens =
+        std::make_shared<wattlens::collector::NodeTokenVerifier>(
+            std::move(reviewer).value(), no, wattlens::RealClock::Get());
+  } else if (mode != "certificate") {
+    std::fprintf(stderr,
+                 "wattlens-collector: --node_identity must be certificate or "
+                 "token\n");
     return 2;
   }
   if (!o.db_path.empty()) {

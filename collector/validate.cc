@@ -66,6 +66,8 @@ std::string_view RejectReasonName(RejectReason r) {
       return "node_changed";
     case RejectReason::kStoreError:
       return "store_error";
+    case RejectReason::kNoNodeToken:
+      return "no_node_token";
     case RejectReason::kCount:
       break;
   }

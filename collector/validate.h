@@ -29,6 +29,7 @@ enum class RejectReason : int {
   kNoClientCertificate,  // TLS without a client certificate (UNAUTHENTICATED)
   kNodeChanged,          // a stream switched node mid-way (PERMISSION_DENIED)
   kStoreError,           // could not be made durable (UNAVAILABLE)
+  kNoNodeToken,  // --node_identity=token: no valid node token (UNAUTHENTICATED)
   kCount,
 };
 std::string_view RejectReasonName(RejectReason r);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/export/token_credentials.h"
 #include "grpcpp/create_channel.h"
 #include "spdlog/spdlog.h"
 
@@ -44,12 +45,20 @@ absl::StatusOr<std::unique_ptr<Uploader>> Uploader::Create(
     return absl::InvalidArgumentError("--collector=HOST:PORT is required");
   }
   std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (options.insecure && !options.token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "a service-account token is only sent over TLS (drop --insecure)");
+  }
   if (options.insecure) {
     creds = grpc::InsecureChannelCredentials();
   } else {
     auto tls = transport::ClientCredentials(options.tls);
     if (!tls.ok()) return tls.status();
     creds = *tls;
+    if (!options.token_file.empty()) {
+      creds = grpc::CompositeChannelCredentials(
+          creds, ServiceAccountTokenCredentials(options.token_file));
+    }
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);

@@ -32,6 +32,9 @@ struct UploaderOptions {
   std::string collector;  // host:port (--collector)
   bool insecure = false;  // plaintext (--insecure); else mTLS with `tls`
   transport::TlsFiles tls;
+  // With TLS: a projected service-account token sent with every stream, for
+  // a collector with --node_identity=token (agent/export/token_credentials.h).
+  std::string token_file;
   // Expected name in the collector's certificate (default: the host part).
   std::string tls_server_name;
   // Zero: no timer; reports are queued only by CollectNow() (tests).
