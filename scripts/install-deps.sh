@@ -11,6 +11,7 @@ packages=(
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   libbenchmark-dev prometheus-cpp-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc nlohmann-json3-dev libssl-dev
+  libsqlite3-dev libyaml-dev libcurl4-openssl-dev libcivetweb-dev
   # tests and benchmarks
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
   nginx-light

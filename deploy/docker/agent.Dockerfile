@@ -1,7 +1,8 @@
 # wattlens-agent image. Build from the repository root:
 #   docker build -f deploy/docker/agent.Dockerfile -t wattlens/wattlens-agent:0.1.0 .
 # Stage 1 builds with the project's own dependency script (Debian 12 packages only); stage 2 is
-# debian:12-slim with only the shared libraries the binary links (checked with ldd).
+# debian:12-slim with only the shared libraries the binary links (tests/deploy/check_images.py maps
+# `ldd` of the built binary to Debian packages and fails when one is missing here).
 # The BPF objects are embedded in the binary (skeletons), so nothing else is copied.
 
 FROM debian:12 AS build
@@ -18,6 +19,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libbpf1 libelf1 zlib1g libspdlog1.10 libfmt9 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 \
+      libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 libc-ares2 libre2-9 libyaml-0-2 libcurl4 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/wattlens-agent /usr/bin/wattlens-agent
 # Runs as uid 0 with only CAP_BPF and CAP_PERFMON (the DaemonSet drops everything else): Kubernetes

@@ -1,7 +1,8 @@
 # wattlens-collector image. Build from the repository root:
 #   docker build -f deploy/docker/collector.Dockerfile -t wattlens/wattlens-collector:0.1.0 .
 # Stage 1 builds with the project's dependency script; stage 2 is debian:12-slim running as the
-# unprivileged uid/gid 65532 the Deployment expects (runAsNonRoot, no capabilities).
+# unprivileged uid/gid 65532 the Deployment expects (runAsNonRoot, no capabilities). Runtime
+# packages are checked against `ldd` of the built binary by tests/deploy/check_images.py.
 
 FROM debian:12 AS build
 WORKDIR /src
@@ -16,7 +17,8 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
-      libcivetweb1 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 ca-certificates \
+      libcivetweb1 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 libsqlite3-0 libcurl4 \
+      ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 65532 wattlens \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /var/lib/wattlens --shell /usr/sbin/nologin wattlens \

@@ -75,7 +75,7 @@ function assertAgent(o, file) {
       if (!AGENT_CAPS.has(a) && !AGENT_OPTIONAL_CAPS.has(a)) fail(`${cw}: capability ${a} is not justified (allowed: BPF, PERFMON; opt-in: DAC_READ_SEARCH)`);
     const env = Object.fromEntries((c.env || []).map((e) => [e.name, e]));
     if (env.NODE_NAME?.valueFrom?.fieldRef?.fieldPath !== "spec.nodeName") fail(`${cw}: NODE_NAME must come from the downward API spec.nodeName`);
-    for (const p of ["livenessProbe", "readinessProbe"]) if (!c[p]) fail(`${cw}: ${p} missing`);
+    assertProbes(c, cw);
     assertResources(c, cw);
   }
 }
@@ -96,11 +96,23 @@ function assertCollector(o, file) {
     if (sc.privileged) fail(`${cw}: privileged`);
     if (JSON.stringify(sc.capabilities?.drop) !== '["ALL"]') fail(`${cw}: capabilities.drop must be [ALL]`);
     if ((sc.capabilities?.add || []).length) fail(`${cw}: adds capabilities ${sc.capabilities.add}`);
-    for (const p of ["livenessProbe", "readinessProbe"]) if (!c[p]) fail(`${cw}: ${p} missing`);
+    assertProbes(c, cw);
     assertResources(c, cw);
     const store = (c.volumeMounts || []).find((m) => m.mountPath === "/var/lib/wattlens");
     const vol = store && s.volumes.find((v) => v.name === store.name);
     if (!vol?.persistentVolumeClaim) fail(`${cw}: the store /var/lib/wattlens must be a PersistentVolumeClaim`);
+  }
+}
+
+// Probes hit the health endpoints on the plaintext metrics port (agent/common/health_http.h):
+// /healthz for startup and liveness, /readyz for readiness. Not /metrics (heavy, and 200 even when
+// a source is down) and not a TCP check (open port != healthy).
+const PROBE_PATHS = { startupProbe: "/healthz", livenessProbe: "/healthz", readinessProbe: "/readyz" };
+function assertProbes(c, cw) {
+  for (const [p, path] of Object.entries(PROBE_PATHS)) {
+    const g = c[p]?.httpGet;
+    if (!c[p]) fail(`${cw}: ${p} missing`);
+    else if (g?.path !== path || g?.port !== "metrics") fail(`${cw}: ${p} must be httpGet ${path} on port metrics`);
   }
 }
 
@@ -132,21 +144,59 @@ function assertPodCommon(o, file) {
 
 const FORBIDDEN_RESOURCES = ["secrets", "nodes/proxy", "pods/exec", "pods/attach", "pods/portforward", "*"];
 const READ_VERBS = new Set(["get", "list", "watch"]);
+// The one write: the collector asks the API server which node an agent token is bound to.
+const isTokenReview = (r) => JSON.stringify(r.apiGroups) === '["authentication.k8s.io"]' && JSON.stringify(r.resources) === '["tokenreviews"]';
 function assertRbac(o, file) {
   const where = `${file}: ${id(o)}`;
   for (const r of o.rules || []) {
     for (const res of r.resources || [])
       if (FORBIDDEN_RESOURCES.includes(res)) fail(`${where}: grants ${res}`);
-    for (const v of r.verbs || []) if (!READ_VERBS.has(v)) fail(`${where}: verb ${v} is not read-only`);
+    for (const v of r.verbs || [])
+      if (!READ_VERBS.has(v) && !(v === "create" && isTokenReview(r) && JSON.stringify(r.verbs) === '["create"]'))
+        fail(`${where}: verb ${v} is not read-only (only tokenreviews create is allowed)`);
     if ((r.apiGroups || []).includes("*")) fail(`${where}: apiGroups *`);
     if (r.nonResourceURLs) fail(`${where}: nonResourceURLs`);
   }
-  const want = { "wattlens-agent": "pods", "wattlens-collector": "nodes" }[o.metadata.name];
+  const want = { "wattlens-agent": ["pods:get,list,watch"], "wattlens-collector": ["nodes:get,list,watch", "tokenreviews:create"] }[o.metadata.name];
   if (want) {
     const got = (o.rules || []).flatMap((r) => (r.resources || []).map((res) => `${res}:${[...r.verbs].sort()}`));
-    if (JSON.stringify(got) !== JSON.stringify([`${want}:get,list,watch`]))
-      fail(`${where}: expected exactly ${want} get/list/watch, got ${got}`);
+    if (JSON.stringify(got) !== JSON.stringify(want))
+      fail(`${where}: expected exactly ${want.join(" + ")}, got ${got}`);
   }
+}
+
+// Node identity (docs/deploy.md#node-identity): the agent streams with a projected token for the
+// collector's audience only (never its API-server token), the collector reviews it, and both sides
+// agree on the audience, the file and the service account.
+const flagsOf = (docs, cm, key) => {
+  const text = find(docs, "ConfigMap", cm)?.data?.[key] || "";
+  return Object.fromEntries(text.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("--"))
+    .map((l) => { const i = l.indexOf("="); return i < 0 ? [l.slice(2), "true"] : [l.slice(2, i), l.slice(i + 1)]; }));
+};
+function assertNodeIdentity(docs, file) {
+  const ds = find(docs, "DaemonSet", "wattlens-agent");
+  if (!ds) return;
+  const agent = flagsOf(docs, "wattlens-agent-config", "agent.flags");
+  const coll = flagsOf(docs, "wattlens-collector-config", "collector.flags");
+  const where = `${file}: node identity`;
+  if (!agent.collector) { fail(`${where}: the agent does not upload (--collector unset)`); return; }
+  if (coll.node_identity !== "token") fail(`${where}: the collector must take the node from the token (--node_identity=token): the agent certificate is shared by every node`);
+  const s = ds.spec.template.spec;
+  const c = s.containers[0];
+  const tokenFile = agent.collector_token_file || "";
+  const mount = (c.volumeMounts || []).find((m) => tokenFile.startsWith(m.mountPath + "/"));
+  const vol = mount && s.volumes.find((v) => v.name === mount.name);
+  const sat = vol?.projected?.sources?.find((x) => x.serviceAccountToken)?.serviceAccountToken;
+  if (!sat) { fail(`${where}: --collector_token_file=${tokenFile} is not a projected serviceAccountToken volume`); return; }
+  if (tokenFile !== `${mount.mountPath}/${sat.path}`) fail(`${where}: --collector_token_file=${tokenFile} is not the projected path ${mount.mountPath}/${sat.path}`);
+  if (!sat.audience || sat.audience !== (coll.token_audience || "wattlens-collector"))
+    fail(`${where}: the projected token's audience (${sat.audience || "the API server's"}) must be the collector's --token_audience; the agent must never send its API token`);
+  if (!(sat.expirationSeconds <= 3600)) fail(`${where}: projected token lifetime ${sat.expirationSeconds} s > 1 h`);
+  if (mount.readOnly !== true) fail(`${where}: token mount must be readOnly`);
+  const ns = ds.metadata.namespace || "wattlens";
+  const sa = `system:serviceaccount:${ns}:${s.serviceAccountName}`;
+  if (!(coll.agent_service_accounts || "").split(",").includes(sa))
+    fail(`${where}: --agent_service_accounts=${coll.agent_service_accounts} lacks the agent's ${sa}`);
 }
 
 async function checkDocs(docs, file, { requireCore = true } = {}) {
@@ -162,6 +212,7 @@ async function checkDocs(docs, file, { requireCore = true } = {}) {
     if (o.kind === "ConfigMap" && o.metadata.name === "wattlens-dashboards" && o.metadata.labels?.grafana_dashboard !== "1")
       fail(`${file}: dashboard ConfigMap needs label grafana_dashboard: "1"`);
   }
+  assertNodeIdentity(docs, file);
   // Every rendering must contain the core of the issue.
   if (requireCore)
     for (const k of ["DaemonSet", "Deployment", "Service", "PodDisruptionBudget", "ClusterRole", "ConfigMap", "PersistentVolumeClaim"])
@@ -199,6 +250,8 @@ const MUTATIONS = {
   "node name not from the downward API": (d) => { agentC(d).env.find((e) => e.name === "NODE_NAME").valueFrom.fieldRef.fieldPath = "metadata.name"; },
   "agent without limits": (d) => { delete agentC(d).resources.limits; },
   "agent without liveness probe": (d) => { delete agentC(d).livenessProbe; },
+  "agent readiness on /metrics": (d) => { agentC(d).readinessProbe.httpGet.path = "/metrics"; },
+  "collector readiness by TCP": (d) => { collectorT(d).containers[0].readinessProbe = { tcpSocket: { port: "grpc" } }; },
   "writable agent root fs": (d) => { agentC(d).securityContext.readOnlyRootFilesystem = false; },
   "collector as root": (d) => { collectorT(d).securityContext.runAsUser = 0; collectorT(d).securityContext.runAsNonRoot = false; },
   "collector keeps capabilities": (d) => { collectorT(d).containers[0].securityContext.capabilities = { drop: ["NET_RAW"] }; },
@@ -207,6 +260,11 @@ const MUTATIONS = {
   "RBAC on secrets": (d) => { find(d, "ClusterRole", "wattlens-agent").rules[0].resources.push("secrets"); },
   "RBAC nodes/proxy": (d) => { find(d, "ClusterRole", "wattlens-collector").rules[0].resources.push("nodes/proxy"); },
   "RBAC write verb": (d) => { find(d, "ClusterRole", "wattlens-agent").rules[0].verbs.push("patch"); },
+  "RBAC create beyond tokenreviews": (d) => { find(d, "ClusterRole", "wattlens-collector").rules[1].resources.push("subjectaccessreviews"); },
+  "collector trusts the shared certificate for the node": (d) => { const cm = find(d, "ConfigMap", "wattlens-collector-config"); cm.data["collector.flags"] = cm.data["collector.flags"].replace("--node_identity=token", "--node_identity=certificate"); },
+  "agent token for the API server audience": (d) => { const v = find(d, "DaemonSet", "wattlens-agent").spec.template.spec.volumes.find((x) => x.name === "collector-token"); delete v.projected.sources[0].serviceAccountToken.audience; },
+  "agent token never expires": (d) => { const v = find(d, "DaemonSet", "wattlens-agent").spec.template.spec.volumes.find((x) => x.name === "collector-token"); v.projected.sources[0].serviceAccountToken.expirationSeconds = 31536000; },
+  "agent does not upload": (d) => { const cm = find(d, "ConfigMap", "wattlens-agent-config"); cm.data["agent.flags"] = cm.data["agent.flags"].replace("--collector=", "# --collector="); },
   "unpinned image": (d) => { agentC(d).image = "wattlens/wattlens-agent:latest"; },
   "no PodDisruptionBudget": (d) => { d.splice(d.findIndex((o) => o.kind === "PodDisruptionBudget"), 1); },
   "schema: port as a name": (d) => { agentC(d).ports[0].containerPort = "metrics"; },

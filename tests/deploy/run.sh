@@ -81,7 +81,7 @@ for scrape in "$here"/testdata/*_scrape.prom; do
   echo "promtool check metrics: no findings on wattlens_* families of $(basename "$scrape")"
 done
 
-step "agent flag file uses only flags agent/main.cc defines"
+step "agent and collector flag files use only flags their main.cc defines"
 (cd "$here" && node --input-type=module -e '
   import fs from "node:fs"; import { parse } from "yaml";
   process.stdout.write(parse(fs.readFileSync(process.argv[1], "utf8")).data["agent.flags"]);
@@ -91,6 +91,15 @@ echo flagfile >>"$tmp/known-flags"
 unknown=$(comm -23 "$tmp/used-flags" <(sort -u "$tmp/known-flags"))
 if [ -n "$unknown" ]; then echo "FAIL: agent.flags sets flags the agent does not define: $unknown"; exit 1; fi
 echo "agent.flags: $(wc -l <"$tmp/used-flags") flags, all defined in agent/"
+(cd "$here" && node --input-type=module -e '
+  import fs from "node:fs"; import { parse } from "yaml";
+  process.stdout.write(parse(fs.readFileSync(process.argv[1], "utf8")).data["collector.flags"]);
+' "$deploy/base/collector/configmap.yaml") | sed 's/^ *//' | grep -v '^#' | grep . | sed 's/=.*//; s/^--//' | sort -u >"$tmp/used-cflags"
+grep -ho 'ABSL_FLAG([^,]*, *[a-z_0-9]*' "$root"/collector/*.cc | sed 's/.*, *//' | sort -u >"$tmp/known-cflags"
+echo flagfile >>"$tmp/known-cflags"
+unknown=$(comm -23 "$tmp/used-cflags" <(sort -u "$tmp/known-cflags"))
+if [ -n "$unknown" ]; then echo "FAIL: collector.flags sets flags the collector does not define: $unknown"; exit 1; fi
+echo "collector.flags: $(wc -l <"$tmp/used-cflags") flags, all defined in collector/"
 
 step "gen-certs.sh: chain, purposes, names, Secrets, and a real mTLS handshake"
 bash "$deploy/scripts/gen-certs.sh" -o "$tmp/certs" -n wattlens >/dev/null
