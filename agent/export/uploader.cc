@@ -255,7 +255,6 @@ grpc::Status Uploader::RunStream() {
     stream_broken_ = true;
   });
 
-  bool write_failed = false;
   for (;;) {
     UploadRequest req;
     {
@@ -269,17 +268,17 @@ grpc::Status Uploader::RunStream() {
       ++sent_;
       ++stats_.sent;
     }
-    if (!stream->Write(req)) {
-      write_failed = true;
-      break;
-    }
+    if (!stream->Write(req)) break;
   }
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_ || write_failed) {
+    if (stopping_) {
       ctx.TryCancel();
     } else {
-      // The server ended the stream; WritesDone lets Finish return its status.
+      // The server ended the stream (a failed write means it is over too):
+      // WritesDone lets Finish return the server's status. Cancelling here
+      // would replace the collector's reason (e.g. UNAUTHENTICATED) with
+      // CANCELLED.
     }
   }
   stream->WritesDone();
