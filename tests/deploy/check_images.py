@@ -2,7 +2,8 @@
 """What can be checked of deploy/docker/*.Dockerfile without a container engine.
 
 For each image (agent, collector), against a build of the repository on this Debian 12 machine:
-  1. every COPY source of the build context exists in the repository;
+  1. every COPY source of the build context exists in the repository (also /src/... copied out of
+     the build stage, whose WORKDIR /src holds the whole context);
   2. the build stage's `cmake --build --target T` names a real target whose binary is bin/T, the
      path the runtime stage copies from;
   3. build stage: every system header the build compiled against and every system library the
@@ -242,13 +243,18 @@ def main():
             fail(f"{df}: not multi-stage")
             continue
         build_stage, runtime = stages[0], stages[-1]
-        # 1. COPY sources from the context
+        # 1. COPY sources from the context, and files the runtime stage copies out of the build
+        # stage's copy of the context (its WORKDIR /src holds `COPY . .`)
         for st in stages:
             for src_stage, srcs, dst in st["copies"]:
-                if src_stage:
-                    continue
                 for s in srcs:
-                    if not glob.glob(os.path.join(a.root, s)):
+                    if src_stage is None:
+                        rel = s
+                    elif src_stage == build_stage["name"] and s.startswith("/src/"):
+                        rel = s[len("/src/"):]
+                    else:
+                        continue
+                    if not glob.glob(os.path.join(a.root, rel)):
                         fail(f"{image}: COPY {s} does not exist in the repository")
         # 2. target and binary path
         runs = " ".join(build_stage["runs"])
