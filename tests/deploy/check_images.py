@@ -58,7 +58,6 @@ class Dpkg:
                 self.base.add(pkg)
         self.base.add("apt")
         self.base = self.closure(self.base)
-        self._owner = {}
 
     @staticmethod
     def _alts(spec):
@@ -86,26 +85,29 @@ class Dpkg:
                     todo.append(got[0])
         return seen
 
+    def _load_files(self):
+        # One pass over dpkg's file lists (dpkg-query -S per path took minutes for ~950 headers).
+        self._files = {}
+        for lst in glob.glob("/var/lib/dpkg/info/*.list"):
+            pkg = os.path.basename(lst)[:-5].split(":")[0]
+            with open(lst, errors="replace") as f:
+                for line in f:
+                    self._files.setdefault(line.rstrip("\n"), pkg)
+
     def owner(self, path):
         """Package owning `path` (symlinks in /lib and /usr/lib resolved as dpkg sees them)."""
-        if path in self._owner:
-            return self._owner[path]
-        candidates = [path, os.path.realpath(path)]
+        if not hasattr(self, "_files"):
+            self._load_files()
+        candidates = [path, os.path.realpath(path), os.path.normpath(path)]
         for c in list(candidates):
             if c.startswith("/lib"):
                 candidates.append("/usr" + c)
             if c.startswith("/usr/lib"):
                 candidates.append(c[4:])
-        pkg = None
         for c in candidates:
-            try:
-                out = run(["dpkg-query", "-S", c])
-            except subprocess.CalledProcessError:
-                continue
-            pkg = out.split(":")[0].split(",")[0].strip()
-            break
-        self._owner[path] = pkg
-        return pkg
+            if c in self._files:
+                return self._files[c]
+        return None
 
 
 # ------------------------------------------------------------------ Dockerfile parsing
