@@ -54,6 +54,8 @@ struct sock_owner {
 /* Bumped (atomically) at every cgroup migration: owner records read their
  * process's cgroup again on next use. */
 __u64 cgroup_moves = 0;
+/* Bumped (atomically) whenever a TCP connection is accepted or closed. */
+__u64 sock_events = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -97,9 +99,29 @@ struct wl_net_way {
   __u64 rx_packets;
 };
 
+/* What a socket's owner record said the last time a process used it on this
+ * CPU: the key its bytes go to. Valid while the same process uses the same
+ * socket with the same peer, no cgroup migration happened (cgroup_moves),
+ * and no TCP socket was accepted or closed anywhere (sock_events, which
+ * covers a socket freed and its memory reused by an accepted one, whose
+ * first use must see OWNER_ACCEPT_PENDING). Saves the socket-storage lookup
+ * (a helper call) on every send and receive. */
+#define WL_NET_SLOTS 16 /* power of two */
+
+struct wl_sock_slot {
+  __u64 sk; /* 0: empty */
+  __u64 moves;
+  __u64 events;
+  __u32 daddr;
+  __u32 daddr6[4];
+  __u32 pad;
+  struct wl_net_key key;
+};
+
 struct wl_net_cache {
   __u64 busy; /* non-zero: wl_sock_send/recv is using the cache */
   struct wl_net_way ways[WL_NET_WAYS];
+  struct wl_sock_slot slots[WL_NET_SLOTS];
 };
 
 struct {
@@ -181,15 +203,15 @@ enum { F_TX, F_RX, F_CONNECT, F_ACCEPT, F_CLOSE, F_RETRANS };
 /* The owner record, (re)claimed by the current process, and its cgroup read
  * again after any cgroup migration (a process that moved charges its new
  * cgroup from then on). */
-static __always_inline struct sock_owner *wl_claim(struct sock *sk) {
+static __always_inline struct sock_owner *wl_claim(struct sock *sk,
+                                                   struct task_struct *task,
+                                                   __u64 moves) {
   struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
                                             BPF_SK_STORAGE_GET_F_CREATE);
   if (!o) {
     wl_count_drop(WL_DROP_SOCK_STORAGE);
     return 0;
   }
-  __u64 moves = cgroup_moves;
-  struct task_struct *task = bpf_get_current_task_btf();
   __u32 tgid = task->tgid;
   if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid || o->moves != moves) {
     o->tgid = tgid;
@@ -285,23 +307,64 @@ static __always_inline struct wl_net_way *wl_net_way_for(
   return w;
 }
 
+static __always_inline bool wl_slot_valid(struct wl_sock_slot *sl,
+                                          struct sock *sk, __u64 skv,
+                                          __u32 tgid, __u64 start_ns,
+                                          __u64 moves, __u64 events) {
+  return sl->sk == skv && sl->key.tgid == tgid &&
+         sl->key.start_ns == start_ns && sl->moves == moves &&
+         sl->events == events &&
+         sl->daddr == sk->__sk_common.skc_daddr &&
+         sl->daddr6[0] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0] &&
+         sl->daddr6[1] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1] &&
+         sl->daddr6[2] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2] &&
+         sl->daddr6[3] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+}
+
 static __always_inline void wl_io(struct sock *sk, int ret, __u32 field) {
   if (ret <= 0 || !wl_tcp_or_udp(sk)) return;
   __u32 zero = 0;
   struct wl_net_cache *c = bpf_map_lookup_elem(&io_cache, &zero);
   if (!c) return;
+  __u64 moves = cgroup_moves;
+  __u64 events = sock_events;
   /* busy brackets every access to the cache: wl_net_flush, in an interrupt
-   * on this CPU, must not run in between. */
-  *(volatile __u64 *)&c->busy = 1;
+   * on this CPU, must not run in between. It holds the socket's address,
+   * which also turns the pointer into a number the slot hash may shift. */
+  *(volatile __u64 *)&c->busy = (__u64)sk;
   asm volatile("" ::: "memory");
-  struct sock_owner *o = wl_claim(sk);
-  if (o) {
-    struct wl_net_key key = {};
-    wl_key_of(o, &key);
-    if (o->flags & OWNER_ACCEPT_PENDING) {
-      o->flags &= ~OWNER_ACCEPT_PENDING;
-      wl_add(&key, F_ACCEPT, 0);
+  __u64 skv = *(volatile __u64 *)&c->busy;
+  struct task_struct *task = bpf_get_current_task_btf();
+  __u32 tgid = task->tgid;
+  __u64 start_ns = wl_process_start_ns(task);
+  struct wl_sock_slot *sl =
+      &c->slots[((skv >> 6) * 0x9E3779B97F4A7C15ULL) >> (64 - 4)];
+  struct wl_net_key key = {};
+  bool have_key = false;
+  if (wl_slot_valid(sl, sk, skv, tgid, start_ns, moves, events)) {
+    key = sl->key;
+    have_key = true;
+  } else {
+    struct sock_owner *o = wl_claim(sk, task, moves);
+    if (o) {
+      wl_key_of(o, &key);
+      if (o->flags & OWNER_ACCEPT_PENDING) {
+        o->flags &= ~OWNER_ACCEPT_PENDING;
+        wl_add(&key, F_ACCEPT, 0);
+      }
+      sl->sk = skv;
+      sl->moves = moves;
+      sl->events = events;
+      sl->daddr = sk->__sk_common.skc_daddr;
+      sl->daddr6[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+      sl->daddr6[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+      sl->daddr6[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+      sl->daddr6[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+      sl->key = key;
+      have_key = true;
     }
+  }
+  if (have_key) {
     struct wl_net_way *w = wl_net_way_for(c, &key);
     if (field == F_TX) {
       w->tx_bytes += ret;
@@ -345,7 +408,8 @@ int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
   struct wl_net_key key = {};
   if (oldstate == WL_TCP_CLOSE && newstate == WL_TCP_SYN_SENT) {
     /* connect(): runs in the connecting process, peer address set. */
-    struct sock_owner *o = wl_claim(sk);
+    struct sock_owner *o =
+        wl_claim(sk, bpf_get_current_task_btf(), cgroup_moves);
     if (!o) return 0;
     o->flags |= OWNER_OPENED;
     wl_key_of(o, &key);
@@ -353,6 +417,7 @@ int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
     return 0;
   }
   if (oldstate == WL_TCP_SYN_RECV && newstate == WL_TCP_ESTABLISHED) {
+    __sync_fetch_and_add(&sock_events, 1);
     /* Handshake completed on a child of a listener (softirq): the accepting
      * process is not known until it uses the socket. */
     struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
@@ -365,6 +430,7 @@ int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
     return 0;
   }
   if (newstate != WL_TCP_CLOSE) return 0;
+  __sync_fetch_and_add(&sock_events, 1);
   struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
   if (!o || !(o->flags & OWNER_OPENED)) return 0; /* listener, or unseen */
   if (o->flags & OWNER_KNOWN) {

@@ -320,8 +320,8 @@ TEST(AgentBpfConfigTest, VerifierBudgetAndRunStats) {
       {"wl_sys_exit", 3000},      {"wl_sys_exit_task", 200},
       {"wl_sys_flush", 3000},     {"wl_sys_cgroup_move", 50},
       {"wl_sched_switch", 400},   {"wl_sched_fork", 200},
-      {"wl_sched_exec", 200},     {"wl_sock_send", 700},
-      {"wl_sock_recv", 700},      {"wl_tcp_state", 900},
+      {"wl_sched_exec", 200},     {"wl_sock_send", 1000},
+      {"wl_sock_recv", 1000},     {"wl_tcp_state", 900},
       {"wl_tcp_retransmit", 300}, {"wl_net_flush", 300}};
   AgentConfig c = TestAgentConfig();
   c.enable_bpf_stats = true;
