@@ -36,7 +36,10 @@
  * cache still holds counts for it. The flush runs in interrupt context on
  * the target CPU and can land in the middle of wl_sys_exit there: `busy`
  * tells it so, it does nothing and returns WL_FLUSH_BUSY, and the agent
- * retries. */
+ * retries. One gap: a CPU taken offline keeps what it cached until it is
+ * back online and flushed; if the process exited meanwhile, its key was
+ * deleted and those late counts come back under a new entry (the cgroup's
+ * total stays exact, the process is reported again). */
 #include "wattlens.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
