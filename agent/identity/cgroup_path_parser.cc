@@ -242,8 +242,18 @@ absl::StatusOr<CgroupIdentity> ParseCgroupPath(absl::string_view path,
     return id;
   }
 
+  bool in_unit = false;
   for (size_t i = parts.size(); i-- > 0;) {
     if (IsUnitName(parts[i])) {
+      id.systemd_unit = std::string(parts[i]);
+      in_unit = true;
+      break;
+    }
+  }
+  // No service or scope: the deepest slice names the cgroup for humans
+  // (user-1000.slice), though it is not a unit that runs anything itself.
+  for (size_t i = parts.size(); !in_unit && i-- > 0;) {
+    if (absl::EndsWith(parts[i], ".slice") && parts[i].size() > 6) {
       id.systemd_unit = std::string(parts[i]);
       break;
     }
@@ -266,7 +276,7 @@ absl::StatusOr<CgroupIdentity> ParseCgroupPath(absl::string_view path,
     id.driver = c->driver;
     return id;
   }
-  if (!id.systemd_unit.empty()) {
+  if (in_unit) {
     id.kind = CgroupKind::kSystemdUnit;
     id.driver = CgroupDriver::kSystemd;
     return id;

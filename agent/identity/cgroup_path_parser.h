@@ -58,7 +58,10 @@ struct CgroupIdentity {
   // Dashed form (systemd's underscores are turned back into dashes). For
   // static pods this is the kubelet's config hash, not the mirror pod's UID.
   std::string pod_uid;
-  // Deepest systemd unit in the path (nginx.service, session-3.scope).
+  // Host cgroups: the deepest systemd unit in the path (nginx.service,
+  // session-3.scope), else the deepest slice (user-1000.slice); empty for
+  // Kubernetes pods, "/" and plain paths. The one place the agent derives a
+  // unit from a path (reports, node API and metrics all use it).
   std::string systemd_unit;
   // True for conmon, the per-container monitor of CRI-O and Podman
   // (crio-conmon-<id>.scope): runtime overhead, attributed to the container.

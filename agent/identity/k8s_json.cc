@@ -1,6 +1,8 @@
 #include "agent/identity/k8s_json.h"
 
 #include <algorithm>
+#include <map>
+#include <string_view>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -271,6 +273,60 @@ absl::StatusOr<PodList> DecodePodList(absl::string_view text,
     }
   }
   return list;
+}
+
+absl::StatusOr<NodeMeta> DecodeNode(absl::string_view text) {
+  absl::StatusOr<json> j = Parse(text);
+  if (!j.ok()) return j.status();
+  if (absl::Status s = CheckKind(*j, "Node"); !s.ok()) return s;
+  NodeMeta node;
+  const json* meta = Object(*j, "metadata");
+  if (meta == nullptr)
+    return absl::InvalidArgumentError("Node without metadata");
+  node.name = Str(*meta, "name");
+  // Deprecated beta keys still appear on old nodes; the GA key wins.
+  static constexpr std::pair<const char*, const char*> kKeys[] = {
+      {"topology.kubernetes.io/region", "topology.kubernetes.io/region"},
+      {"topology.kubernetes.io/zone", "topology.kubernetes.io/zone"},
+      {"node.kubernetes.io/instance-type", "node.kubernetes.io/instance-type"},
+      {"failure-domain.beta.kubernetes.io/region",
+       "topology.kubernetes.io/region"},
+      {"failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone"},
+      {"beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type"},
+      {"kubernetes.io/arch", "kubernetes.io/arch"},
+      {"karpenter.sh/capacity-type", "karpenter.sh/capacity-type"},
+      {"eks.amazonaws.com/capacityType", "eks.amazonaws.com/capacityType"},
+      {"cloud.google.com/gke-spot", "cloud.google.com/gke-spot"},
+  };
+  std::map<std::string, std::string> kept;
+  if (const json* labels = Object(*meta, "labels")) {
+    for (const auto& [from, to] : kKeys) {
+      std::string v = Str(*labels, from, kMaxLabelValueBytes);
+      if (v.empty()) continue;
+      const bool ga = std::string_view(from) == std::string_view(to);
+      if (ga || !kept.count(to)) kept[to] = std::move(v);
+    }
+  }
+  node.labels.assign(kept.begin(), kept.end());
+  if (const json* spec = Object(*j, "spec")) {
+    node.provider_id = Str(*spec, "providerID", 1024);
+  }
+  if (const json* status = Object(*j, "status")) {
+    if (const json* cap = Object(*status, "capacity")) {
+      std::string cpu = Str(*cap, "cpu", 64), mem = Str(*cap, "memory", 64),
+                  gpu = Str(*cap, "nvidia.com/gpu", 64);
+      if (auto v = ParseCpuMillis(cpu); !cpu.empty() && v.ok()) {
+        node.cpu_capacity_millis = *v;
+      }
+      if (auto v = ParseBytes(mem); !mem.empty() && v.ok()) {
+        node.memory_capacity_bytes = *v;
+      }
+      if (auto v = ParseQuantityScaled(gpu, 0); !gpu.empty() && v.ok()) {
+        node.gpus = *v;
+      }
+    }
+  }
+  return node;
 }
 
 absl::StatusOr<WatchEvent> DecodeWatchEvent(absl::string_view text,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -65,6 +66,24 @@ absl::StatusOr<WatchEvent> DecodeWatchEvent(absl::string_view json,
                                             DecodeStats* stats = nullptr);
 
 absl::string_view WatchEventTypeName(WatchEvent::Type type);
+
+// What the agent needs of its own Node object (GET /api/v1/nodes/<name>):
+// the labels pricing and carbon look up, and where the node runs.
+struct NodeMeta {
+  std::string name;
+  // Only these keys are kept: topology.kubernetes.io/{region,zone},
+  // node.kubernetes.io/instance-type and their deprecated beta forms
+  // (mapped to the GA keys), kubernetes.io/arch, and
+  // karpenter.sh/capacity-type / eks.amazonaws.com/capacityType /
+  // cloud.google.com/gke-spot (spot pricing). Sorted by key.
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::string provider_id;                       // spec.providerID
+  std::optional<int64_t> cpu_capacity_millis;    // status.capacity.cpu
+  std::optional<int64_t> memory_capacity_bytes;  // status.capacity.memory
+  std::optional<int64_t> gpus;  // status.capacity["nvidia.com/gpu"]
+};
+
+absl::StatusOr<NodeMeta> DecodeNode(absl::string_view json);
 
 // Splits a watch response body (one JSON object per line) into lines as
 // chunks arrive. A line longer than `max_line` is an error: the caller drops

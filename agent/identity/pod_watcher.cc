@@ -206,7 +206,9 @@ PodWatcher::PodWatcher(KubeApiConfig config, std::string node_name,
       options_(options),
       owners_(owners),
       token_(config_, clock),
-      http_(std::make_unique<Http>(config_, options_)) {}
+      http_(std::make_unique<Http>(config_, options_)),
+      rng_(options.jitter_seed != 0 ? options.jitter_seed
+                                    : std::random_device()()) {}
 
 PodWatcher::~PodWatcher() = default;
 
@@ -342,20 +344,111 @@ void PodWatcher::Finish(const absl::Status& s) {
   last_error_ = s;
   if (s.ok()) {
     backoff_ns_ = 0;
-    next_attempt_ns_ = now;
+    next_attempt_ns_ = options_.source == PodWatcherOptions::Source::kKubelet
+                           ? now + options_.kubelet_poll_ns
+                           : now;
+    Publish();
     return;
   }
   ++stats_.failures;
   backoff_ns_ = backoff_ns_ == 0
                     ? options_.initial_backoff_ns
                     : std::min(backoff_ns_ * 2, options_.max_backoff_ns);
-  next_attempt_ns_ = now + backoff_ns_;
+  int64_t jitter = 0;
+  if (options_.backoff_jitter > 0) {
+    std::uniform_real_distribution<double> u(0, options_.backoff_jitter);
+    jitter = static_cast<int64_t>(static_cast<double>(backoff_ns_) * u(rng_));
+  }
+  next_attempt_ns_ = now + backoff_ns_ + jitter;
+  Publish();
   spdlog::warn("pod metadata: {}; retrying in {} ms (keeping {} known pods)",
                s.ToString(), backoff_ns_ / 1'000'000, cache_->stats().live);
 }
 
+void PodWatcher::Publish() {
+  absl::MutexLock lock(&mu_);
+  health_.synced = synced_;
+  health_.last_error = last_error_.ok() ? "" : last_error_.ToString();
+  health_.stats = stats_;
+}
+
+PodWatcher::Health PodWatcher::health() const {
+  absl::MutexLock lock(&mu_);
+  return health_;
+}
+
+std::optional<NodeMeta> PodWatcher::node() const {
+  absl::MutexLock lock(&mu_);
+  return node_;
+}
+
+void PodWatcher::MaybeFetchNode() {
+  if (options_.node_refresh_ns <= 0 ||
+      options_.source != PodWatcherOptions::Source::kApiServer) {
+    return;
+  }
+  const int64_t now = clock_.MonotonicNs();
+  if (now < next_node_fetch_ns_) return;
+  next_node_fetch_ns_ = now + options_.node_refresh_ns;
+  std::string body, error_body;
+  absl::StatusOr<long> code = http_->Get(
+      absl::StrCat("/api/v1/nodes/", UrlEncode(node_name_)), token_.Token(),
+      options_.list_timeout_s,
+      [&](absl::string_view chunk) {
+        if (body.size() + chunk.size() > kMaxJsonDocumentBytes) return false;
+        body.append(chunk.data(), chunk.size());
+        return true;
+      },
+      &error_body);
+  absl::Status s = code.ok() ? absl::OkStatus() : code.status();
+  if (s.ok() && *code != 200) s = HttpError(*code, "get node", error_body);
+  absl::StatusOr<NodeMeta> node =
+      s.ok() ? DecodeNode(body) : absl::StatusOr<NodeMeta>(s);
+  if (!node.ok()) {
+    // Not fatal: pod metadata does not need it, and the labels can come
+    // from --node_labels instead.
+    spdlog::warn("node {}: {} (node labels from flags only)", node_name_,
+                 node.status().ToString());
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  node_ = *std::move(node);
+}
+
+absl::Status PodWatcher::KubeletPods() {
+  ++stats_.lists;
+  std::string body, error_body;
+  absl::StatusOr<long> code = http_->Get(
+      "/pods", token_.Token(), options_.list_timeout_s,
+      [&](absl::string_view chunk) {
+        if (body.size() + chunk.size() > kMaxJsonDocumentBytes) return false;
+        body.append(chunk.data(), chunk.size());
+        return true;
+      },
+      &error_body);
+  if (!code.ok()) return code.status();
+  if (*code != 200) return HttpError(*code, "kubelet pods", error_body);
+  absl::StatusOr<PodList> list = DecodePodList(body);
+  if (!list.ok()) return list.status();
+  std::vector<PodInfo> pods;
+  for (PodInfo& p : list->pods) {
+    // The kubelet only lists its own pods; a stray one is not ours.
+    if (!p.node_name.empty() && p.node_name != node_name_) continue;
+    pods.push_back(Prepare(std::move(p)));
+  }
+  cache_->ReplaceAll(std::move(pods));
+  synced_ = true;
+  return absl::OkStatus();
+}
+
 absl::Status PodWatcher::Step() {
-  absl::Status s = need_list_ ? List() : Watch();
+  MaybeFetchNode();
+  absl::Status s;
+  if (options_.source == PodWatcherOptions::Source::kKubelet) {
+    s = KubeletPods();
+  } else {
+    s = need_list_ ? List() : Watch();
+  }
   Finish(s);
   return s;
 }

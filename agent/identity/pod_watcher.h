@@ -7,17 +7,24 @@
 // metadata and pods it never saw stay unknown.
 //
 // Step() performs one request synchronously and is what tests drive; Run()
-// loops Step() on a thread, sleeping until next_attempt_ns().
+// loops Step() on a thread, sleeping until next_attempt_ns(). With
+// Source::kKubelet each step is one GET /pods of the kubelet (the complete
+// set for this node), repeated every kubelet_poll_ns.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "agent/common/clock.h"
+#include "agent/identity/k8s_json.h"
 #include "agent/identity/kube_config.h"
 #include "agent/identity/owner_resolver.h"
 #include "agent/identity/pod_cache.h"
@@ -25,8 +32,24 @@
 namespace wattlens::identity {
 
 struct PodWatcherOptions {
+  // Where pod metadata comes from: the API server (list + watch, the
+  // default), or the kubelet's /pods endpoint (opt-in; polled, no watch,
+  // no API server load; `server` is then the kubelet's URL, e.g.
+  // https://<node-ip>:10250 with a token, or the read-only
+  // http://127.0.0.1:10255 where it is still enabled).
+  enum class Source { kApiServer, kKubelet };
+  Source source = Source::kApiServer;
+  int64_t kubelet_poll_ns = 10'000'000'000;
   int64_t initial_backoff_ns = 1'000'000'000;
   int64_t max_backoff_ns = 60'000'000'000;
+  // Each retry waits backoff x (1 + U[0, backoff_jitter)), so the agents of
+  // a cluster do not all return at once after an API server outage.
+  double backoff_jitter = 0.2;
+  uint64_t jitter_seed = 0;  // 0: from std::random_device
+  // The Node object (labels: region, zone, instance type; providerID) is
+  // read on the first step and then this often; 0 disables (needs RBAC
+  // get on nodes).
+  int64_t node_refresh_ns = 600'000'000'000;
   // The server ends each watch after this long; we then resume it.
   int watch_timeout_s = 300;
   // A watch or list that delivers no byte for this long is dropped. The API
@@ -65,6 +88,16 @@ class PodWatcher {
   // Loops until `stop` is notified.
   void Run(absl::Notification* stop);
 
+  // For any thread: a copy of the state the watch thread last recorded.
+  struct Health {
+    bool synced = false;
+    std::string last_error;  // empty when the last request succeeded
+    Stats stats;
+  };
+  Health health() const;
+  // This node's labels and providerID once the Node object has been read.
+  std::optional<NodeMeta> node() const;
+
   // The accessors below belong to the thread that calls Step() or Run();
   // other threads read pod state through the PodCache.
   int64_t next_attempt_ns() const { return next_attempt_ns_; }
@@ -84,6 +117,9 @@ class PodWatcher {
   class Http;
   absl::Status List();
   absl::Status Watch();
+  absl::Status KubeletPods();
+  void MaybeFetchNode();
+  void Publish();
   std::string ListPath(const std::string& continue_token) const;
   std::string WatchPath() const;
   void Finish(const absl::Status& s);
@@ -106,6 +142,12 @@ class PodWatcher {
   int64_t next_attempt_ns_ = 0;
   absl::Status last_error_;
   Stats stats_;
+  int64_t next_node_fetch_ns_ = 0;
+  std::mt19937_64 rng_;
+
+  mutable absl::Mutex mu_;
+  Health health_ ABSL_GUARDED_BY(mu_);
+  std::optional<NodeMeta> node_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wattlens::identity

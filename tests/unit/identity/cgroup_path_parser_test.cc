@@ -186,7 +186,12 @@ std::vector<Case> Cases() {
        Q::kUnknown, "", "", "init.scope"},
       {"kubelet_service", "/system.slice/kubelet.service", K::kSystemdUnit,
        R::kUnknown, D::kSystemd, Q::kUnknown, "", "", "kubelet.service"},
-      {"host_slice_only", "/system.slice", K::kHostOther},
+      {"host_slice_only", "/system.slice", K::kHostOther, R::kUnknown,
+       D::kUnknown, Q::kUnknown, "", "", "system.slice"},
+      {"user_slice_only", "/user.slice/user-0.slice", K::kHostOther,
+       R::kUnknown, D::kUnknown, Q::kUnknown, "", "", "user-0.slice"},
+      {"plain_path_no_unit", "/wattlens-test/burner", K::kHostOther},
+      {"bare_slice_suffix_not_a_unit", "/x/.slice", K::kHostOther},
       {"k3s_cgroupfs_agent", "/k3s", K::kHostOther},
       {"root", "/", K::kRoot},
       {"root_many_slashes", "///", K::kRoot},
@@ -195,7 +200,8 @@ std::vector<Case> Cases() {
       {"pod_without_kubepods", std::string("/foo/pod") + kUid + "/" + kId,
        K::kContainer, R::kUnknown, D::kCgroupfs, Q::kUnknown, kId},
       {"bad_uid_chars", "/kubepods.slice/kubepods-podxyz_not_hex.slice",
-       K::kHostOther},
+       K::kHostOther, R::kUnknown, D::kUnknown, Q::kUnknown, "", "",
+       "kubepods-podxyz_not_hex.slice"},
       {"short_hex_not_container", "/system.slice/docker-abc.scope",
        K::kSystemdUnit, R::kUnknown, D::kSystemd, Q::kUnknown, "", "",
        "docker-abc.scope"},
@@ -208,7 +214,8 @@ std::vector<Case> Cases() {
        "7B5D0C4A2F1E3D6B8A9C0E1F2A3B4C5D6E7F8091A2B3C4D5E6F708192A3B4C5D."
        "scope"},
       {"unicode_is_host_other", "/system.slice/caf\xc3\xa9-\xe2\x9c\x93",
-       K::kHostOther},
+       K::kHostOther, R::kUnknown, D::kUnknown, Q::kUnknown, "", "",
+       "system.slice"},
   };
   return c;
 }

@@ -11,8 +11,13 @@ GET with the next step of the scenario (a JSON list). Step fields:
   delay_ms      ... sleeping this long between chunks (a slow response)
   cut_bytes     send only this many bytes, then drop the connection
   stall_s       after the body, keep the connection open and silent
+The scenario may instead be an object {"steps": [...], "node_file": F}:
+GET /api/v1/nodes/<name> is then answered with F (without one, 404) and
+never consumes a step. Paths other than /api/v1/pods (the kubelet's /pods)
+are steps like any other.
 Each request is appended to the log file as one JSON line: path, query,
-authorization header, step index, and whether it matched the expectation.
+authorization header, step index, and whether it matched the expectation
+(node requests: kind "node", step -1).
 Test-only code: no production path depends on it.
 """
 import argparse
@@ -35,7 +40,13 @@ def main():
     args = ap.parse_args()
 
     with open(args.scenario) as f:
-        steps = json.load(f)
+        scenario = json.load(f)
+    node_file = None
+    if isinstance(scenario, dict):
+        steps = scenario.get("steps", [])
+        node_file = scenario.get("node_file")
+    else:
+        steps = scenario
     lock = threading.Lock()
     state = {"next": 0}
 
@@ -49,6 +60,21 @@ def main():
             url = urllib.parse.urlsplit(self.path)
             query = urllib.parse.parse_qs(url.query)
             kind = "watch" if query.get("watch") == ["1"] else "list"
+            if url.path.startswith("/api/v1/nodes/"):
+                with lock, open(args.log, "a") as log:
+                    log.write(json.dumps({
+                        "step": -1, "kind": "node", "path": url.path,
+                        "query": {}, "matched": True,
+                        "auth": self.headers.get("Authorization", "")}) + "\n")
+                body = b""
+                if node_file:
+                    with open(node_file, "rb") as f:
+                        body = f.read()
+                self.send_response(200 if node_file else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+                return
             with lock:
                 idx = state["next"]
                 state["next"] += 1

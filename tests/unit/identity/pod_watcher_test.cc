@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/escaping.h"
@@ -123,10 +124,13 @@ class ReplayServer {
   }
   ~ReplayServer() { Stop(); }
   int port() const { return port_; }
-  std::vector<json> Requests() const {
+  // Pod requests (list, watch, kubelet); node requests with `nodes`.
+  std::vector<json> Requests(bool nodes = false) const {
     std::vector<json> out;
     for (absl::string_view l : absl::StrSplit(Slurp(log_), '\n')) {
-      if (!l.empty()) out.push_back(json::parse(l));
+      if (l.empty()) continue;
+      json j = json::parse(l);
+      if ((j["kind"] == "node") == nodes) out.push_back(std::move(j));
     }
     return out;
   }
@@ -254,7 +258,9 @@ TEST_F(PodWatcherTest, ListWatchGoneBackoffAndServerLoss) {
   absl::Status s = w.Step();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_EQ(w.current_backoff_ns(), kSecond);
-  EXPECT_EQ(w.next_attempt_ns(), clock.MonotonicNs() + kSecond);
+  // Jittered: 1 s plus up to 20%, so agents do not retry in step.
+  EXPECT_GE(w.next_attempt_ns(), clock.MonotonicNs() + kSecond);
+  EXPECT_LT(w.next_attempt_ns(), clock.MonotonicNs() + kSecond * 6 / 5);
 
   // 5: disconnect in the middle of the second event: the first one counts.
   s = w.Step();
@@ -346,6 +352,107 @@ TEST_F(PodWatcherTest, KubeconfigWithClientCertificate) {
   no_cert.client_key_pem.clear();
   PodWatcher refused(no_cert, "worker-1", &cache, clock);
   EXPECT_FALSE(refused.Step().ok());
+}
+
+// The opt-in kubelet source: GET /pods on the kubelet (the complete set for
+// the node), polled, with the same backoff on errors.
+TEST_F(PodWatcherTest, KubeletPodsPolled) {
+  json scenario = json::array({
+      {{"expect", "list"}, {"body_file", kK8s + "/pod_list.json"}},
+      {{"expect", "list"}, {"status", 503}},
+      {{"expect", "list"}, {"body_file", kK8s + "/pod_list_relist.json"}},
+  });
+  ASSERT_TRUE(server_.Start(dir_, scenario));
+  FakeClock clock;
+  PodCache cache(clock);
+  PodWatcherOptions opt;
+  opt.source = PodWatcherOptions::Source::kKubelet;
+  opt.kubelet_poll_ns = 10 * kSecond;
+  opt.backoff_jitter = 0;
+  PodWatcher w(InCluster(), "worker-1", &cache, clock, opt);
+  ASSERT_TRUE(w.Step().ok()) << w.last_error();
+  EXPECT_TRUE(w.synced());
+  EXPECT_EQ(cache.stats().live, 6u);
+  EXPECT_EQ(w.next_attempt_ns(), clock.MonotonicNs() + 10 * kSecond);
+  ASSERT_TRUE(cache.ByContainerId(kNginxId).ok());
+  EXPECT_EQ(cache.ByPodUid(kWebUid)->pod->workload.name, "web");
+  clock.AdvanceNs(10 * kSecond);
+  absl::Status s = w.Step();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(w.next_attempt_ns(), clock.MonotonicNs() + kSecond);
+  EXPECT_EQ(cache.stats().live, 6u);  // kept while the kubelet is away
+  EXPECT_FALSE(w.health().last_error.empty());
+  clock.AdvanceNs(kSecond);
+  ASSERT_TRUE(w.Step().ok()) << w.last_error();
+  EXPECT_TRUE(cache.ByPodUid(kNodeExporterUid)->deleted);
+  EXPECT_TRUE(w.health().last_error.empty());
+  EXPECT_EQ(w.health().stats.lists, 3u);
+  std::vector<json> requests = server_.Requests();
+  ASSERT_EQ(requests.size(), 3u);
+  for (const json& r : requests) {
+    EXPECT_EQ(r["path"], "/pods");
+    EXPECT_EQ(r["auth"], "Bearer token-1");
+  }
+  EXPECT_TRUE(server_.Requests(/*nodes=*/true).empty());
+}
+
+// The Node object: region, zone and instance type (GA keys beat the
+// deprecated beta ones), providerID and GPUs, read once and then every
+// node_refresh_ns.
+TEST_F(PodWatcherTest, NodeObjectLabels) {
+  json scenario = {
+      {"steps", json::array({{{"expect", "list"},
+                              {"body_file", kK8s + "/pod_list.json"}},
+                             {{"expect", "watch"}, {"status", 410}}})},
+      {"node_file", kK8s + "/node.json"}};
+  ASSERT_TRUE(server_.Start(dir_, scenario));
+  FakeClock clock;
+  PodCache cache(clock);
+  PodWatcherOptions opt;
+  opt.node_refresh_ns = 60 * kSecond;
+  PodWatcher w(InCluster(), "worker-1", &cache, clock, opt);
+  EXPECT_FALSE(w.node().has_value());
+  ASSERT_TRUE(w.Step().ok()) << w.last_error();
+  std::optional<NodeMeta> node = w.node();
+  ASSERT_TRUE(node.has_value());
+  std::map<std::string, std::string> labels(node->labels.begin(),
+                                            node->labels.end());
+  EXPECT_EQ(labels["topology.kubernetes.io/region"], "eu-west-1");
+  EXPECT_EQ(labels["topology.kubernetes.io/zone"], "eu-west-1b");
+  EXPECT_EQ(labels["node.kubernetes.io/instance-type"], "m6i.2xlarge");
+  EXPECT_EQ(labels["karpenter.sh/capacity-type"], "spot");
+  EXPECT_EQ(labels.count("team"), 0u);  // only what pricing needs
+  EXPECT_EQ(node->provider_id, "aws:///eu-west-1b/i-0a1b2c3d4e5f67890");
+  EXPECT_EQ(node->cpu_capacity_millis, 8000);
+  EXPECT_EQ(node->memory_capacity_bytes, 32386520LL * 1024);
+  ASSERT_TRUE(w.Step().ok());  // the 410: not yet time for the node again
+  EXPECT_EQ(server_.Requests(/*nodes=*/true).size(), 1u);
+  EXPECT_EQ(server_.Requests(/*nodes=*/true)[0]["path"],
+            "/api/v1/nodes/worker-1");
+}
+
+// Jitter spreads retries over [backoff, 1.2 x backoff).
+TEST(PodWatcherBackoffTest, JitterSpreadsRetries) {
+  FakeClock clock;
+  PodCache cache(clock);
+  KubeApiConfig c;
+  c.server = "http://127.0.0.1:1";  // nothing listens: every step fails
+  PodWatcherOptions opt;
+  opt.initial_backoff_ns = kSecond;
+  opt.max_backoff_ns = kSecond;
+  opt.connect_timeout_s = 1;
+  opt.node_refresh_ns = 0;
+  std::set<int64_t> waits;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    opt.jitter_seed = seed;
+    PodWatcher w(c, "n", &cache, clock, opt);
+    EXPECT_FALSE(w.Step().ok());
+    const int64_t wait = w.next_attempt_ns() - clock.MonotonicNs();
+    EXPECT_GE(wait, kSecond);
+    EXPECT_LT(wait, kSecond * 6 / 5);
+    waits.insert(wait);
+  }
+  EXPECT_GE(waits.size(), 7u);  // not in step
 }
 
 TEST(PodWatcherPathTest, Paths) {
