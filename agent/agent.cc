@@ -142,6 +142,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
         absl::StrCat("no BPF source could be loaded: ", a->syscalls_error_));
   }
 
+  if (absl::Status st = a->CreateIdentity(); !st.ok()) return st;
   a->CreatePower();
 
   // Everything privileged is done: programs loaded and attached, perf
@@ -175,12 +176,18 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     a->exposer_->RegisterCollectable(a->collectable_);
   }
   if (a->sched_) a->event_thread_ = std::thread([self] { self->EventLoop(); });
+  if (a->watcher_) {
+    a->watch_thread_ =
+        std::thread([self] { self->watcher_->Run(&self->watch_stop_); });
+  }
   return a;
 }
 
 Agent::~Agent() {
   Stop();
   if (event_thread_.joinable()) event_thread_.join();
+  if (!watch_stop_.HasBeenNotified()) watch_stop_.Notify();
+  if (watch_thread_.joinable()) watch_thread_.join();
   exposer_.reset();  // stop serving before the store goes away
   if (stats_fd_ >= 0) close(stats_fd_);
 }
@@ -189,6 +196,135 @@ int Agent::metrics_port() const {
   if (!exposer_) return 0;
   auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? 0 : ports.front();
+}
+
+absl::Status Agent::CreateIdentity() {
+  IdentityAgentConfig& ic = config_.identity;
+  if (!ic.env) ic.env = identity::ProcessEnv();
+  if (ic.node_name.empty()) ic.node_name = identity::NodeName(ic.env);
+  projects_ = identity::ProjectMap::Shipped();
+  for (const std::string& f : ic.project_map_files) {
+    if (absl::Status s = projects_.AddFile(f); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("project map ", f, ": ", s.message()));
+    }
+  }
+  if (!ic.dpkg_root.empty()) {
+    dpkg_ = std::make_unique<identity::DpkgIndex>(ic.dpkg_root, clock_);
+  }
+  pods_ = std::make_unique<identity::PodCache>(clock_);
+  absl::StatusOr<identity::KubeApiConfig> api =
+      absl::FailedPreconditionError("pod metadata off");
+  identity::PodWatcherOptions wo = ic.watcher;
+  if (!ic.watch_pods) {
+    // paths only
+  } else if (!ic.kubelet_url.empty()) {
+    identity::KubeApiConfig k;
+    k.server = ic.kubelet_url;
+    while (!k.server.empty() && k.server.back() == '/') k.server.pop_back();
+    k.ca_file = ic.kubelet_ca_file;
+    k.insecure_skip_tls_verify = ic.kubelet_insecure_skip_tls_verify;
+    const std::string token = ic.service_account_dir + "/token";
+    if (access(token.c_str(), R_OK) == 0) k.token_file = token;
+    k.source = "kubelet";
+    api = k;
+    wo.source = identity::PodWatcherOptions::Source::kKubelet;
+    metadata_source_ = "kubelet";
+  } else if (!ic.kubeconfig.empty()) {
+    api = identity::LoadKubeconfig(ic.kubeconfig);
+    if (!api.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--kubeconfig: ", api.status().message()));
+    }
+    metadata_source_ = "api-server";
+  } else if (ic.env("KUBERNETES_SERVICE_HOST").has_value()) {
+    api = identity::InClusterConfig(ic.env, ic.service_account_dir);
+    if (!api.ok()) {
+      spdlog::error(
+          "in-cluster Kubernetes config: {}; identity from cgroup "
+          "paths only",
+          api.status().ToString());
+    } else {
+      metadata_source_ = "api-server";
+    }
+  }
+  if (api.ok()) {
+    watcher_ = std::make_unique<identity::PodWatcher>(*api, ic.node_name,
+                                                      pods_.get(), clock_, wo);
+    spdlog::info("pod metadata for node {} from {} ({})", ic.node_name,
+                 metadata_source_, api->server);
+  } else {
+    spdlog::info(
+        "no Kubernetes API configured: pods are identified by "
+        "their cgroup paths only");
+  }
+  identity::WorkloadIdentityOptions io;
+  io.proc_root = config_.proc_root;
+  io.dpkg = dpkg_.get();
+  identifier_ = std::make_unique<identity::WorkloadIdentifier>(
+      watcher_ ? pods_.get() : nullptr, &projects_, io);
+  resources_ = std::make_unique<ResourceAccounting>(config_.cgroup_root,
+                                                    clock_.MonotonicNs());
+  series_ = std::make_unique<WorkloadSeries>(ic.series);
+  ReadNodeCapacity(config_.proc_root, &node_info_);
+  return absl::OkStatus();
+}
+
+void Agent::Identify(Snapshot* snapshot) {
+  identifier_->Label(snapshot);
+  resources_->Update(clock_.MonotonicNs(), snapshot);
+  if (energy_) {
+    // The request-share idle policy: cgroup id -> CPU request.
+    CpuAllocation allocation;
+    for (const CgroupStats& c : snapshot->cgroups) {
+      if (c.resources.cpu_request_millicores) {
+        allocation.request_millicores[c.id] =
+            c.resources.cpu_request_millicores;
+      }
+    }
+    energy_->SetCpuAllocation(std::move(allocation));
+  }
+  // The node: capacity from /proc, labels from the Node object when the
+  // API gave it, the flags otherwise (flags fill what the object lacks).
+  NodeInfo& node = snapshot->node;
+  node = node_info_;
+  std::map<std::string, std::string> labels(
+      config_.identity.node_labels.begin(), config_.identity.node_labels.end());
+  node.provider_id = config_.identity.node_provider_id;
+  node.labels_source = labels.empty() ? "" : "flags";
+  if (watcher_) {
+    if (std::optional<identity::NodeMeta> meta = watcher_->node()) {
+      for (const auto& [k, v] : meta->labels) labels[k] = v;
+      if (!meta->provider_id.empty()) node.provider_id = meta->provider_id;
+      if (meta->gpus) node.gpus = static_cast<uint32_t>(*meta->gpus);
+      node.labels_source = "node-api";
+    }
+  }
+  node.labels.assign(labels.begin(), labels.end());
+
+  IdentityHealth& h = snapshot->identity;
+  h.metadata_source = metadata_source_;
+  const identity::WorkloadIdentifier::Stats& is = identifier_->stats();
+  h.pod_cgroups = is.pod_cgroups;
+  h.pod_cgroups_unknown = is.pods_unknown;
+  const identity::PodCache::Stats ps = pods_->stats();
+  h.pods_live = ps.live;
+  h.pods_deleted = ps.deleted;
+  AgentSelfStats& self = snapshot->self;
+  self.lost_events["working_set_unreadable"] = resources_->working_set_drops();
+  self.lost_events["cgroup_path_invalid"] = is.paths_invalid;
+  self.lost_events["pods_evicted_live"] = ps.evicted_live;
+  if (watcher_) {
+    identity::PodWatcher::Health w = watcher_->health();
+    h.synced = w.synced;
+    h.lists = w.stats.lists;
+    h.watch_events = w.stats.events;
+    h.relists_gone = w.stats.relists_gone;
+    h.failures = w.stats.failures;
+    self.lost_events["pod_watch_event_invalid"] = w.stats.events_invalid;
+    self.sources.push_back(
+        {"kubernetes", w.synced && w.last_error.empty(), w.last_error});
+  }
 }
 
 void Agent::CreatePower() {
@@ -313,9 +449,8 @@ absl::Status Agent::AttributeEnergy(const std::vector<ZoneEnergy>& zones,
   IntervalFrequency f{frequency.mean_khz, {}};
   f.cpu_khz.reserve(frequency.cpus.size());
   for (const CpuInterval& c : frequency.cpus) f.cpu_khz.push_back(c.khz);
-  // #5 hook: energy_->SetCpuAllocation() with cgroup id -> CPU request
-  // (pod specs) and node allocatable. Until it is called,
-  // --power_idle_policy=request falls back to none, said in
+  // The CPU requests (pod specs) were set by Identify() this interval; with
+  // none known, --power_idle_policy=request falls back to none, said in
   // wattlens_energy_attribution_info{idle_policy_in_force}.
   absl::Status status = energy_->Attribute(zones, f, snapshot);
   EnergyStats& e = snapshot->energy;
@@ -500,10 +635,12 @@ absl::Status Agent::DrainOnce() {
   }
   aggregator_->ForgetDeleted(res.deletions);
   if (energy_) energy_->ForgetOnCpu(res.deletions.oncpu);
+  // The aggregator built this snapshot for us alone and nothing reads it
+  // before Publish, so it may still be completed here.
+  auto snapshot = std::const_pointer_cast<Snapshot>(res.snapshot);
+  // Identity first: the request-share idle policy needs the requests.
+  Identify(snapshot.get());
   if (energy_) {
-    // The aggregator built this snapshot for us alone and nothing reads it
-    // before Publish, so it may still be completed here.
-    auto snapshot = std::const_pointer_cast<Snapshot>(res.snapshot);
     // Node energy over the same interval as the counters just read, the
     // model driven by the CPU time they hold.
     energy_->ObserveCpu(*snapshot);
@@ -529,6 +666,7 @@ absl::Status Agent::DrainOnce() {
       status = s;
     }
   }
+  series_->Update(snapshot.get());
   store_.Publish(std::move(res.snapshot));
   last_drain_seconds_ = (clock_.MonotonicNs() - t0) / 1e9;
   return status;

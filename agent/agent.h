@@ -26,11 +26,19 @@
 #include "agent/common/health_http.h"
 #include "agent/common/spsc_ring.h"
 #include "agent/export/prometheus_collectable.h"
+#include "agent/export/workload_series.h"
 #include "agent/identity/cgroup_resolver.h"
+#include "agent/identity/dpkg_index.h"
+#include "agent/identity/kube_config.h"
+#include "agent/identity/pod_cache.h"
+#include "agent/identity/pod_watcher.h"
+#include "agent/identity/project_map.h"
+#include "agent/identity/workload_identity.h"
 #include "agent/power/baseline.h"
 #include "agent/power/probe.h"
 #include "agent/state/aggregator.h"
 #include "agent/state/energy.h"
+#include "agent/state/resources.h"
 #include "agent/state/snapshot_store.h"
 
 namespace prometheus {
@@ -49,6 +57,36 @@ struct PowerAgentConfig {
   power::BaselineConfig baseline;
   EnergyConfig attribution;
   PowerProgramConfig program;  // program.fs_root is set from fs_root
+};
+
+// Workload identity and the per-workload resources (docs/identity.md).
+struct IdentityAgentConfig {
+  // This node's name: the watch's field selector and the Node object.
+  std::string node_name;
+  // Pod metadata from the API server through this kubeconfig; else the
+  // in-cluster configuration when KUBERNETES_SERVICE_HOST is set; else none
+  // (identity from cgroup paths only: pod UID, container id, unit).
+  std::string kubeconfig;
+  // Opt-in: poll this kubelet's /pods instead of watching the API server
+  // (e.g. https://127.0.0.1:10250 or the read-only http://127.0.0.1:10255).
+  // The service-account token is sent when there is one.
+  std::string kubelet_url;
+  std::string kubelet_ca_file;
+  bool kubelet_insecure_skip_tls_verify = false;
+  bool watch_pods = true;  // false: paths only, even in a cluster
+  identity::PodWatcherOptions watcher;
+  // User project maps layered over the shipped one.
+  std::vector<std::string> project_map_files;
+  // Where the host's dpkg database is (/var/lib/dpkg under it); empty: no
+  // package lookup for host executables.
+  std::string dpkg_root = "/";
+  // NodeSpec labels when the Node object cannot be read (or to add to it).
+  std::vector<std::pair<std::string, std::string>> node_labels;
+  std::string node_provider_id;
+  WorkloadSeriesOptions series;
+  // Environment (injectable for tests).
+  identity::EnvLookup env;
+  std::string service_account_dir = identity::kServiceAccountDir;
 };
 
 struct AgentConfig {
@@ -73,6 +111,7 @@ struct AgentConfig {
   ExpositionOptions exposition;
   AggregatorOptions aggregator;
   PowerAgentConfig power;
+  IdentityAgentConfig identity;
 };
 
 class Agent {
@@ -97,6 +136,10 @@ class Agent {
   int metrics_port() const;
   // /healthz and /readyz on the metrics port; callers may add checks.
   HealthChecks& health() { return health_; }
+  // Pod metadata as the agent sees it (tests, the node API).
+  const identity::PodCache& pods() const { return *pods_; }
+  // "api-server", "kubelet" or "" when identity comes from paths only.
+  const std::string& metadata_source() const { return metadata_source_; }
 
  private:
   Agent(AgentConfig config, const Clock& clock);
@@ -104,6 +147,9 @@ class Agent {
   AgentSelfStats CollectSelfStats(size_t syscall_entries, size_t oncpu_entries,
                                   size_t net_entries);
   void CreatePower();
+  absl::Status CreateIdentity();
+  // Identity, requests, working set and allocation of every cgroup.
+  void Identify(Snapshot* snapshot);
   // Reads this interval's node energy per zone (empty when unmetered).
   std::vector<ZoneEnergy> SamplePower(PowerInterval* frequency);
   // Attributes it with the CPU deltas of `snapshot` and fills its energy.
@@ -141,6 +187,20 @@ class Agent {
   std::atomic<bool> stopping_{false};
   std::thread event_thread_;
   absl::Notification stop_;
+
+  // Identity: the pod cache is written by the watch thread and read by the
+  // drain thread; everything else here belongs to the drain thread.
+  std::unique_ptr<identity::PodCache> pods_;
+  std::unique_ptr<identity::PodWatcher> watcher_;
+  std::string metadata_source_;
+  std::thread watch_thread_;
+  absl::Notification watch_stop_;
+  identity::ProjectMap projects_;
+  std::unique_ptr<identity::DpkgIndex> dpkg_;
+  std::unique_ptr<identity::WorkloadIdentifier> identifier_;
+  std::unique_ptr<ResourceAccounting> resources_;
+  std::unique_ptr<WorkloadSeries> series_;
+  NodeInfo node_info_;
 
   std::unique_ptr<Aggregator> aggregator_;
   SnapshotStore store_;

@@ -108,6 +108,44 @@ ABSL_FLAG(double, power_model_memory_watts_per_gb, 0.392,
 ABSL_FLAG(double, power_model_tdp_watts_per_thread, 5.0,
           "tdp-curve: TDP per hardware thread in watts.");
 ABSL_FLAG(bool, power_gpu, true, "Probe NVIDIA GPUs through NVML.");
+ABSL_FLAG(std::string, kubeconfig, "",
+          "Pod metadata from the API server this kubeconfig names (token or "
+          "client-certificate users). Default: the in-cluster configuration "
+          "when KUBERNETES_SERVICE_HOST is set, else none (pods are then "
+          "identified by UID and container id from their cgroup paths).");
+ABSL_FLAG(bool, watch_pods, true,
+          "Read pod metadata (names, owners, images, requests) from "
+          "Kubernetes; false: cgroup paths only.");
+ABSL_FLAG(std::string, kubelet_url, "",
+          "Opt-in: poll this kubelet's /pods (e.g. https://127.0.0.1:10250, "
+          "or the read-only http://127.0.0.1:10255) instead of watching the "
+          "API server.");
+ABSL_FLAG(std::string, kubelet_ca_file, "",
+          "CA that signed the kubelet's serving certificate.");
+ABSL_FLAG(bool, kubelet_insecure_skip_tls_verify, false,
+          "Do not verify the kubelet's certificate (self-signed kubelets).");
+ABSL_FLAG(absl::Duration, kubelet_poll_interval, absl::Seconds(10),
+          "How often the kubelet's /pods is read.");
+ABSL_FLAG(std::vector<std::string>, identity_project_map, {},
+          "Comma-separated project map files layered over the shipped one "
+          "(format: docs/identity.md).");
+ABSL_FLAG(std::string, dpkg_root, "/",
+          "Root of the host filesystem whose dpkg database maps host "
+          "executables to packages and projects (empty: no lookup).");
+ABSL_FLAG(std::vector<std::string>, node_labels, {},
+          "k=v,... node labels for cost and carbon "
+          "(topology.kubernetes.io/region=..., "
+          "node.kubernetes.io/instance-type=...) when the Node object cannot "
+          "be read; the Node object's labels win.");
+ABSL_FLAG(std::string, node_provider_id, "",
+          "spec.providerID when the Node object cannot be read.");
+ABSL_FLAG(std::string, metrics_workload_level, "auto",
+          "Grain of the wattlens_workload_* series: cgroup, pod, workload, "
+          "namespace, or auto (the finest that fits "
+          "--metrics_max_workload_series).");
+ABSL_FLAG(uint64_t, metrics_max_workload_series, 2000,
+          "Bound on wattlens_workload_* series on /metrics; past it the "
+          "least busy rows are folded into cgroup=\"__other__\".");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -197,11 +235,39 @@ int main(int argc, char** argv) {
 
   std::string node_name = absl::GetFlag(FLAGS_node_name);
   if (node_name.empty()) {
-    const char* env = std::getenv("NODE_NAME");
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    node_name = env && *env ? env : host;
+    node_name = wattlens::identity::NodeName(wattlens::identity::ProcessEnv());
   }
+  wattlens::IdentityAgentConfig& id = config.identity;
+  id.node_name = node_name;
+  id.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
+  id.watch_pods = absl::GetFlag(FLAGS_watch_pods);
+  id.kubelet_url = absl::GetFlag(FLAGS_kubelet_url);
+  id.kubelet_ca_file = absl::GetFlag(FLAGS_kubelet_ca_file);
+  id.kubelet_insecure_skip_tls_verify =
+      absl::GetFlag(FLAGS_kubelet_insecure_skip_tls_verify);
+  id.watcher.kubelet_poll_ns =
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_kubelet_poll_interval));
+  id.project_map_files = absl::GetFlag(FLAGS_identity_project_map);
+  id.dpkg_root = absl::GetFlag(FLAGS_dpkg_root);
+  for (const std::string& kv : absl::GetFlag(FLAGS_node_labels)) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "wattlens-agent: --node_labels: \"%s\" is not k=v\n",
+                   kv.c_str());
+      return 2;
+    }
+    id.node_labels.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  id.node_provider_id = absl::GetFlag(FLAGS_node_provider_id);
+  auto level =
+      wattlens::ParseSeriesLevel(absl::GetFlag(FLAGS_metrics_workload_level));
+  if (!level.ok()) {
+    std::fprintf(stderr, "wattlens-agent: --metrics_workload_level: %s\n",
+                 std::string(level.status().message()).c_str());
+    return 2;
+  }
+  id.series.fixed_level = *level;
+  id.series.max_series = absl::GetFlag(FLAGS_metrics_max_workload_series);
 
   auto agent = wattlens::Agent::Create(config);
   if (!agent.ok()) {

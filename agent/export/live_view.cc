@@ -7,6 +7,27 @@
 #include "absl/strings/str_format.h"
 
 namespace wattlens {
+namespace {
+
+// namespace/pod/container for pods (the pod UID until the API names it),
+// the systemd unit for host services, else the cgroup path.
+std::string WorkloadName(const CgroupStats& c) {
+  const WorkloadLabels& l = c.identity;
+  if (!l.pod.empty()) {
+    std::string name = l.namespace_name + "/" + l.pod;
+    if (!l.container.empty()) name += "/" + l.container;
+    if (!l.project.empty()) name += " [" + l.project + "]";
+    return name;
+  }
+  if (!l.pod_uid.empty()) return "pod:" + l.pod_uid;
+  if (!l.systemd_unit.empty()) {
+    return l.project.empty() ? l.systemd_unit
+                             : l.systemd_unit + " [" + l.project + "]";
+  }
+  return c.path.empty() ? "/" : c.path;
+}
+
+}  // namespace
 
 std::string RenderLiveView(const Snapshot* prev, const Snapshot& cur,
                            size_t top_n) {
@@ -42,11 +63,11 @@ std::string RenderLiveView(const Snapshot* prev, const Snapshot& cur,
   std::string out = absl::StrFormat(
       "wattlens-agent  interval #%d  processes %d  workloads %d  lost %d\n",
       cur.sequence, cur.self.processes_tracked, cur.cgroups.size(), lost);
-  absl::StrAppendFormat(&out, "%-56s %7s %12s %9s %6s\n", "WORKLOAD (cgroup)",
-                        "CPU%", "SYSCALLS/s", "ERRORS/s", "PROCS");
+  absl::StrAppendFormat(&out, "%-56s %7s %12s %9s %6s\n", "WORKLOAD", "CPU%",
+                        "SYSCALLS/s", "ERRORS/s", "PROCS");
   for (size_t i = 0; i < rows.size() && i < top_n; ++i) {
     const Row& r = rows[i];
-    std::string path = r.c->path;
+    std::string path = WorkloadName(*r.c);
     if (path.size() > 56) path = "..." + path.substr(path.size() - 53);
     absl::StrAppendFormat(&out, "%-56s %7.1f %12.0f %9.0f %6d\n", path,
                           r.cpu_pct, r.sys_rate, r.err_rate,

@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "agent/identity/cgroup_path_parser.h"
+#include "absl/strings/str_cat.h"
+#include "agent/export/workload_series.h"
+#include "agent/identity/workload_identity.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace wattlens {
@@ -134,27 +136,23 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
   power->set_watts(watts);
 }
 
+// A row's name for sorting: its key fields in order.
+std::string RowName(const wattlens::v1::UsageKey& k) {
+  return absl::StrCat(k.namespace_(), "/", k.workload_kind(), "/", k.workload(),
+                      "/", k.pod(), "/", k.container(), "/", k.project(), "/",
+                      k.cgroup_path());
+}
+
 }  // namespace
 
-std::string SystemdUnitFromCgroupPath(std::string_view path) {
-  auto ends_with = [](std::string_view s, std::string_view suffix) {
-    return s.size() > suffix.size() &&
-           s.substr(s.size() - suffix.size()) == suffix;
-  };
-  std::string_view unit, slice;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t next = path.find('/', pos);
-    if (next == std::string_view::npos) next = path.size();
-    const std::string_view part = path.substr(pos, next - pos);
-    if (ends_with(part, ".service") || ends_with(part, ".scope")) {
-      unit = part;
-    } else if (ends_with(part, ".slice")) {
-      slice = part;
-    }
-    pos = next + 1;
-  }
-  return std::string(unit.empty() ? slice : unit);
+WorkloadLabels LabelsOf(const CgroupStats& c) {
+  if (!c.identity.kind.empty()) return c.identity;
+  // A snapshot that did not pass the identity stage (built by hand): what
+  // the path alone says.
+  static const identity::ProjectMap kNoRules;
+  return identity::ResolveCgroup(c.path.empty() ? "/" : c.path, nullptr,
+                                 kNoRules)
+      .labels;
 }
 
 wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
@@ -172,14 +170,24 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     auto* id = w->mutable_identity();
     id->set_cgroup_path(c.path.empty() ? "/" : c.path);
     id->set_cgroup_id(c.id);
-    id->set_systemd_unit(SystemdUnitFromCgroupPath(c.path));
-    // Pod UID and container id straight from the path (containerd, CRI-O,
-    // Docker, Podman; systemd and cgroupfs drivers); names, owners and
-    // projects need the Kubernetes metadata (identity issue).
-    if (auto parsed = identity::ParseCgroupPath(c.path); parsed.ok()) {
-      id->set_pod_uid(parsed->pod_uid);
-      id->set_container_id(parsed->container_id);
-    }
+    const WorkloadLabels l = LabelsOf(c);
+    id->set_systemd_unit(l.systemd_unit);
+    id->set_namespace_(l.namespace_name);
+    id->set_pod(l.pod);
+    id->set_pod_uid(l.pod_uid);
+    id->set_container(l.container);
+    id->set_container_id(l.container_id);
+    id->set_workload_kind(l.workload_kind);
+    id->set_workload(l.workload);
+    id->set_project(l.kind == "pod" ? l.pod_project : l.project);
+    const CgroupResources& res = c.resources;
+    w->set_tcp_accepted(c.tcp.accepts);
+    w->set_cpu_request_cores(static_cast<double>(res.cpu_request_millicores) /
+                             1000.0);
+    w->set_memory_request_bytes(res.memory_request_bytes);
+    w->set_memory_working_set_bytes(res.memory_working_set_bytes);
+    w->set_cpu_allocated_core_nanoseconds(res.cpu_allocated_core_ns);
+    w->set_memory_allocated_byte_seconds(res.memory_allocated_byte_seconds);
     w->set_cpu_nanoseconds(c.cpu_ns);
     w->set_syscalls(c.syscalls);
     w->set_syscall_errors(std::min(c.syscall_errors, c.syscalls));
@@ -195,6 +203,13 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     w->set_gone(c.gone);
   }
   FillEnergy(s, r);
+  auto* node = r.mutable_node();
+  node->set_cpus(s.node.cpus);
+  node->set_memory_bytes(s.node.memory_bytes);
+  node->set_gpus(s.node.gpus);
+  for (const auto& [k, v] : s.node.labels) (*node->mutable_labels())[k] = v;
+  node->set_provider_id(s.node.provider_id);
+  r.set_elapsed_nanoseconds(s.elapsed_ns);
   auto* h = r.mutable_health();
   for (const SourceHealth& src : s.self.sources) {
     auto* hs = h->add_sources();
@@ -244,20 +259,25 @@ grpc::Status NodeApiService::GetNodeUsage(
   if (prev) {
     for (const CgroupStats& c : prev->cgroups) before[c.id] = SumsOf(c);
   }
-  // Only cgroup-level labels exist on the node until identity is wired:
-  // NODE and NAMESPACE give one row, the other groupings one per cgroup.
-  const bool one_row = req->group_by() == wattlens::v1::GROUP_BY_NODE ||
-                       req->group_by() == wattlens::v1::GROUP_BY_NAMESPACE;
-  if (!req->namespace_().empty() && req->namespace_() != "-") {
-    return grpc::Status::OK;  // no namespaced workloads known yet
-  }
+  const bool one_row = req->group_by() == wattlens::v1::GROUP_BY_NODE;
   struct Row {
     wattlens::v1::UsageKey key;
     Sums total, interval;
+    uint32_t series = 0;
   };
   std::vector<Row> rows;
+  absl::flat_hash_map<std::string, size_t> row_of;
   Sums all_total, all_interval;
   for (const CgroupStats& c : cur->cgroups) {
+    const WorkloadLabels l = LabelsOf(c);
+    const bool host = l.kind != "pod_container" && l.kind != "pod";
+    // "-" selects host workloads; a pod without metadata has no namespace
+    // but is not a host workload.
+    if (!req->namespace_().empty() &&
+        (req->namespace_() == "-" ? !host
+                                  : l.namespace_name != req->namespace_())) {
+      continue;
+    }
     const Sums t = SumsOf(c);
     Sums d;
     if (auto it = before.find(c.id); it != before.end()) {
@@ -276,20 +296,74 @@ grpc::Status NodeApiService::GetNodeUsage(
       acc->rx += v->rx;
     }
     if (one_row) continue;
-    Row row;
-    row.key.set_node_name(options_.node_name);
-    row.key.set_cgroup_path(c.path);
-    const std::string unit = SystemdUnitFromCgroupPath(c.path);
-    row.key.set_workload(unit.empty() ? c.path : unit);
-    row.total = t;
-    row.interval = d;
-    rows.push_back(std::move(row));
+    const std::string path = c.path.empty() ? "/" : c.path;
+    const std::string host_name =
+        l.systemd_unit.empty() ? path : l.systemd_unit;
+    const std::string pod = l.pod.empty() ? l.pod_uid : l.pod;
+    const std::string project = l.kind == "pod" ? l.pod_project : l.project;
+    wattlens::v1::UsageKey k;
+    k.set_node_name(options_.node_name);
+    switch (req->group_by()) {
+      case wattlens::v1::GROUP_BY_NAMESPACE:
+        k.set_namespace_(l.namespace_name);
+        break;
+      case wattlens::v1::GROUP_BY_POD:
+        k.set_namespace_(l.namespace_name);
+        k.set_pod(host ? host_name : pod);
+        break;
+      case wattlens::v1::GROUP_BY_CONTAINER:
+        k.set_namespace_(l.namespace_name);
+        k.set_pod(host ? host_name : pod);
+        k.set_container(host ? host_name : l.container);
+        break;
+      case wattlens::v1::GROUP_BY_PROJECT:
+        k.set_project(project);
+        break;
+      case wattlens::v1::GROUP_BY_CGROUP:
+        k.set_cgroup_path(path);
+        k.set_namespace_(l.namespace_name);
+        k.set_pod(l.pod);
+        k.set_container(l.container);
+        k.set_workload_kind(l.workload_kind);
+        k.set_workload(l.workload.empty() && host ? host_name : l.workload);
+        k.set_project(project);
+        break;
+      default:  // GROUP_BY_WORKLOAD
+        k.set_namespace_(l.namespace_name);
+        if (!l.workload.empty()) {
+          k.set_workload_kind(l.workload_kind);
+          k.set_workload(l.workload);
+        } else if (!host) {
+          k.set_workload_kind("Pod");
+          k.set_workload(pod);
+        } else {
+          k.set_workload(host_name);
+          k.set_cgroup_path(UnitCgroupPath(path, l.systemd_unit));
+        }
+        k.set_project(project);
+        break;
+    }
+    const std::string key = k.SerializeAsString();
+    auto [it, fresh] = row_of.try_emplace(key, rows.size());
+    if (fresh) {
+      rows.push_back(Row{k, {}, {}});
+    }
+    Row& row = rows[it->second];
+    for (auto [acc, v] : {std::pair{&row.total, &t}, {&row.interval, &d}}) {
+      acc->cpu_ns += v->cpu_ns;
+      acc->syscalls += v->syscalls;
+      acc->errors += v->errors;
+      acc->tx += v->tx;
+      acc->rx += v->rx;
+    }
+    ++row.series;
   }
   if (one_row) {
     Row row;
     row.key.set_node_name(options_.node_name);
     row.total = all_total;
     row.interval = all_interval;
+    row.series = cur->cgroups.size();
     rows.push_back(std::move(row));
   }
   auto metric = [&](const Row& r) -> uint64_t {
@@ -303,13 +377,13 @@ grpc::Status NodeApiService::GetNodeUsage(
     }
   };
   std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+    const std::string na = RowName(a.key), nb = RowName(b.key);
     if (req->sort_by() == wattlens::v1::SORT_BY_NAME) {
-      return req->reverse() ? a.key.cgroup_path() > b.key.cgroup_path()
-                            : a.key.cgroup_path() < b.key.cgroup_path();
+      return req->reverse() ? na > nb : na < nb;
     }
     const uint64_t ma = metric(a), mb = metric(b);
     if (ma != mb) return req->reverse() ? ma < mb : ma > mb;
-    return a.key.cgroup_path() < b.key.cgroup_path();
+    return na < nb;
   });
   const size_t n = req->limit() > 0
                        ? std::min<size_t>(req->limit(), rows.size())
@@ -318,7 +392,7 @@ grpc::Status NodeApiService::GetNodeUsage(
     auto* out = resp->add_rows();
     *out->mutable_key() = rows[i].key;
     FillUsage(rows[i].total, rows[i].interval, seconds, out->mutable_usage());
-    out->set_series(1);
+    out->set_series(rows[i].series);
   }
   FillUsage(all_total, all_interval, seconds, resp->mutable_total());
   return grpc::Status::OK;

@@ -23,14 +23,15 @@ struct NodeReportOptions {
 };
 
 // Every cgroup of the snapshot becomes a workload with its cumulative
-// counters; the report's sequence is the snapshot's (strictly increasing
-// within an epoch). Energy is zero until the power sources are wired.
+// counters, identity, requests, working set and allocation; the report's
+// sequence is the snapshot's (strictly increasing within an epoch).
 wattlens::v1::NodeReport BuildNodeReport(const Snapshot& snapshot,
                                          const NodeReportOptions& options);
 
-// The systemd unit a cgroup path names: the deepest ".service" or ".scope"
-// component, else the deepest ".slice"; "" when none ("/" or plain paths).
-std::string SystemdUnitFromCgroupPath(std::string_view path);
+// The identity of a cgroup: what the agent's identity stage found, or, for a
+// snapshot that never passed it, what the path alone says (pod UID,
+// container id, systemd unit).
+WorkloadLabels LabelsOf(const CgroupStats& c);
 
 // NodeService over the agent's snapshots. Update() is called by the agent
 // after each publish (copies the two snapshots it needs); RPCs read them

@@ -6,6 +6,7 @@
 #include "agent/bpf/network_classes.h"
 #include "agent/common/prometheus_family.h"
 #include "agent/common/syscall_names.h"
+#include "agent/export/workload_series.h"
 #include "prometheus/text_serializer.h"
 
 namespace wattlens {
@@ -20,9 +21,28 @@ constexpr double kNsPerSecond = 1e9;
 using prom::Add;
 using prom::Family;
 
+using Labels = std::vector<ClientMetric::Label>;
+
+// The identity labels every wattlens_workload_* series carries.
+Labels RowLabels(const WorkloadRow& r) {
+  return {{"cgroup", r.cgroup},
+          {"namespace", r.namespace_name},
+          {"pod", r.pod},
+          {"container", r.container},
+          {"workload_kind", r.workload_kind},
+          {"workload", r.workload},
+          {"project", r.project}};
+}
+
+Labels With(Labels l, std::initializer_list<ClientMetric::Label> more) {
+  for (const auto& m : more) l.push_back(m);
+  return l;
+}
+
 // Network series: classes with traffic only (a workload that never talked to
 // the internet has no internet series), so at most 5 per workload.
-void RenderNetwork(const Snapshot& s, std::vector<MetricFamily>& out) {
+void RenderNetwork(const std::vector<WorkloadRow>& rows,
+                   std::vector<MetricFamily>& out) {
   auto tx = Family("wattlens_workload_network_transmit_bytes_total",
                    "Bytes sent over TCP and UDP by the workload, by traffic "
                    "class of the peer.",
@@ -47,25 +67,26 @@ void RenderNetwork(const Snapshot& s, std::vector<MetricFamily>& out) {
                         "TCP segments retransmitted on the workload's "
                         "sockets.",
                         MetricType::Counter);
-  for (const CgroupStats& c : s.cgroups) {
+  for (const WorkloadRow& r : rows) {
+    if (r.bucket) continue;
+    const Labels base = RowLabels(r);
     for (size_t k = 0; k < kNetClasses; ++k) {
-      const NetStats& n = c.net[k];
+      const NetStats& n = r.net[k];
       if (!n.tx_bytes && !n.rx_bytes && !n.tx_packets && !n.rx_packets) {
         continue;
       }
-      std::vector<ClientMetric::Label> l = {{"cgroup", c.path},
-                                            {"class", NetClassName(k)}};
+      Labels l = With(base, {{"class", NetClassName(k)}});
       Add(tx, l, n.tx_bytes);
       Add(rx, l, n.rx_bytes);
       Add(txp, l, n.tx_packets);
       Add(rxp, l, n.rx_packets);
     }
-    const TcpStats& t = c.tcp;
+    const TcpStats& t = r.tcp;
     if (t.connects || t.accepts || t.closes || t.retransmits) {
-      Add(conns, {{"cgroup", c.path}, {"event", "connect"}}, t.connects);
-      Add(conns, {{"cgroup", c.path}, {"event", "accept"}}, t.accepts);
-      Add(conns, {{"cgroup", c.path}, {"event", "close"}}, t.closes);
-      Add(retrans, {{"cgroup", c.path}}, t.retransmits);
+      Add(conns, With(base, {{"event", "connect"}}), t.connects);
+      Add(conns, With(base, {{"event", "accept"}}), t.accepts);
+      Add(conns, With(base, {{"event", "close"}}), t.closes);
+      Add(retrans, base, t.retransmits);
     }
   }
   for (auto* f : {&tx, &rx, &txp, &rxp, &conns, &retrans}) {
@@ -77,8 +98,10 @@ void RenderNetwork(const Snapshot& s, std::vector<MetricFamily>& out) {
 // the __idle__, __unattributed__ and __removed__ buckets, so a sum of
 // wattlens_workload_energy_joules_total over cgroup and mode equals
 // wattlens_node_energy_joules_total in each zone, also after workloads were
-// removed.
-void RenderEnergy(const Snapshot& s, std::vector<MetricFamily>& out) {
+// removed (their series' energy is in __removed__, agent/export/
+// workload_series.h).
+void RenderEnergy(const Snapshot& s, const std::vector<WorkloadRow>& rows,
+                  std::vector<MetricFamily>& out) {
   const EnergyStats& e = s.energy;
   if (!e.enabled) return;
   constexpr double kUjPerJoule = 1e6;
@@ -111,16 +134,14 @@ void RenderEnergy(const Snapshot& s, std::vector<MetricFamily>& out) {
                          "(kernel threads) and __removed__ (cgroups that are "
                          "gone) complete the node total.",
                          MetricType::Counter);
-  std::vector<const WorkloadEnergy*> series;
-  for (const WorkloadEnergy& w : e.workloads) series.push_back(&w);
-  for (const WorkloadEnergy& w : e.removed) series.push_back(&w);
-  for (const WorkloadEnergy* wp : series) {
-    const WorkloadEnergy& w = *wp;
-    Add(workload,
-        {{"cgroup", w.workload}, {"zone", w.zone}, {"mode", "dynamic"}},
-        w.dynamic_uj / kUjPerJoule);
-    Add(workload, {{"cgroup", w.workload}, {"zone", w.zone}, {"mode", "idle"}},
-        w.idle_uj / kUjPerJoule);
+  for (const WorkloadRow& r : rows) {
+    const Labels base = RowLabels(r);
+    for (const RowEnergy& w : r.energy) {
+      Add(workload, With(base, {{"zone", w.zone}, {"mode", "dynamic"}}),
+          w.dynamic_uj / kUjPerJoule);
+      Add(workload, With(base, {{"zone", w.zone}, {"mode", "idle"}}),
+          w.idle_uj / kUjPerJoule);
+    }
   }
   auto info = Family("wattlens_energy_attribution_info",
                      "How node energy is measured and attributed: source, "
@@ -170,6 +191,37 @@ void RenderEnergy(const Snapshot& s, std::vector<MetricFamily>& out) {
   }
 }
 
+// The node's size and the labels cost and carbon look up.
+void RenderResources(const Snapshot& s, std::vector<MetricFamily>& out) {
+  const NodeInfo& n = s.node;
+  if (n.cpus == 0 && n.memory_bytes == 0) return;
+  auto cap = Family("wattlens_node_capacity",
+                    "Online CPUs (resource=cpu) and physical memory in bytes "
+                    "(resource=memory) of the node.",
+                    MetricType::Gauge);
+  Add(cap, {{"resource", "cpu"}}, n.cpus);
+  Add(cap, {{"resource", "memory"}}, n.memory_bytes);
+  out.push_back(std::move(cap));
+  auto info = Family("wattlens_node_info",
+                     "Where the node runs, from its Kubernetes labels or the "
+                     "agent's flags. Always 1.",
+                     MetricType::Gauge);
+  auto label = [&](const char* key) {
+    for (const auto& [k, v] : n.labels) {
+      if (k == key) return v;
+    }
+    return std::string();
+  };
+  Add(info,
+      {{"region", label("topology.kubernetes.io/region")},
+       {"zone", label("topology.kubernetes.io/zone")},
+       {"instance_type", label("node.kubernetes.io/instance-type")},
+       {"provider_id", n.provider_id},
+       {"source", n.labels_source}},
+      1);
+  out.push_back(std::move(info));
+}
+
 }  // namespace
 
 std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
@@ -189,19 +241,38 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   auto procs = Family("wattlens_workload_processes",
                       "Live processes in the workload.", MetricType::Gauge);
   absl::flat_hash_map<uint64_t, const std::string*> path_of;
-  for (const CgroupStats& c : s.cgroups) {
-    path_of[c.id] = &c.path;
-    Add(cpu, {{"cgroup", c.path}}, c.cpu_ns / kNsPerSecond);
-    Add(sys, {{"cgroup", c.path}}, c.syscalls);
-    Add(syserr, {{"cgroup", c.path}}, c.syscall_errors);
-    Add(procs, {{"cgroup", c.path}}, c.live_processes);
+  for (const CgroupStats& c : s.cgroups) path_of[c.id] = &c.path;
+  // A snapshot the agent published carries its rows; one built by hand (a
+  // test, a tool) gets one row per cgroup.
+  WorkloadRows fallback;
+  if (!s.rows.valid) {
+    Snapshot copy;
+    copy.cgroups = s.cgroups;
+    copy.energy.workloads = s.energy.workloads;
+    // Statelessly, the energy engine's own __removed__ totals.
+    for (const WorkloadEnergy& r : s.energy.removed) {
+      copy.energy.workloads.push_back(r);
+    }
+    WorkloadSeries rows({SeriesLevel::kCgroup, UINT64_MAX});
+    rows.Update(&copy);
+    fallback = std::move(copy.rows);
+  }
+  const WorkloadRows& rows = s.rows.valid ? s.rows : fallback;
+  for (const WorkloadRow& r : rows.rows) {
+    if (r.bucket) continue;
+    const Labels l = RowLabels(r);
+    Add(cpu, l, r.cpu_ns / kNsPerSecond);
+    Add(sys, l, r.syscalls);
+    Add(syserr, l, r.syscall_errors);
+    Add(procs, l, r.processes);
   }
   out.push_back(std::move(cpu));
   out.push_back(std::move(sys));
   out.push_back(std::move(syserr));
   out.push_back(std::move(procs));
-  RenderNetwork(s, out);
-  RenderEnergy(s, out);
+  RenderNetwork(rows.rows, out);
+  RenderEnergy(s, rows.rows, out);
+  RenderResources(s, out);
 
   auto node_sys =
       Family("wattlens_node_syscalls_total",
@@ -328,6 +399,47 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   Add(tracked, {{"kind", "process"}}, s.self.processes_tracked);
   Add(tracked, {{"kind", "cgroup"}}, s.self.cgroups_tracked);
   out.push_back(std::move(tracked));
+  auto series = Family("wattlens_agent_workload_series",
+                       "wattlens_workload_* series served, the bound they "
+                       "are kept under, and the aggregation level in force "
+                       "(docs/identity.md).",
+                       MetricType::Gauge);
+  Add(series, {{"level", rows.level}, {"kind", "served"}}, rows.series);
+  Add(series, {{"level", rows.level}, {"kind", "budget"}}, rows.budget);
+  Add(series, {{"level", rows.level}, {"kind", "folded_rows"}},
+      rows.folded_rows);
+  out.push_back(std::move(series));
+  auto level_changes = Family("wattlens_agent_workload_level_changes_total",
+                              "Times the automatic aggregation level of "
+                              "the workload series changed.",
+                              MetricType::Counter);
+  Add(level_changes, {}, rows.level_changes);
+  out.push_back(std::move(level_changes));
+  const IdentityHealth& id = s.identity;
+  auto pods = Family("wattlens_agent_pods",
+                     "Pods the agent has metadata for, by state (deleted "
+                     "pods are kept a while for their last samples).",
+                     MetricType::Gauge);
+  Add(pods, {{"state", "live"}}, id.pods_live);
+  Add(pods, {{"state", "deleted"}}, id.pods_deleted);
+  out.push_back(std::move(pods));
+  auto pod_cgroups = Family("wattlens_agent_pod_cgroups",
+                            "Pod cgroups in the last interval; unknown: "
+                            "their pod has no metadata (yet).",
+                            MetricType::Gauge);
+  Add(pod_cgroups, {{"metadata", "known"}},
+      id.pod_cgroups - std::min(id.pod_cgroups, id.pod_cgroups_unknown));
+  Add(pod_cgroups, {{"metadata", "unknown"}}, id.pod_cgroups_unknown);
+  out.push_back(std::move(pod_cgroups));
+  auto requests = Family("wattlens_agent_pod_metadata_requests_total",
+                         "Pod metadata requests by outcome: list, "
+                         "watch_event, relist_gone, failure.",
+                         MetricType::Counter);
+  Add(requests, {{"kind", "list"}}, id.lists);
+  Add(requests, {{"kind", "watch_event"}}, id.watch_events);
+  Add(requests, {{"kind", "relist_gone"}}, id.relists_gone);
+  Add(requests, {{"kind", "failure"}}, id.failures);
+  out.push_back(std::move(requests));
   auto drain =
       Family("wattlens_agent_drain_duration_seconds",
              "Time the last interval's drain took.", MetricType::Gauge);

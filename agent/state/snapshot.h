@@ -31,6 +31,36 @@ struct TcpStats {
   uint64_t retransmits = 0;
 };
 
+// Who runs in a cgroup (agent/identity, docs/identity.md). Empty strings
+// where not applicable: host cgroups have no namespace or pod, pods the API
+// has not (yet) described have only their UID and container id.
+struct WorkloadLabels {
+  std::string kind;  // identity::CgroupKindName: pod_container, pod, ...
+  std::string systemd_unit;
+  std::string namespace_name;
+  std::string pod;
+  std::string pod_uid;
+  std::string container;
+  std::string container_id;
+  std::string workload_kind;
+  std::string workload;
+  std::string project;
+  // The project of the pod as a whole (its first regular container's
+  // image); equals `project` for host cgroups.
+  std::string pod_project;
+  bool pod_known = false;  // the pod's metadata was found
+};
+
+// Requests, working set and OpenCost-style allocation of one cgroup
+// (agent/state/resources.h). Allocations are cumulative, exact integers.
+struct CgroupResources {
+  uint64_t cpu_request_millicores = 0;
+  uint64_t memory_request_bytes = 0;
+  uint64_t memory_working_set_bytes = 0;
+  uint64_t cpu_allocated_core_ns = 0;
+  uint64_t memory_allocated_byte_seconds = 0;
+};
+
 // Cumulative totals of one cgroup (the unit of attribution: a workload).
 struct CgroupStats {
   uint64_t id = 0;
@@ -42,6 +72,8 @@ struct CgroupStats {
   bool gone = false;  // removed from the hierarchy; exported one last time
   std::array<NetStats, kNetClasses> net{};
   TcpStats tcp;
+  WorkloadLabels identity;
+  CgroupResources resources;
 };
 
 struct SyscallStats {
@@ -169,6 +201,64 @@ struct EnergyStats {
   uint64_t attribution_errors = 0;   // inputs rejected or not conserved
 };
 
+// What the node is, for cost and carbon (NodeReport.node).
+struct NodeInfo {
+  uint32_t cpus = 0;          // online
+  uint64_t memory_bytes = 0;  // MemTotal
+  uint32_t gpus = 0;
+  std::vector<std::pair<std::string, std::string>> labels;  // sorted by key
+  std::string provider_id;
+  std::string labels_source;  // "node-api", "flags" or ""
+};
+
+// One row of the wattlens_workload_* families: a cgroup, or a group of
+// cgroups when the exposition aggregates to stay within its series budget
+// (agent/export/workload_series.h). Counters are the row's own cumulative
+// sums, so they never go backwards when a member cgroup goes away.
+struct RowEnergy {
+  std::string zone;
+  uint64_t dynamic_uj = 0;
+  uint64_t idle_uj = 0;
+};
+
+struct WorkloadRow {
+  // __idle__ / __unattributed__: energy only, no CPU or network series.
+  bool bucket = false;
+  std::string cgroup;  // a cgroup path, a unit's path or "" when grouped
+  std::string namespace_name, pod, container, workload_kind, workload, project;
+  uint64_t cpu_ns = 0;
+  uint64_t syscalls = 0;
+  uint64_t syscall_errors = 0;
+  uint32_t processes = 0;
+  std::array<NetStats, kNetClasses> net{};
+  TcpStats tcp;
+  std::vector<RowEnergy> energy;  // sorted by zone
+};
+
+struct WorkloadRows {
+  bool valid = false;  // false: render one row per cgroup
+  std::string level;   // cgroup | pod | workload | namespace
+  uint64_t budget = 0;
+  uint64_t series = 0;       // wattlens_workload_* series the rows make
+  uint64_t folded_rows = 0;  // rows folded into __other__ this interval
+  uint64_t level_changes = 0;
+  std::vector<WorkloadRow> rows;
+};
+
+// The identity stage's state (agent/identity, docs/identity.md).
+struct IdentityHealth {
+  std::string metadata_source;  // "api-server", "kubelet" or "" (paths only)
+  bool synced = false;          // the pod list has been read at least once
+  uint64_t pods_live = 0;
+  uint64_t pods_deleted = 0;         // deleted, kept for their last samples
+  uint64_t pod_cgroups = 0;          // cgroups of pods in this snapshot
+  uint64_t pod_cgroups_unknown = 0;  // ... whose pod has no metadata yet
+  uint64_t lists = 0;
+  uint64_t watch_events = 0;
+  uint64_t relists_gone = 0;
+  uint64_t failures = 0;
+};
+
 struct Snapshot {
   uint64_t sequence = 0;
   int64_t monotonic_ns = 0;
@@ -179,6 +269,11 @@ struct Snapshot {
   std::vector<SyscallStats> syscalls;   // node totals, sorted by nr
   AgentSelfStats self;
   EnergyStats energy;
+  NodeInfo node;
+  IdentityHealth identity;
+  // Wall time covered by this agent's intervals so far (since its start).
+  uint64_t elapsed_ns = 0;
+  WorkloadRows rows;
 };
 
 }  // namespace wattlens

@@ -64,7 +64,11 @@ Snapshot Sample() {
 
 TEST(ExpositionTest, NetworkSeriesByClassOnlyWhereThereIsTraffic) {
   std::string text = RenderSnapshotText(Sample(), {});
-  const std::string nginx = "cgroup=\"/system.slice/nginx.service\"";
+  // Every workload series carries the identity labels (empty for a host
+  // service with no project).
+  const std::string nginx =
+      "cgroup=\"/system.slice/nginx.service\",namespace=\"\",pod=\"\","
+      "container=\"\",workload_kind=\"\",workload=\"\",project=\"\"";
   EXPECT_THAT(text,
               HasSubstr("wattlens_workload_network_transmit_bytes_total{" +
                         nginx + ",class=\"node\"} 1000\n"));
@@ -80,17 +84,21 @@ TEST(ExpositionTest, NetworkSeriesByClassOnlyWhereThereIsTraffic) {
   EXPECT_THAT(text, HasSubstr("wattlens_workload_tcp_retransmits_total{" +
                               nginx + "} 1\n"));
   // The root cgroup had no traffic: no network series for it.
-  EXPECT_THAT(text, Not(HasSubstr("tcp_retransmits_total{cgroup=\"/\"}")));
+  EXPECT_THAT(text, Not(HasSubstr("tcp_retransmits_total{cgroup=\"/\",")));
 }
 
 TEST(ExpositionTest, WorkloadAndNodeSeries) {
   std::string text = RenderSnapshotText(Sample(), {});
   EXPECT_THAT(text, HasSubstr("# TYPE wattlens_workload_cpu_seconds_total "
                               "counter"));
+  const std::string empty =
+      ",namespace=\"\",pod=\"\",container=\"\",workload_kind=\"\","
+      "workload=\"\",project=\"\"}";
   EXPECT_THAT(text, HasSubstr("wattlens_workload_cpu_seconds_total{cgroup="
-                              "\"/system.slice/nginx.service\"} 0.25\n"));
-  EXPECT_THAT(text, HasSubstr("wattlens_workload_syscalls_total{cgroup=\"/\"}"
-                              " 100\n"));
+                              "\"/system.slice/nginx.service\"" +
+                              empty + " 0.25\n"));
+  EXPECT_THAT(text, HasSubstr("wattlens_workload_syscalls_total{cgroup=\"/\"" +
+                              empty + " 100\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_node_syscalls_total{syscall=\"read\"}"
                               " 120\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_node_syscall_errors_total{syscall="

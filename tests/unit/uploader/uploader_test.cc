@@ -93,16 +93,89 @@ TEST(NodeReportTest, NoEnergySectionMeansNoPowerSource) {
   EXPECT_EQ(r.power().energy_size(), 0);
 }
 
-TEST(NodeReportTest, SystemdUnitFromPath) {
-  EXPECT_EQ(SystemdUnitFromCgroupPath("/"), "");
-  EXPECT_EQ(SystemdUnitFromCgroupPath("/system.slice/cron.service"),
-            "cron.service");
-  EXPECT_EQ(
-      SystemdUnitFromCgroupPath("/user.slice/user-0.slice/session-3.scope"),
-      "session-3.scope");
-  EXPECT_EQ(SystemdUnitFromCgroupPath("/user.slice/user-0.slice"),
-            "user-0.slice");
-  EXPECT_EQ(SystemdUnitFromCgroupPath("/wattlens-test/burner"), "");
+// Without the identity stage, a report still says what the path says (one
+// parser: ParseCgroupPath's systemd_unit).
+TEST(NodeReportTest, UnitAndPodIdsFromThePathAlone) {
+  auto unit = [](const char* path) {
+    CgroupStats c;
+    c.path = path;
+    return LabelsOf(c).systemd_unit;
+  };
+  EXPECT_EQ(unit("/"), "");
+  EXPECT_EQ(unit("/system.slice/cron.service"), "cron.service");
+  EXPECT_EQ(unit("/user.slice/user-0.slice/session-3.scope"),
+            "session-3.scope");
+  EXPECT_EQ(unit("/user.slice/user-0.slice"), "user-0.slice");
+  EXPECT_EQ(unit("/wattlens-test/burner"), "");
+  CgroupStats pod;
+  pod.path =
+      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+      "0f4c7a2e_93d1_4b6a_8e25_1c7d9b3f6a08.slice/cri-containerd-" +
+      std::string(64, 'a') + ".scope";
+  const WorkloadLabels l = LabelsOf(pod);
+  EXPECT_EQ(l.pod_uid, "0f4c7a2e-93d1-4b6a-8e25-1c7d9b3f6a08");
+  EXPECT_EQ(l.container_id, std::string(64, 'a'));
+  EXPECT_EQ(l.systemd_unit, "");
+  EXPECT_EQ(l.kind, "pod_container");
+}
+
+// The fields the collector's cost engine reads (#7): identity, accepts,
+// requests, working set, allocations, the node's size and labels, and the
+// wall time the epoch covers.
+TEST(NodeReportTest, IdentityResourcesAndNodeSpec) {
+  Snapshot s;
+  s.sequence = 4;
+  s.elapsed_ns = 4'000'000'123;
+  s.node.cpus = 8;
+  s.node.memory_bytes = 32ull << 30;
+  s.node.gpus = 1;
+  s.node.labels = {{"topology.kubernetes.io/region", "eu-west-1"},
+                   {"node.kubernetes.io/instance-type", "m6i.2xlarge"}};
+  s.node.provider_id = "aws:///eu-west-1a/i-0123";
+  CgroupStats c;
+  c.id = 7;
+  c.path =
+      "/kubepods.slice/x/cri-containerd-" + std::string(64, 'b') + ".scope";
+  c.tcp.accepts = 321;
+  c.identity.kind = "pod_container";
+  c.identity.namespace_name = "shop";
+  c.identity.pod = "web-7c9f6d5b8-x2x4q";
+  c.identity.pod_uid = "0f4c7a2e-93d1-4b6a-8e25-1c7d9b3f6a08";
+  c.identity.container = "nginx";
+  c.identity.container_id = std::string(64, 'b');
+  c.identity.workload_kind = "Deployment";
+  c.identity.workload = "web";
+  c.identity.project = "nginx";
+  c.resources.cpu_request_millicores = 250;
+  c.resources.memory_request_bytes = 128 << 20;
+  c.resources.memory_working_set_bytes = 200 << 20;
+  c.resources.cpu_allocated_core_ns = 1'000'000'000;
+  c.resources.memory_allocated_byte_seconds = 838'860'800;
+  s.cgroups.push_back(c);
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  ASSERT_EQ(r.workloads_size(), 1);
+  const auto& w = r.workloads(0);
+  EXPECT_EQ(w.identity().namespace_(), "shop");
+  EXPECT_EQ(w.identity().pod(), "web-7c9f6d5b8-x2x4q");
+  EXPECT_EQ(w.identity().container(), "nginx");
+  EXPECT_EQ(w.identity().workload_kind(), "Deployment");
+  EXPECT_EQ(w.identity().workload(), "web");
+  EXPECT_EQ(w.identity().project(), "nginx");
+  EXPECT_EQ(w.identity().pod_uid(), "0f4c7a2e-93d1-4b6a-8e25-1c7d9b3f6a08");
+  EXPECT_EQ(w.tcp_accepted(), 321u);
+  EXPECT_DOUBLE_EQ(w.cpu_request_cores(), 0.25);
+  EXPECT_EQ(w.memory_request_bytes(), 128u << 20);
+  EXPECT_EQ(w.memory_working_set_bytes(), 200u << 20);
+  EXPECT_EQ(w.cpu_allocated_core_nanoseconds(), 1'000'000'000u);
+  EXPECT_EQ(w.memory_allocated_byte_seconds(), 838'860'800u);
+  EXPECT_EQ(r.node().cpus(), 8u);
+  EXPECT_EQ(r.node().memory_bytes(), 32ull << 30);
+  EXPECT_EQ(r.node().gpus(), 1u);
+  EXPECT_EQ(r.node().labels().at("topology.kubernetes.io/region"), "eu-west-1");
+  EXPECT_EQ(r.node().labels().at("node.kubernetes.io/instance-type"),
+            "m6i.2xlarge");
+  EXPECT_EQ(r.node().provider_id(), "aws:///eu-west-1a/i-0123");
+  EXPECT_EQ(r.elapsed_nanoseconds(), 4'000'000'123u);
 }
 
 TEST(UploaderTest, FullOutboxDropsOldestAndCounts) {
