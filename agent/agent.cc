@@ -263,8 +263,11 @@ absl::Status Agent::CreateIdentity() {
   io.dpkg = dpkg_.get();
   identifier_ = std::make_unique<identity::WorkloadIdentifier>(
       watcher_ ? pods_.get() : nullptr, &projects_, io);
-  resources_ = std::make_unique<ResourceAccounting>(config_.cgroup_root,
-                                                    clock_.MonotonicNs());
+  // Hybrid hosts keep the memory controller on v1: working sets come from
+  // there when the v2 directory has no memory.current.
+  resources_ = std::make_unique<ResourceAccounting>(
+      config_.cgroup_root, clock_.MonotonicNs(), nullptr,
+      FindCgroupV1Mount(config_.proc_root, "memory"));
   series_ = std::make_unique<WorkloadSeries>(ic.series);
   ReadNodeCapacity(config_.proc_root, &node_info_);
   return absl::OkStatus();

@@ -45,15 +45,16 @@ uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
 }  // namespace
 
 std::optional<uint64_t> ResourceAccounting::WorkingSet(
-    const std::string& current, const std::string& stat) {
+    const std::string& current, const std::string& stat,
+    const char* inactive_key) {
   std::optional<uint64_t> cur = ParseU64(current);
   if (!cur) return std::nullopt;
   std::istringstream in(stat);
   std::string line;
+  const std::string key = std::string(inactive_key) + " ";
   while (std::getline(in, line)) {
-    constexpr char kKey[] = "inactive_file ";
-    if (line.rfind(kKey, 0) != 0) continue;
-    std::optional<uint64_t> inactive = ParseU64(line.substr(sizeof(kKey) - 1));
+    if (line.rfind(key, 0) != 0) continue;
+    std::optional<uint64_t> inactive = ParseU64(line.substr(key.size()));
     if (!inactive || *inactive > *cur) return std::nullopt;
     return *cur - *inactive;
   }
@@ -61,10 +62,33 @@ std::optional<uint64_t> ResourceAccounting::WorkingSet(
 }
 
 ResourceAccounting::ResourceAccounting(std::string cgroup_root,
-                                       int64_t start_ns, ReadFile read)
+                                       int64_t start_ns, ReadFile read,
+                                       std::string memory_v1_root)
     : root_(std::move(cgroup_root)),
+      v1_root_(std::move(memory_v1_root)),
       read_(read ? std::move(read) : ReadFile(Slurp)),
       last_ns_(start_ns) {}
+
+std::optional<uint64_t> ResourceAccounting::ReadWorkingSet(
+    const std::string& path, bool* odd) {
+  *odd = false;
+  std::optional<uint64_t> ws;
+  const std::string dir = root_ + path;
+  if (std::optional<std::string> cur = read_(dir + "/memory.current")) {
+    std::optional<std::string> stat = read_(dir + "/memory.stat");
+    if (stat) ws = WorkingSet(*cur, *stat);
+  } else if (!v1_root_.empty()) {
+    const std::string v1 = v1_root_ + path;
+    std::optional<std::string> usage = read_(v1 + "/memory.usage_in_bytes");
+    if (!usage) return std::nullopt;
+    std::optional<std::string> stat = read_(v1 + "/memory.stat");
+    if (stat) ws = WorkingSet(*usage, *stat, "total_inactive_file");
+  } else {
+    return std::nullopt;
+  }
+  if (!ws) *odd = true;
+  return ws.value_or(0);
+}
 
 void ResourceAccounting::Update(int64_t now_ns, Snapshot* s) {
   ++generation_;
@@ -78,17 +102,11 @@ void ResourceAccounting::Update(int64_t now_ns, Snapshot* s) {
     // read: they keep their last working set.
     const bool readable = !c.gone && !c.path.empty() && c.path != "/";
     if (readable) {
-      const std::string dir = root_ + c.path;
-      std::optional<std::string> cur = read_(dir + "/memory.current");
-      std::optional<std::string> stat = read_(dir + "/memory.stat");
-      std::optional<uint64_t> ws;
-      if (cur && stat) ws = WorkingSet(*cur, *stat);
-      if (ws) {
-        a.working_set = *ws;
-      } else {
-        a.working_set = 0;
-        ++ws_drops_;
-      }
+      bool odd = false;
+      std::optional<uint64_t> ws = ReadWorkingSet(c.path, &odd);
+      a.working_set = ws.value_or(0);
+      if (odd) ++ws_drops_;
+      if (!ws) ++ws_unavailable_;
     }
     CgroupResources& r = c.resources;
     r.memory_working_set_bytes = a.working_set;
@@ -142,6 +160,28 @@ void ReadNodeCapacity(const std::string& proc_root, NodeInfo* node) {
       break;
     }
   }
+}
+
+std::string FindCgroupV1Mount(const std::string& proc_root,
+                              const std::string& controller) {
+  std::ifstream f(proc_root + "/self/mountinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    // ... <mount point> <options> [optional fields] - <fstype> <source>
+    // <super options>
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
+    std::string id, parent, dev, root, mount_point, fstype, source, super;
+    if (!(pre >> id >> parent >> dev >> root >> mount_point)) continue;
+    if (!(post >> fstype >> source >> super) || fstype != "cgroup") continue;
+    std::istringstream opts(super);
+    std::string opt;
+    while (std::getline(opts, opt, ',')) {
+      if (opt == controller) return mount_point;
+    }
+  }
+  return "";
 }
 
 }  // namespace wattlens

@@ -7,8 +7,16 @@
 // in exact integers: the sub-unit remainders (request millicores x ns / 1000,
 // bytes x ns / 1e9) are carried per cgroup, so no rounding accumulates.
 // Working set = memory.current - inactive_file (memory.stat) of the cgroup's
-// v2 directory, as the kubelet and cAdvisor define it; unreadable or odd
-// contents are a counted drop (working_set_unreadable) and give 0.
+// v2 directory, as the kubelet and cAdvisor define it. Where the v2
+// hierarchy has no memory controller (hybrid hosts: memory is on v1), the
+// same path under the v1 memory hierarchy is read instead:
+// memory.usage_in_bytes - total_inactive_file, as cAdvisor does on v1
+// (systemd and the kubelet name a cgroup alike in every hierarchy).
+// Odd contents (memory.stat without inactive_file, inactive above the
+// usage, garbage) are a counted drop (working_set_unreadable) and give 0.
+// No memory accounting at all for the cgroup (no memory controller on v2,
+// no such v1 directory, or the cgroup just went away) gives 0 and is
+// counted apart as unavailable: nothing was lost that could be read.
 //
 // Pure state apart from the injected file reader: unit tests drive it with a
 // fake tree and explicit times.
@@ -18,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "agent/state/snapshot.h"
@@ -31,8 +40,9 @@ class ResourceAccounting {
 
   // `cgroup_root`: the v2 mount; `start_ns`: when the epoch began (the
   // first interval runs from there).
+  // `memory_v1_root`: the v1 memory hierarchy's mount, or "" (none).
   ResourceAccounting(std::string cgroup_root, int64_t start_ns,
-                     ReadFile read = nullptr);
+                     ReadFile read = nullptr, std::string memory_v1_root = "");
 
   // Reads each cgroup's working set, then accumulates its allocation over
   // [last update, now_ns); fills snapshot->cgroups[].resources (requests
@@ -41,10 +51,12 @@ class ResourceAccounting {
 
   uint64_t elapsed_ns() const { return elapsed_ns_; }
   uint64_t working_set_drops() const { return ws_drops_; }
+  uint64_t working_set_unavailable() const { return ws_unavailable_; }
 
   // memory.current - inactive_file; nullopt when either is missing or odd.
-  static std::optional<uint64_t> WorkingSet(const std::string& current,
-                                            const std::string& stat);
+  static std::optional<uint64_t> WorkingSet(
+      const std::string& current, const std::string& stat,
+      const char* inactive_key = "inactive_file");
 
  private:
   struct Acc {
@@ -58,16 +70,26 @@ class ResourceAccounting {
     uint64_t seen = 0;
   };
 
+  // nullopt: no accounting files; 0 with *odd set: unreadable contents.
+  std::optional<uint64_t> ReadWorkingSet(const std::string& path, bool* odd);
+
   const std::string root_;
+  const std::string v1_root_;
   ReadFile read_;
   int64_t last_ns_;
   uint64_t elapsed_ns_ = 0;
   uint64_t ws_drops_ = 0;
+  uint64_t ws_unavailable_ = 0;
   uint64_t generation_ = 0;
   absl::flat_hash_map<uint64_t, Acc> acc_;
 };
 
 // Online CPUs and MemTotal (<proc_root>/meminfo); labels are left alone.
 void ReadNodeCapacity(const std::string& proc_root, NodeInfo* node);
+
+// The mount point of the cgroup v1 hierarchy carrying `controller`
+// (<proc_root>/self/mountinfo), or "" when there is none.
+std::string FindCgroupV1Mount(const std::string& proc_root,
+                              const std::string& controller);
 
 }  // namespace wattlens

@@ -38,7 +38,7 @@ for _ in $(seq 100); do  # until the first snapshot is served
     grep -q '^wattlens_workload_cpu_seconds_total' "$tmp/metrics" && break
   sleep 0.1
 done
-grep -q '^wattlens_workload_cpu_seconds_total{cgroup="/"}' "$tmp/metrics"
+grep -q '^wattlens_workload_cpu_seconds_total{cgroup="/",namespace=""' "$tmp/metrics"
 check "metrics served" $?
 lint=$(promtool check metrics < "$tmp/metrics" 2>&1)
 [ -z "$lint" ]; check "promtool check metrics prints nothing" $?

@@ -650,14 +650,19 @@ TEST(EnergyStateTest, ExpositionLinesSumToTheNodeTotal) {
                               "source=\"model:ccf\"} 6\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_node_idle_power_watts{zone=\"package\","
                               "source=\"model:ccf\",method=\"model\"} 2\n"));
+  // Workload series carry the identity labels (empty here).
+  const std::string none =
+      ",namespace=\"\",pod=\"\",container=\"\",workload_kind=\"\","
+      "workload=\"\",project=\"\"";
   EXPECT_THAT(text, HasSubstr("wattlens_workload_energy_joules_total{cgroup="
-                              "\"/a\",zone=\"package\",mode=\"dynamic\"} 3\n"));
+                              "\"/a\"" + none +
+                              ",zone=\"package\",mode=\"dynamic\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_workload_energy_joules_total{cgroup="
-                              "\"__unattributed__\",zone=\"package\",mode="
-                              "\"dynamic\"} 1\n"));
+                              "\"__unattributed__\"" + none +
+                              ",zone=\"package\",mode=\"dynamic\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_workload_energy_joules_total{cgroup="
-                              "\"__idle__\",zone=\"package\",mode=\"idle\"} "
-                              "2\n"));
+                              "\"__idle__\"" + none +
+                              ",zone=\"package\",mode=\"idle\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_energy_attribution_info{source="
                               "\"model:ccf\",idle_watts_per_vcpu=\"0.74\","
                               "idle_policy=\"none\",weighting=\"per-cpu-"

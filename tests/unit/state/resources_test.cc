@@ -3,6 +3,8 @@
 // fake cgroup tree, with odd contents counted as drops.
 #include "agent/state/resources.h"
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "gtest/gtest.h"
@@ -135,8 +137,10 @@ TEST(ResourceAccountingTest, OddOrMissingFilesAreCountedDropsAndZero) {
   EXPECT_EQ(s.cgroups[0].resources.memory_working_set_bytes, 4096u);
   EXPECT_EQ(s.cgroups[1].resources.memory_working_set_bytes, 0u);
   EXPECT_EQ(s.cgroups[2].resources.memory_working_set_bytes, 0u);
-  // The root has no memory.current by design: not a drop.
-  EXPECT_EQ(acc.working_set_drops(), 2u);
+  // Odd contents are a drop; no accounting files at all (no memory
+  // controller, or gone) are unavailable; the root has none by design.
+  EXPECT_EQ(acc.working_set_drops(), 1u);
+  EXPECT_EQ(acc.working_set_unavailable(), 1u);
   EXPECT_EQ(s.cgroups[0].resources.memory_allocated_byte_seconds, 4096u);
   // A removed cgroup keeps its last working set for its last interval.
   tree.Remove("/cg/ok/memory.current");
@@ -144,7 +148,52 @@ TEST(ResourceAccountingTest, OddOrMissingFilesAreCountedDropsAndZero) {
   acc.Update(2 * kSecond, &s);
   EXPECT_EQ(s.cgroups[0].resources.memory_working_set_bytes, 4096u);
   EXPECT_EQ(s.cgroups[0].resources.memory_allocated_byte_seconds, 8192u);
+  EXPECT_EQ(acc.working_set_drops(), 2u);
+  EXPECT_EQ(acc.working_set_unavailable(), 2u);
+  // memory.current without a usable memory.stat: a drop.
+  tree.Set("/cg/ok/memory.current", "4096\n");
+  tree.Set("/cg/ok/memory.stat", "anon 4096\n");
+  s.cgroups[0].gone = false;
+  acc.Update(3 * kSecond, &s);
+  EXPECT_EQ(s.cgroups[0].resources.memory_working_set_bytes, 0u);
   EXPECT_EQ(acc.working_set_drops(), 4u);
+}
+
+// Hybrid hosts: no memory controller on v2, the v1 memory hierarchy has the
+// same path. usage_in_bytes - total_inactive_file, as cAdvisor reads v1.
+TEST(ResourceAccountingTest, WorkingSetFromV1MemoryOnHybridHosts) {
+  FakeTree tree;
+  tree.Set("/v1mem/kubepods/pod1/c/memory.usage_in_bytes", "8192\n");
+  tree.Set("/v1mem/kubepods/pod1/c/memory.stat",
+           "cache 100\ninactive_file 5\ntotal_inactive_file 4096\n");
+  ResourceAccounting acc("/cg", 0, tree.Reader(), "/v1mem");
+  Snapshot s;
+  s.cgroups = {Cg(1, "/kubepods/pod1/c", 0, 0, 0)};
+  acc.Update(kSecond, &s);
+  EXPECT_EQ(s.cgroups[0].resources.memory_working_set_bytes, 4096u);
+  EXPECT_EQ(acc.working_set_drops(), 0u);
+  // Without the v1 root there is nothing to read for it.
+  ResourceAccounting v2only("/cg", 0, tree.Reader());
+  v2only.Update(kSecond, &s);
+  EXPECT_EQ(s.cgroups[0].resources.memory_working_set_bytes, 0u);
+  EXPECT_EQ(v2only.working_set_drops(), 0u);
+  EXPECT_EQ(v2only.working_set_unavailable(), 1u);
+}
+
+TEST(ResourceAccountingTest, FindsTheV1MemoryMount) {
+  const std::string dir = ::testing::TempDir() + "/wl-mountinfo";
+  std::filesystem::create_directories(dir + "/self");
+  std::ofstream(dir + "/self/mountinfo")
+      << "30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n"
+         "35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup "
+         "rw,cpu,cpuacct\n"
+         "36 30 0:32 / /sys/fs/cgroup/memory rw shared:10 - cgroup cgroup "
+         "rw,memory\n"
+         "37 30 0:33 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+  EXPECT_EQ(FindCgroupV1Mount(dir, "memory"), "/sys/fs/cgroup/memory");
+  EXPECT_EQ(FindCgroupV1Mount(dir, "cpu"), "/sys/fs/cgroup/cpu,cpuacct");
+  EXPECT_EQ(FindCgroupV1Mount(dir, "hugetlb"), "");
+  EXPECT_EQ(FindCgroupV1Mount(dir + "/nowhere", "memory"), "");
 }
 
 // A new cgroup's first interval charges what it already used; a counter
