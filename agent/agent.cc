@@ -96,9 +96,22 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   RETURN_IF_ERROR(CheckBpfPrerequisites(a->features_, c.btf_path));
   const int ncpus = a->features_.possible_cpus;
 
+  using V1Fallback = IdentityAgentConfig::V1Fallback;
+  bool v1 = c.identity.cgroup_v1_fallback == V1Fallback::kOn;
   if (c.cgroup_root.empty()) {
-    ASSIGN_OR_RETURN(c.cgroup_root, FindCgroup2Mount(c.proc_root));
+    absl::StatusOr<std::string> mount = FindCgroup2Mount(c.proc_root);
+    if (mount.ok()) {
+      c.cgroup_root = *mount;
+    } else if (c.identity.cgroup_v1_fallback == V1Fallback::kAuto) {
+      // A v1-only host: every task is in the default hierarchy's root.
+      spdlog::warn("no cgroup2 mount ({}): workloads from /proc/<pid>/cgroup",
+                   mount.status().ToString());
+      v1 = true;
+    } else {
+      return mount.status();
+    }
   }
+  if (v1) a->v1_ = std::make_unique<identity::V1Attribution>(c.proc_root);
   a->cgroups_ = std::make_unique<CgroupResolver>(c.cgroup_root, clock);
 
   if (c.enable_bpf_stats) {
@@ -274,6 +287,7 @@ absl::Status Agent::CreateIdentity() {
 }
 
 void Agent::Identify(Snapshot* snapshot) {
+  if (v1_) v1_->Apply(snapshot);
   identifier_->Label(snapshot);
   resources_->Update(clock_.MonotonicNs(), snapshot);
   if (energy_) {

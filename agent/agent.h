@@ -28,6 +28,7 @@
 #include "agent/export/prometheus_collectable.h"
 #include "agent/export/workload_series.h"
 #include "agent/identity/cgroup_resolver.h"
+#include "agent/identity/cgroup_v1.h"
 #include "agent/identity/dpkg_index.h"
 #include "agent/identity/kube_config.h"
 #include "agent/identity/pod_cache.h"
@@ -84,6 +85,11 @@ struct IdentityAgentConfig {
   std::vector<std::pair<std::string, std::string>> node_labels;
   std::string node_provider_id;
   WorkloadSeriesOptions series;
+  // cgroup v1 hosts: processes left in the v2 root are attributed to their
+  // v1 path from /proc/<pid>/cgroup (agent/identity/cgroup_v1.h). Auto: on
+  // when there is no cgroup2 mount at all.
+  enum class V1Fallback { kAuto, kOn, kOff };
+  V1Fallback cgroup_v1_fallback = V1Fallback::kAuto;
   // Environment (injectable for tests).
   identity::EnvLookup env;
   std::string service_account_dir = identity::kServiceAccountDir;
@@ -198,6 +204,7 @@ class Agent {
   identity::ProjectMap projects_;
   std::unique_ptr<identity::DpkgIndex> dpkg_;
   std::unique_ptr<identity::WorkloadIdentifier> identifier_;
+  std::unique_ptr<identity::V1Attribution> v1_;
   std::unique_ptr<ResourceAccounting> resources_;
   std::unique_ptr<WorkloadSeries> series_;
   NodeInfo node_info_;

@@ -143,6 +143,10 @@ ABSL_FLAG(std::string, metrics_workload_level, "auto",
           "Grain of the wattlens_workload_* series: cgroup, pod, workload, "
           "namespace, or auto (the finest that fits "
           "--metrics_max_workload_series).");
+ABSL_FLAG(std::string, cgroup_v1_fallback, "auto",
+          "Attribute processes left in the cgroup v2 root to their cgroup v1 "
+          "path from /proc/<pid>/cgroup: auto (when there is no cgroup2 "
+          "mount), on (also on hybrid hosts), off.");
 ABSL_FLAG(uint64_t, metrics_max_workload_series, 2000,
           "Bound on wattlens_workload_* series on /metrics; past it the "
           "least busy rows are folded into cgroup=\"__other__\".");
@@ -267,6 +271,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   id.series.fixed_level = *level;
+  const std::string v1 = absl::GetFlag(FLAGS_cgroup_v1_fallback);
+  using V1Fallback = wattlens::IdentityAgentConfig::V1Fallback;
+  if (v1 == "auto") {
+    id.cgroup_v1_fallback = V1Fallback::kAuto;
+  } else if (v1 == "on") {
+    id.cgroup_v1_fallback = V1Fallback::kOn;
+  } else if (v1 == "off") {
+    id.cgroup_v1_fallback = V1Fallback::kOff;
+  } else {
+    std::fprintf(stderr,
+                 "wattlens-agent: --cgroup_v1_fallback must be auto, on or "
+                 "off\n");
+    return 2;
+  }
   id.series.max_series = absl::GetFlag(FLAGS_metrics_max_workload_series);
 
   auto agent = wattlens::Agent::Create(config);

@@ -74,7 +74,9 @@ std::optional<uint64_t> ResourceAccounting::ReadWorkingSet(
   *odd = false;
   std::optional<uint64_t> ws;
   const std::string dir = root_ + path;
-  if (std::optional<std::string> cur = read_(dir + "/memory.current")) {
+  std::optional<std::string> cur;
+  if (!root_.empty()) cur = read_(dir + "/memory.current");  // v1-only: none
+  if (cur) {
     std::optional<std::string> stat = read_(dir + "/memory.stat");
     if (stat) ws = WorkingSet(*cur, *stat);
   } else if (!v1_root_.empty()) {
