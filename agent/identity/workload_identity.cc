@@ -16,6 +16,8 @@ std::optional<std::string> ReadLink(const std::string& path) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+constexpr int kHostProjectAttempts = 5;
+
 uint64_t NonNegative(const std::optional<int64_t>& v) {
   return v && *v > 0 ? static_cast<uint64_t>(*v) : 0;
 }
@@ -155,9 +157,14 @@ void WorkloadIdentifier::Label(Snapshot* s) {
             ResolveHostProject(*projects_, options_.dpkg, *exe).project;
         e.labels.pod_project = e.labels.project;
         ++stats_.host_projects_resolved;
+        e.host_project_done = true;
         break;
       }
-      e.host_project_done = true;
+      // Every exe unreadable (exited, or another user's process once the
+      // agent dropped its capabilities): try again for a few intervals.
+      if (++e.host_project_attempts >= kHostProjectAttempts) {
+        e.host_project_done = true;
+      }
     }
     c.identity = e.labels;
     c.resources.cpu_request_millicores = NonNegative(e.requests.cpu_millis);

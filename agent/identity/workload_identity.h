@@ -82,6 +82,7 @@ class WorkloadIdentifier {
     WorkloadLabels labels;
     ResourceAmounts requests;  // this container's (pod: none)
     bool host_project_done = false;
+    int host_project_attempts = 0;  // intervals with no readable exe
     uint64_t seen = 0;
   };
   void Refresh(Entry& e);

@@ -227,6 +227,40 @@ TEST_F(WorkloadIdentityTest, HostProjectFromExecutableOncePerCgroup) {
   EXPECT_EQ(s.cgroups[0].identity.project, "nginx");
 }
 
+// No readable executable yet: retried for a few intervals, then given up.
+TEST_F(WorkloadIdentityTest, HostProjectRetriedWhileNoExeIsReadable) {
+  int reads = 0;
+  bool readable = false;
+  WorkloadIdentityOptions o;
+  o.read_exe = [&](uint32_t) -> std::optional<std::string> {
+    ++reads;
+    if (!readable) return std::nullopt;
+    return std::string("/usr/bin/redis-server");
+  };
+  WorkloadIdentifier id(&cache_, &ProjectMap::Shipped(), o);
+  Snapshot s;
+  s.cgroups = {Cg(1, "/system.slice/redis.service"),
+               Cg(2, "/system.slice/never.service")};
+  s.cgroups[0].live_processes = 1;
+  s.cgroups[1].live_processes = 1;
+  ProcessStats a, b;
+  a.pid = 10;
+  a.cgroup_id = 1;
+  b.pid = 20;
+  b.cgroup_id = 2;
+  s.processes = {a, b};
+  id.Label(&s);
+  id.Label(&s);
+  EXPECT_EQ(s.cgroups[0].identity.project, "");
+  readable = true;
+  s.processes = {a};  // the never.service process is gone from view
+  id.Label(&s);
+  EXPECT_EQ(s.cgroups[0].identity.project, "redis-server");
+  for (int i = 0; i < 10; ++i) id.Label(&s);
+  // redis: 3 reads; never: 2 with its process, then none to read.
+  EXPECT_EQ(reads, 5);
+}
+
 TEST_F(WorkloadIdentityTest, HostileOrOddPathsAreCountedNotFatal) {
   WorkloadIdentifier id(&cache_, &ProjectMap::Shipped());
   Snapshot s;
