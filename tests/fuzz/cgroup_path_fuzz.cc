@@ -1,5 +1,6 @@
 #include "absl/strings/string_view.h"
 #include "agent/identity/cgroup_path_parser.h"
+#include "agent/identity/cgroup_v1.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace wattlens::fuzz {
@@ -23,6 +24,15 @@ bool IsLowerHex(absl::string_view s) {
 
 int FuzzCgroupPath(const uint8_t* data, size_t size) {
   absl::string_view in(reinterpret_cast<const char*>(data), size);
+  // The same bytes as a /proc/<pid>/cgroup file (the v1 fallback).
+  if (auto lines = identity::ParseProcCgroup(in); lines.ok()) {
+    Check(lines->size() <= 64);
+    for (const identity::ProcCgroupLine& l : *lines) {
+      Check(l.hierarchy >= 0 && !l.path.empty() && l.path.front() == '/');
+    }
+    const std::string v1 = identity::V1WorkloadPath(*lines);
+    Check(v1.empty() || (v1.front() == '/' && v1 != "/"));
+  }
   absl::StatusOr<CgroupIdentity> id = identity::ParseCgroupPath(in);
   if (!id.ok()) {
     Check(!id.status().message().empty());

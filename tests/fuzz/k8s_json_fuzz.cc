@@ -43,6 +43,14 @@ int FuzzK8sJson(const uint8_t* data, size_t size) {
       Check(!ev->resource_version.empty());
     }
   }
+  // This node's own object (labels for pricing and carbon).
+  if (auto node = identity::DecodeNode(in); node.ok()) {
+    Check(node->labels.size() <= 10);
+    for (size_t i = 1; i < node->labels.size(); ++i) {
+      Check(node->labels[i - 1].first < node->labels[i].first);
+    }
+    if (node->cpu_capacity_millis) Check(*node->cpu_capacity_millis >= 0);
+  }
   // The watch body splitter over two arbitrary chunks.
   identity::JsonLineSplitter splitter(/*max_line=*/1024);
   std::vector<std::string> lines;
