@@ -57,8 +57,9 @@ class HealthChecks {
 };
 
 // Healthy while a counter keeps advancing: fails when `value` has not changed
-// for longer than `window` (first measured from construction). Used for
-// "the drain loop publishes", "the uploader gets acks", "the ticker ticks".
+// for longer than `window` (first measured from construction). Changes are
+// seen when a probe calls Observe, so a stall is reported up to one probe
+// period late. Used for "the uploader gets acks" and "the ticker ticks".
 class ProgressCheck {
  public:
   ProgressCheck(const Clock& clock, int64_t window_ns, std::string what);

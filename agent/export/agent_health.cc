@@ -1,7 +1,6 @@
 #include "agent/export/agent_health.h"
 
 #include <algorithm>
-#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -16,14 +15,20 @@ constexpr const char* kRequiredSources[] = {"syscalls", "sched", "network"};
 void AddAgentHealthChecks(HealthChecks& checks, const SnapshotStore& store,
                           const Clock& clock, absl::Duration interval) {
   const int64_t interval_ns = absl::ToInt64Nanoseconds(interval);
-  auto drains = std::make_shared<ProgressCheck>(
-      clock, std::max<int64_t>(5 * interval_ns, 30'000'000'000),
-      "snapshot publication");
-  checks.Add(HealthProbe::kLiveness, "drain", [&store, drains] {
-    auto s = store.Latest();
-    // A snapshot's monotonic time changes with every publication.
-    return drains->Observe(s ? static_cast<uint64_t>(s->monotonic_ns) : 0);
-  });
+  // The snapshot's own time, not a probe-driven ProgressCheck: exact however
+  // rarely the kubelet probes. Before the first snapshot, from registration.
+  const int64_t live_ns = std::max<int64_t>(5 * interval_ns, 30'000'000'000);
+  const int64_t start_ns = clock.MonotonicNs();
+  checks.Add(
+      HealthProbe::kLiveness, "drain", [&store, &clock, live_ns, start_ns] {
+        auto s = store.Latest();
+        const int64_t idle =
+            clock.MonotonicNs() - (s ? s->monotonic_ns : start_ns);
+        if (idle <= live_ns) return absl::OkStatus();
+        return absl::UnavailableError(
+            absl::StrCat("no snapshot published for ", idle / 1'000'000'000,
+                         " s (limit ", live_ns / 1'000'000'000, " s)"));
+      });
 
   const int64_t fresh_ns = std::max<int64_t>(3 * interval_ns, 5'000'000'000);
   checks.Add(HealthProbe::kReadiness, "snapshot", [&store, &clock, fresh_ns] {
