@@ -69,5 +69,44 @@ d=json.load(sys.stdin)
 print(next((r['usage']['energy_joules'] for r in d['rows'] if r['key']['cgroup_path']=='$path'), 0))")
 python3 -c "import sys; sys.exit(0 if $joules > 0 else 1)"
 check "the burner has energy in the cluster view ($joules J)" $?
+
+# Cost and carbon (issue #7). With no request, the burner's allocation is its
+# usage, so its CPU cost is its CPU hours x the OpenCost default price.
+cli top -o json --group-by=cgroup --window=5m > "$tmp/top.json"
+python3 - "$tmp/top.json" "$path" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+row = next(r for r in d['rows'] if r['key']['cgroup_path'] == sys.argv[2])
+u = row['usage']
+alloc_s = u['cpu_allocated_core_hours'] * 3600
+print(f"burner: cpu {u['cpu_seconds']:.6f} s, allocated {alloc_s:.6f} core-s, "
+      f"cost {u['cost']['cpu']:.9f} {d['currency']}, "
+      f"carbon {u['carbon']['operational_grams']:.6f} g op + "
+      f"{u['carbon']['embodied_grams']:.6f} g embodied")
+ok = abs(alloc_s - u['cpu_seconds']) <= 1e-9 * max(1, u['cpu_seconds'])
+ok &= abs(u['cost']['cpu'] - u['cpu_seconds'] / 3600 * 0.031611) <= 1e-12
+ok &= u['carbon']['operational_grams'] > 0 and u['carbon']['embodied_grams'] > 0
+ok &= d['currency'] == 'USD'
+ok &= any('world average' in w for w in d.get('warnings', []))
+idle = [r for r in d['rows'] if r['key']['cgroup_path'] == '__idle__']
+ok &= len(idle) == 1 and idle[0]['usage']['cost']['total'] > 0
+sys.exit(0 if ok else 1)
+PY
+check "burner cost = CPU hours x price, carbon > 0, idle row, world-average note" $?
+cli projects --window=5m > "$tmp/projects.txt" 2> "$tmp/projects.err"
+grep -q "COST(USD)" "$tmp/projects.txt" && grep -q "__idle__" "$tmp/projects.txt" &&
+  grep -q "world average" "$tmp/projects.err"
+check "wattlens projects prints the bill and the fallback note" $?
+cat "$tmp/projects.txt" | head -5
+curl -sf "http://127.0.0.1:$metrics/metrics" > "$tmp/collector.prom"
+grep -q '^wattlens_workload_cost_total{.*resource="cpu"' "$tmp/collector.prom" &&
+  grep -q '^wattlens_grid_intensity_grams_per_kwh{node="e2e-node"' "$tmp/collector.prom" &&
+  grep -q '^wattlens_workload_carbon_grams_total{.*scope="embodied"' "$tmp/collector.prom"
+check "collector /metrics has workload cost, carbon and node grid intensity" $?
+if command -v promtool > /dev/null; then
+  promtool check metrics < "$tmp/collector.prom" > "$tmp/promtool.txt" 2>&1
+  check "promtool check metrics on the collector scrape: $(wc -l < "$tmp/promtool.txt") findings" \
+    "$(wc -l < "$tmp/promtool.txt")"
+fi
 cli top --group-by=cgroup --window=5m | head -5
 exit $fail
