@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <tuple>
 #include <random>
 #include <string>
 #include <vector>
@@ -376,6 +378,53 @@ TEST(CostProperty, SumsOverWorkloadsAndIdleEqualNodeTotals) {
       }
     }
   }
+}
+
+// Hourly intensity from a time-series file: each bucket's energy is priced
+// at the intensity of its own time.
+TEST(CostTimeSeries, EachBucketUsesTheIntensityOfItsTime) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   absl::StrCat("wattlens-cost-ts-", getpid());
+  std::filesystem::create_directories(dir);
+  const int64_t t0 = 1'800'000'000;  // unix seconds, an hour boundary - 800
+  std::ofstream(dir / "grid.csv")
+      << "time,region_or_zone,g_per_kwh\n"
+      << t0 << ",us-east-1,100\n"
+      << t0 + 3600 << ",us-east-1,500\n";
+  auto model = pricing::CostModel::FromText(
+      "intensity_timeseries = \"grid.csv\"\npue = 1\n",
+      (dir / "cost.toml").string(), "");
+  ASSERT_TRUE(model.ok()) << model.status();
+  // FakeClock's wall clock is its monotonic value + 1.7e18 ns.
+  FakeClock clock((t0 + 7200) * 1'000'000'000 - 1'700'000'000'000'000'000);
+  ClusterState state(clock, ClusterOptions{});
+  state.SetCostEngine(std::make_shared<const CostEngine>(*std::move(model)));
+  NodeReport r;
+  r.set_node_name("ts");
+  r.set_epoch(1);
+  r.mutable_node()->set_cpus(1);
+  (*r.mutable_node()->mutable_labels())["topology.kubernetes.io/region"] =
+      "us-east-1";
+  auto* w = r.add_workloads();
+  w->mutable_identity()->set_cgroup_path("/a");
+  auto* e = w->add_energy();
+  // 1 kWh in the first hour, 2 kWh more in the second.
+  for (const auto& [seq, at, kwh] :
+       {std::tuple<int, int64_t, uint64_t>{1, t0 + 1800, 1},
+        std::tuple<int, int64_t, uint64_t>{2, t0 + 5400, 3}}) {
+    r.set_sequence(seq);
+    *r.mutable_time() = TimeUtil::NanosecondsToTimestamp(at * 1'000'000'000);
+    e->set_microjoules(kwh * 1000 * kUjPerWh);
+    ASSERT_TRUE(ValidateReport(r, ReportLimits{}).ok());
+    state.Apply(r, nullptr);
+  }
+  GetUsageRequest req;
+  req.mutable_window()->set_seconds(7200);
+  auto resp = state.GetUsage(req);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  // 1 kWh x 100 g/kWh + 2 kWh x 500 g/kWh.
+  EXPECT_NEAR(resp->total().carbon().operational_grams(), 1100, 1e-9);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CostProperty, UnknownRegionFallsBackToWorldAverageAndSaysSo) {
