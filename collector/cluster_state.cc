@@ -353,6 +353,10 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       allocated.Add(AllocationPart(i));
       auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node->name,
                              *labels);
+      // The project rides along (a workload runs one project, so it adds
+      // no series).
+      k.set_project(labels->project);
+      absl::StrAppend(&key, "\x1f", labels->project);
       if (node->impact_totals.size() >= kMaxImpactKeysPerNode &&
           !node->impact_totals.contains(key)) {
         key = "__other__";  // pod churn must not grow this without bound
@@ -386,6 +390,7 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
         idle_labels.cgroup_path = "__idle__";
         auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node->name,
                                idle_labels);
+        absl::StrAppend(&key, "\x1f");  // no project: as the workload rows
         auto& slot = node->impact_totals[key];
         if (slot.first.workload().empty()) slot.first = std::move(k);
         slot.second.Add(clamped);
@@ -882,9 +887,9 @@ ClusterState::WorkloadImpactTotals(size_t max_keys) const {
     const double ca = a.second.total_cost(), cb = b.second.total_cost();
     if (ca != cb) return ca > cb;
     return std::tie(a.first.namespace_(), a.first.workload_kind(),
-                    a.first.workload()) < std::tie(b.first.namespace_(),
-                                                   b.first.workload_kind(),
-                                                   b.first.workload());
+                    a.first.workload(), a.first.project()) <
+           std::tie(b.first.namespace_(), b.first.workload_kind(),
+                    b.first.workload(), b.first.project());
   });
   if (out.size() > max_keys) {
     std::pair<wattlens::v1::UsageKey, Impact> other;

@@ -193,7 +193,8 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
         std::vector<ClientMetric::Label> l = {
             {"namespace", k.namespace_()},
             {"workload_kind", k.workload_kind()},
-            {"workload", k.workload()}};
+            {"workload", k.workload()},
+            {"project", k.project()}};
         l.insert(l.end(), extra.begin(), extra.end());
         return l;
       };

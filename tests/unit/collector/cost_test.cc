@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <tuple>
 #include <random>
@@ -13,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "collector/cluster_state.h"
 #include "collector/cost.h"
+#include "collector/ingest_service.h"
+#include "collector/metrics.h"
 #include "collector/store.h"
 #include "collector/validate.h"
 #include "google/protobuf/util/time_util.h"
@@ -237,6 +240,51 @@ TEST_F(WorkedExample, SharedIdleGoesToWorkloadsByResourceCost) {
   EXPECT_NEAR(idle->usage().cost().cpu() + idle->usage().cost().ram(), 0,
               1e-12);
   EXPECT_NEAR(idle->usage().carbon().embodied_grams(), 25.0, 1e-9);
+}
+
+// The collector's /metrics: cumulative cost and carbon per workload (with
+// its project), the idle row, and each node's intensity and price.
+TEST_F(WorkedExample, MetricsCarryCostCarbonAndIntensity) {
+  IngestCounters ingest;
+  CollectorMetrics metrics(state_, ingest, nullptr, 100, 500);
+  std::map<std::string, double> v;
+  for (const auto& f : metrics.Collect()) {
+    for (const auto& m : f.metric) {
+      std::string key = f.name;
+      for (const auto& l : m.label) {
+        absl::StrAppend(&key, ",", l.name, "=", l.value);
+      }
+      v[key] = f.type == prometheus::MetricType::Counter ? m.counter.value
+                                                         : m.gauge.value;
+    }
+  }
+  const std::string web =
+      ",namespace=shop,workload_kind=Deployment,workload=web,project=";
+  EXPECT_NEAR(v["wattlens_workload_cost_total" + web +
+                ",resource=cpu,currency=USD"],
+              0.03, 1e-12);
+  EXPECT_NEAR(v["wattlens_workload_cost_total" + web +
+                ",resource=network,currency=USD"],
+              0.24, 1e-12);
+  EXPECT_NEAR(v["wattlens_workload_carbon_grams_total" + web +
+                ",scope=operational"],
+              4.848, 1e-9);
+  EXPECT_NEAR(v["wattlens_workload_energy_joules_total" + web], 36360, 1e-6);
+  const std::string idle =
+      ",namespace=,workload_kind=,workload=__idle__,project=";
+  EXPECT_NEAR(v["wattlens_workload_cost_total" + idle +
+                ",resource=cpu,currency=USD"],
+              0.06, 1e-12);
+  EXPECT_NEAR(v["wattlens_workload_carbon_grams_total" + idle +
+                ",scope=embodied"],
+              25, 1e-9);
+  // The region table knows us-east-1 is AWS's, in grid zone US-MIDA-PJM.
+  EXPECT_EQ(v["wattlens_grid_intensity_grams_per_kwh,node=worker-1,provider=aws,"
+              "region=us-east-1,zone=US-MIDA-PJM,source=override"],
+            400);
+  EXPECT_NEAR(v["wattlens_node_hourly_cost,node=worker-1,currency=USD"], 0.184,
+              1e-12);
+  EXPECT_EQ(v["wattlens_node_pue,node=worker-1"], 1.2);
 }
 
 // Random clusters: every invariant of the issue, in every grouping.
