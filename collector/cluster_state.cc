@@ -575,9 +575,8 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
       }
     }
     if (!rates || !node_has_data) continue;
-    for (const std::string& w : rates->warnings) {
-      warnings.insert(absl::StrCat("node ", node->name, ": ", w));
-    }
+    // Rate warnings name their node already.
+    for (const std::string& w : rates->warnings) warnings.insert(w);
     // The node's idle: capacity x time minus what its workloads were
     // allocated (negative when requests overcommit the node).
     Impact idle = NodeCapacityImpact(node_elapsed_ns, *rates);
