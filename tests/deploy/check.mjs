@@ -157,7 +157,7 @@ function assertRbac(o, file) {
     if ((r.apiGroups || []).includes("*")) fail(`${where}: apiGroups *`);
     if (r.nonResourceURLs) fail(`${where}: nonResourceURLs`);
   }
-  const want = { "wattlens-agent": ["pods:get,list,watch"], "wattlens-collector": ["nodes:get,list,watch", "tokenreviews:create"] }[o.metadata.name];
+  const want = { "wattlens-agent": ["pods:get,list,watch", "nodes:get"], "wattlens-collector": ["nodes:get,list,watch", "tokenreviews:create"] }[o.metadata.name];
   if (want) {
     const got = (o.rules || []).flatMap((r) => (r.resources || []).map((res) => `${res}:${[...r.verbs].sort()}`));
     if (JSON.stringify(got) !== JSON.stringify(want))
