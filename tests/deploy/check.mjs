@@ -339,6 +339,27 @@ function selectors(expr) {
   tree.iterate({
     enter(n) {
       if (n.type.isError) out.push({ error: `parse error at ${n.from}` });
+      if (n.type.name === "AggregateExpr") {
+        // `by (l, ...)`: each label must exist on the series aggregated, or the grouping silently
+        // collapses to one empty group. Labels made by label_replace/label_join are exempt.
+        const mod = n.node.getChild("AggregateModifier");
+        if (!mod || !mod.getChild("By")) return;
+        const grouping = [];
+        const g = mod.getChild("GroupingLabels");
+        for (let c = g?.firstChild; c; c = c.nextSibling)
+          if (c.type.name === "LabelName") grouping.push(expr.slice(c.from, c.to));
+        const names = [];
+        let relabels = false;
+        n.node.cursor().iterate((m) => {
+          if (m.type.name === "VectorSelector") {
+            const id = m.node.getChild("Identifier");
+            if (id) names.push(expr.slice(id.from, id.to));
+          }
+          if (m.type.name === "FunctionIdentifier" && /^label_(replace|join)$/.test(expr.slice(m.from, m.to))) relabels = true;
+        });
+        if (!relabels) out.push({ grouping, names });
+        return;
+      }
       if (n.type.name !== "VectorSelector") return;
       let name = null;
       const labels = [];
@@ -372,6 +393,7 @@ function coverage(rulesFile, jsonFile, pendingFile, scrapes) {
   const used = new Map(); // metric -> [where]
   const note = (name, where) => used.set(name, [...(used.get(name) || []), where]);
   const labelUse = [];
+  const groupings = [];
   const exprs = [];
   for (const g of loadDocs(rulesFile)[0].groups)
     for (const r of g.rules) exprs.push({ where: `rule ${r.alert || r.record}`, expr: r.expr });
@@ -379,6 +401,7 @@ function coverage(rulesFile, jsonFile, pendingFile, scrapes) {
   for (const { where, expr } of exprs) {
     for (const s of selectors(expr)) {
       if (s.error) { fail(`${where}: lezer-promql ${s.error} in ${expr}`); continue; }
+      if (s.grouping) { groupings.push({ ...s, where }); continue; }
       if (!s.name) { fail(`${where}: selector without a metric name in ${expr}`); continue; }
       note(s.name, where);
       labelUse.push({ ...s, where });
@@ -405,6 +428,13 @@ function coverage(rulesFile, jsonFile, pendingFile, scrapes) {
     if (!known) continue;
     for (const l of u.labels)
       if (!known.has(l) && !TARGET_LABELS.has(l)) fail(`${u.where}: ${u.name} has no label "${l}" in the recorded scrape`);
+  }
+  for (const g of groupings) {
+    const known = g.names.filter((n) => scraped.has(n));
+    if (!known.length) continue;
+    const have = new Set(known.flatMap((n) => [...scraped.get(n)]));
+    for (const l of g.grouping)
+      if (!have.has(l) && !TARGET_LABELS.has(l)) fail(`${g.where}: by (${l}) but ${known.join(", ")} carry no label "${l}" in the recorded scrape`);
   }
   finish("coverage");
   const covered = [...used.keys()].filter((n) => inScrape(scraped, n));
