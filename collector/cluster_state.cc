@@ -278,7 +278,7 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
     auto apply_series = [&](WorkloadLabels labels, uint64_t cgroup_id,
                             const Counters& cur)
                             ABSL_EXCLUSIVE_LOCKS_REQUIRED(node->mu)
-                                -> std::pair<const WorkloadLabels*, Counters> {
+                                -> std::pair<Series*, Counters> {
       auto [it, inserted] = node->series.try_emplace(labels.cgroup_path);
       Series& s = it->second;
       const bool labels_changed = inserted || !(*s.labels == labels);
@@ -322,7 +322,7 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
         sw.delta = delta;
         write.series.push_back(std::move(sw));
       }
-      return {s.labels.get(), delta};
+      return {&s, delta};
     };
     if (r.has_node()) {
       std::string spec_bytes;
@@ -346,26 +346,12 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
     }
     Impact allocated;
     for (const auto& w : r.workloads()) {
-      auto [labels, delta] = apply_series(
+      auto [series, delta] = apply_series(
           LabelsFrom(w.identity()), w.identity().cgroup_id(), CountersFrom(w));
       if (!rates || delta.IsZero()) continue;
       const Impact i = WorkloadImpact(delta, *rates, grams_per_kwh);
       allocated.Add(AllocationPart(i));
-      auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node->name,
-                             *labels);
-      // The project rides along (a workload runs one project, so it adds
-      // no series).
-      k.set_project(labels->project);
-      absl::StrAppend(&key, "\x1f", labels->project);
-      if (node->impact_totals.size() >= kMaxImpactKeysPerNode &&
-          !node->impact_totals.contains(key)) {
-        key = "__other__";  // pod churn must not grow this without bound
-        k.Clear();
-        k.set_workload("__other__");
-      }
-      auto& slot = node->impact_totals[key];
-      if (slot.first.workload().empty()) slot.first = std::move(k);
-      slot.second.Add(i);
+      series->impact_total.Add(i);
     }
     // The node's covered time rides in a pseudo-series next to its
     // workloads, so it is bucketed, stored and reset exactly like them.
@@ -381,19 +367,11 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
         // signed value, so their sums stay exact).
         Impact idle = NodeCapacityImpact(delta.elapsed_ns, *rates);
         idle.Add(allocated, -1.0);
-        Impact clamped;
-        clamped.cpu_cost = std::max(0.0, idle.cpu_cost);
-        clamped.ram_cost = std::max(0.0, idle.ram_cost);
-        clamped.gpu_cost = std::max(0.0, idle.gpu_cost);
-        clamped.carbon_embodied_g = std::max(0.0, idle.carbon_embodied_g);
-        WorkloadLabels idle_labels;
-        idle_labels.cgroup_path = "__idle__";
-        auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node->name,
-                               idle_labels);
-        absl::StrAppend(&key, "\x1f");  // no project: as the workload rows
-        auto& slot = node->impact_totals[key];
-        if (slot.first.workload().empty()) slot.first = std::move(k);
-        slot.second.Add(clamped);
+        node->idle_total.cpu_cost += std::max(0.0, idle.cpu_cost);
+        node->idle_total.ram_cost += std::max(0.0, idle.ram_cost);
+        node->idle_total.gpu_cost += std::max(0.0, idle.gpu_cost);
+        node->idle_total.carbon_embodied_g +=
+            std::max(0.0, idle.carbon_embodied_g);
       }
     }
     node->last_sequence = r.sequence();
@@ -871,13 +849,32 @@ std::vector<std::pair<wattlens::v1::UsageKey, Impact>>
 ClusterState::WorkloadImpactTotals(size_t max_keys) const {
   absl::flat_hash_map<std::string, std::pair<wattlens::v1::UsageKey, Impact>>
       sum;
+  // Per-series totals are summed into workload rows at scrape time (a
+  // scrape every 30 s, not a string key per series per report).
+  auto add = [&](const std::string& node_name, const WorkloadLabels& l,
+                 const Impact& i) {
+    auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node_name, l);
+    absl::StrAppend(&key, "\x1f", l.project);
+    auto& slot = sum[key];
+    if (slot.first.workload().empty()) {
+      slot.first = std::move(k);
+      slot.first.set_project(l.project);
+    }
+    slot.second.Add(i);
+  };
+  WorkloadLabels idle_labels;
+  idle_labels.cgroup_path = "__idle__";
   for (const auto& node : AllNodes()) {
     absl::ReaderMutexLock lock(&node->mu);
-    for (const auto& [key, v] : node->impact_totals) {
-      auto& slot = sum[key];
-      if (slot.first.workload().empty()) slot.first = v.first;
-      slot.second.Add(v.second);
+    for (const auto& [path, s] : node->series) {
+      if (path == kNodeSeriesPath) continue;
+      if (s.impact_total.total_cost() == 0 && s.impact_total.carbon_g() == 0 &&
+          s.impact_total.energy_kwh == 0) {
+        continue;
+      }
+      add(node->name, *s.labels, s.impact_total);
     }
+    if (node->rates) add(node->name, idle_labels, node->idle_total);
   }
   std::vector<std::pair<wattlens::v1::UsageKey, Impact>> out;
   out.reserve(sum.size());

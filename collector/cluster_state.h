@@ -28,10 +28,6 @@
 
 namespace wattlens::collector {
 
-// Workload keys with cumulative cost per node before the rest is folded
-// into "__other__".
-inline constexpr size_t kMaxImpactKeysPerNode = 2000;
-
 struct ClusterOptions {
   int64_t resolution_ns = 10'000'000'000;        // bucket width
   int64_t retention_ns = 24 * 3600'000'000'000;  // history kept
@@ -174,6 +170,8 @@ class ClusterState {
     uint64_t cgroup_id = 0;
     Counters cumulative;
     std::vector<Bucket> buckets;  // ascending index, sparse
+    // Cost and carbon accepted since the collector started, for /metrics.
+    Impact impact_total;
   };
   struct Node {
     explicit Node(std::string n) : name(std::move(n)) {}
@@ -194,11 +192,9 @@ class ClusterState {
     std::string spec_bytes ABSL_GUARDED_BY(mu);  // spec, serialized
     std::shared_ptr<const pricing::NodeRates> rates ABSL_GUARDED_BY(mu);
     pricing::Intensity intensity ABSL_GUARDED_BY(mu);  // at the last report
-    // Cumulative cost/carbon since start per workload row key (bounded by
-    // the node's workloads), for /metrics.
-    absl::flat_hash_map<std::string,
-                        std::pair<wattlens::v1::UsageKey, Impact>>
-        impact_totals ABSL_GUARDED_BY(mu);
+    // Cumulative positive idle cost and embodied carbon since start, for
+    // /metrics.
+    Impact idle_total ABSL_GUARDED_BY(mu);
     uint64_t accepted ABSL_GUARDED_BY(mu) = 0;
     uint64_t duplicates ABSL_GUARDED_BY(mu) = 0;
     absl::flat_hash_map<std::string, Series> series ABSL_GUARDED_BY(mu);
