@@ -469,6 +469,11 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
   // Node-based: idle sharing keeps pointers to rows while more are added.
   absl::node_hash_map<std::string, Row> rows;
   absl::btree_set<std::string> warnings;
+  std::vector<double> intensity;
+  const int64_t cache_lo = std::max(
+      first_bucket, FloorDiv(now_real - options_.retention_ns, res_ns) - 1);
+  const int64_t cache_hi =
+      std::max(cache_lo, std::min(end_bucket, FloorDiv(now_real, res_ns) + 2));
   GetUsageResponse resp;
   for (const auto& node : AllNodes()) {
     if (!req.node_name().empty() && req.node_name() != node->name) continue;
@@ -493,12 +498,19 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
     if (engine) {
       rates = engine->RatesFor(node->name, node->spec, node->spec_bytes);
     }
-    // Intensity per bucket start, computed once per node and bucket.
-    absl::flat_hash_map<int64_t, double> intensity;
+    // Intensity per bucket start, computed once per node and bucket (an
+    // array over the window's buckets: this runs for every bucket of every
+    // series).
+    // Buckets only exist within retention and not after now, so the array
+    // stays small whatever window a client asks for.
+    intensity.assign(static_cast<size_t>(cache_hi - cache_lo), -1.0);
     auto grams_per_kwh = [&](int64_t b) {
-      auto [it, fresh] = intensity.try_emplace(b, 0.0);
-      if (fresh) it->second = engine->GramsPerKwh(*rates, b * res_ns);
-      return it->second;
+      if (b < cache_lo || b >= cache_hi) {
+        return engine->GramsPerKwh(*rates, b * res_ns);
+      }
+      double& v = intensity[static_cast<size_t>(b - cache_lo)];
+      if (v < 0) v = engine->GramsPerKwh(*rates, b * res_ns);
+      return v;
     };
     // Allocation of every workload on the node (filters aside): idle is the
     // node's capacity minus this.
