@@ -320,6 +320,7 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
         sw.cumulative = cur;
         sw.bucket = bucket;
         sw.delta = delta;
+        if (!delta.IsZero()) sw.bucket_total = s.buckets.back().delta;
         write.series.push_back(std::move(sw));
       }
       return {&s, delta};

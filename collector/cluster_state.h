@@ -45,6 +45,7 @@ struct SeriesWrite {
   Counters cumulative;
   int64_t bucket = 0;  // bucket index (start_ns / resolution)
   Counters delta;
+  Counters bucket_total;  // the bucket's value after adding delta
 };
 struct NodeWrite {
   std::string node_name;

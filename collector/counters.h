@@ -73,6 +73,42 @@ struct Counters {
     return d;
   }
   bool operator==(const Counters&) const = default;
+
+  // Compact storage form: a version byte, then every field as a LEB128
+  // varint (most are small or zero: ~20 bytes instead of 15 columns).
+  std::string Pack() const {
+    std::string out;
+    out.reserve(32);
+    out.push_back(kPackVersion);
+    for (auto f : kFields) {
+      uint64_t v = this->*f;
+      while (v >= 0x80) {
+        out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+        v >>= 7;
+      }
+      out.push_back(static_cast<char>(v));
+    }
+    return out;
+  }
+  // False on a truncated, over-long or unknown-version blob (a damaged
+  // store), leaving *out unspecified.
+  static bool Unpack(const void* data, size_t size, Counters* out) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    const unsigned char* end = p + size;
+    if (size == 0 || *p++ != kPackVersion) return false;
+    for (auto f : kFields) {
+      uint64_t v = 0;
+      for (int shift = 0;; shift += 7) {
+        if (p == end || shift > 63) return false;
+        const unsigned char b = *p++;
+        v |= static_cast<uint64_t>(b & 0x7f) << shift;
+        if (!(b & 0x80)) break;
+      }
+      out->*f = v;
+    }
+    return p == end;
+  }
+  static constexpr char kPackVersion = 1;
 };
 
 // Who a series is. Shared read-only between the series and query results.

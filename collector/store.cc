@@ -1,5 +1,6 @@
 #include "collector/store.h"
 
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -10,36 +11,12 @@
 namespace wattlens::collector {
 namespace {
 
-// "a INTEGER, b INTEGER, ..." / "a, b, ..." / "?k, ?k+1, ..." / "a=?k, ..."
-// over the counter columns, so adding a counter is one line in counters.h.
-std::string CounterColumns(const char* prefix, const char* suffix) {
-  std::string out;
-  for (const char* n : Counters::kNames) {
-    if (!out.empty()) out += ", ";
-    absl::StrAppend(&out, prefix, n, suffix);
-  }
-  return out;
-}
-std::string CounterParams(int first) {
-  std::string out;
-  for (size_t i = 0; i < Counters::kNames.size(); ++i) {
-    absl::StrAppend(&out, i ? ", " : "", "?", first + static_cast<int>(i));
-  }
-  return out;
-}
-std::string CounterAssign(int first, bool add) {
-  std::string out;
-  for (size_t i = 0; i < Counters::kNames.size(); ++i) {
-    const char* n = Counters::kNames[i];
-    absl::StrAppend(&out, i ? ", " : "", n, "=", add ? n : "",
-                    add ? "+" : "", "?", first + static_cast<int>(i));
-  }
-  return out;
-}
-constexpr int kNumCounters = static_cast<int>(Counters::kNames.size());
-
-std::string Schema() {
-  return absl::StrCat(R"sql(
+// Counters are stored packed (Counters::Pack: a version byte and one
+// varint per field), one BLOB per series state and per bucket. Fifteen
+// integer columns per row made the single writer thread the limit at
+// 10,000 nodes; a bucket row now holds the bucket's total, written with
+// INSERT OR REPLACE from memory, so no SQL arithmetic is needed.
+constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);
 CREATE TABLE IF NOT EXISTS nodes(
   node TEXT PRIMARY KEY, epoch INTEGER, sequence INTEGER,
@@ -47,20 +24,14 @@ CREATE TABLE IF NOT EXISTS nodes(
   agent_version TEXT, spec BLOB);
 CREATE TABLE IF NOT EXISTS series(
   id INTEGER PRIMARY KEY, node TEXT NOT NULL, path TEXT NOT NULL,
-  epoch INTEGER, cgroup_id INTEGER, )sql",
-                      CounterColumns("", " INTEGER"), R"sql(,
+  epoch INTEGER, cgroup_id INTEGER, counters BLOB,
   systemd_unit TEXT, ns TEXT, pod TEXT, container TEXT,
   workload_kind TEXT, workload TEXT, project TEXT,
   UNIQUE(node, path));
 CREATE TABLE IF NOT EXISTS buckets(
-  series INTEGER, bucket INTEGER, )sql",
-                      CounterColumns("", " INTEGER"), R"sql(,
+  series INTEGER, bucket INTEGER, counters BLOB,
   PRIMARY KEY(series, bucket)) WITHOUT ROWID;
-)sql");
-}
-// Series are keyed by an integer id (the rowid) in every hot write: long
-// text keys ((node, cgroup path), ~100 bytes on Kubernetes) made each
-// update a wide B-tree walk and capped the writer at ~115 k rows/s.
+)sql";
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   return absl::InternalError(
@@ -74,17 +45,18 @@ void BindText(sqlite3_stmt* s, int i, const std::string& v) {
 void BindU64(sqlite3_stmt* s, int i, uint64_t v) {
   sqlite3_bind_int64(s, i, static_cast<sqlite3_int64>(v));
 }
-void BindCounters(sqlite3_stmt* s, int first, const Counters& c) {
-  int i = first;
-  for (auto f : Counters::kFields) BindU64(s, i++, c.*f);
+void BindCounters(sqlite3_stmt* s, int i, const Counters& c) {
+  const std::string packed = c.Pack();
+  sqlite3_bind_blob(s, i, packed.data(), static_cast<int>(packed.size()),
+                    SQLITE_TRANSIENT);
 }
-Counters ColumnCounters(sqlite3_stmt* s, int first) {
-  Counters c;
-  int i = first;
-  for (auto f : Counters::kFields) {
-    c.*f = static_cast<uint64_t>(sqlite3_column_int64(s, i++));
+absl::Status ColumnCounters(sqlite3_stmt* s, int i, Counters* out) {
+  const void* blob = sqlite3_column_blob(s, i);
+  const int size = sqlite3_column_bytes(s, i);
+  if (!blob || !Counters::Unpack(blob, static_cast<size_t>(size), out)) {
+    return absl::DataLossError("damaged counters blob");
   }
-  return c;
+  return absl::OkStatus();
 }
 std::string ColumnText(sqlite3_stmt* s, int i) {
   const auto* p = sqlite3_column_text(s, i);
@@ -126,14 +98,17 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options,
                                   ? "PRAGMA synchronous=FULL"
                                   : "PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));  // 64 MiB
-  RETURN_IF_ERROR(store->Exec(Schema().c_str()));
+  RETURN_IF_ERROR(store->Exec(kSchema));
   {
     // A store written by an older collector (before integer series ids, or
     // before the cost counters and node specs).
     Stmt probe_series, probe_nodes;
-    if (sqlite3_prepare_v2(db, "SELECT id, elapsed_ns FROM series LIMIT 0",
+    if (sqlite3_prepare_v2(db, "SELECT id, counters FROM series LIMIT 0",
                            -1, &probe_series.s, nullptr) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT spec FROM nodes LIMIT 0", -1,
+        sqlite3_prepare_v2(db,
+                           "SELECT s.spec, b.counters FROM nodes s, buckets b "
+                           "LIMIT 0",
+                           -1,
                            &probe_nodes.s, nullptr) != SQLITE_OK) {
       return absl::FailedPreconditionError(absl::StrCat(
           "store ", store->options_.path,
@@ -169,49 +144,33 @@ absl::Status Store::Exec(const char* sql) {
 }
 
 absl::Status Store::Prepare() {
-  const int n = kNumCounters;
-  const std::string cols = CounterColumns("", "");
-  const int label0 = 5 + n;  // first label parameter of the series upsert
-  const std::string upsert_series = absl::StrCat(
-      "INSERT INTO series(node, path, epoch, cgroup_id, ", cols,
-      ", systemd_unit, ns, pod, container, workload_kind, workload, project) "
-      "VALUES(?1, ?2, ?3, ?4, ",
-      CounterParams(5), ", ?", label0, ", ?", label0 + 1, ", ?", label0 + 2,
-      ", ?", label0 + 3, ", ?", label0 + 4, ", ?", label0 + 5, ", ?",
-      label0 + 6, ") ON CONFLICT(node, path) DO UPDATE SET epoch=?3, "
-      "cgroup_id=?4, ",
-      CounterAssign(5, false), ", systemd_unit=?", label0, ", ns=?", label0 + 1,
-      ", pod=?", label0 + 2, ", container=?", label0 + 3, ", workload_kind=?",
-      label0 + 4, ", workload=?", label0 + 5, ", project=?", label0 + 6,
-      " RETURNING id");
-  const std::string upsert_counters = absl::StrCat(
-      "INSERT INTO series(node, path, epoch, cgroup_id, ", cols,
-      ") VALUES(?1, ?2, ?3, ?4, ", CounterParams(5),
-      ") ON CONFLICT(node, path) DO UPDATE SET epoch=?3, cgroup_id=?4, ",
-      CounterAssign(5, false), " RETURNING id");
-  const std::string update_series =
-      absl::StrCat("UPDATE series SET epoch=?2, cgroup_id=?3, ",
-                   CounterAssign(4, false), " WHERE id=?1");
-  const std::string upsert_bucket = absl::StrCat(
-      "INSERT INTO buckets(series, bucket, ", cols, ") VALUES(?1, ?2, ",
-      CounterParams(3), ") ON CONFLICT(series, bucket) DO UPDATE SET ",
-      CounterAssign(3, true));
   struct {
     sqlite3_stmt** out;
-    std::string sql;
+    const char* sql;
   } stmts[] = {
       {&upsert_node_,
        "INSERT INTO nodes VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(node) DO "
        "UPDATE SET epoch=?2, sequence=?3, epochs_seen=?4, report_time_ns=?5, "
        "seen_ns=?6, agent_version=?7, spec=COALESCE(?8, spec)"},
-      {&upsert_series_, upsert_series},
-      {&upsert_counters_, upsert_counters},
-      {&update_series_, update_series},
-      {&upsert_bucket_, upsert_bucket},
+      {&upsert_series_,
+       "INSERT INTO series(node, path, epoch, cgroup_id, counters, "
+       "systemd_unit, ns, pod, container, workload_kind, workload, project) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+       "ON CONFLICT(node, path) DO UPDATE SET epoch=?3, cgroup_id=?4, "
+       "counters=?5, systemd_unit=?6, ns=?7, pod=?8, container=?9, "
+       "workload_kind=?10, workload=?11, project=?12 RETURNING id"},
+      {&upsert_counters_,
+       "INSERT INTO series(node, path, epoch, cgroup_id, counters) "
+       "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(node, path) DO UPDATE SET "
+       "epoch=?3, cgroup_id=?4, counters=?5 RETURNING id"},
+      {&update_series_,
+       "UPDATE series SET epoch=?2, cgroup_id=?3, counters=?4 WHERE id=?1"},
+      {&upsert_bucket_,
+       "INSERT OR REPLACE INTO buckets(series, bucket, counters) "
+       "VALUES(?1, ?2, ?3)"},
   };
   for (auto& s : stmts) {
-    if (sqlite3_prepare_v3(db_, s.sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT,
-                           s.out,
+    if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.out,
                            nullptr) != SQLITE_OK) {
       return SqliteError(db_, "prepare");
     }
@@ -261,12 +220,11 @@ absl::Status Store::LoadInto(ClusterState& state) {
   }
   {
     Stmt q;
-    const std::string sql = absl::StrCat(
-        "SELECT node, path, epoch, cgroup_id, ", CounterColumns("", ""),
-        ", systemd_unit, ns, pod, container, workload_kind, workload, "
-        "project, id FROM series");
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &q.s, nullptr) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT node, path, epoch, cgroup_id, counters, "
+                           "systemd_unit, ns, pod, container, workload_kind, "
+                           "workload, project, id FROM series",
+                           -1, &q.s, nullptr) != SQLITE_OK) {
       return SqliteError(db_, "load series");
     }
     while (sqlite3_step(q.s) == SQLITE_ROW) {
@@ -275,58 +233,68 @@ absl::Status Store::LoadInto(ClusterState& state) {
       s.labels.cgroup_path = ColumnText(q.s, 1);
       s.epoch = sqlite3_column_int64(q.s, 2);
       s.cgroup_id = sqlite3_column_int64(q.s, 3);
-      s.cumulative = ColumnCounters(q.s, 4);
-      const int l = 4 + kNumCounters;
-      s.labels.systemd_unit = ColumnText(q.s, l);
-      s.labels.ns = ColumnText(q.s, l + 1);
-      s.labels.pod = ColumnText(q.s, l + 2);
-      s.labels.container = ColumnText(q.s, l + 3);
-      s.labels.workload_kind = ColumnText(q.s, l + 4);
-      s.labels.workload = ColumnText(q.s, l + 5);
-      s.labels.project = ColumnText(q.s, l + 6);
+      if (absl::Status st = ColumnCounters(q.s, 4, &s.cumulative); !st.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "store ", options_.path, ": series ", s.node_name, " ",
+            s.labels.cgroup_path, ": ", st.message()));
+      }
+      s.labels.systemd_unit = ColumnText(q.s, 5);
+      s.labels.ns = ColumnText(q.s, 6);
+      s.labels.pod = ColumnText(q.s, 7);
+      s.labels.container = ColumnText(q.s, 8);
+      s.labels.workload_kind = ColumnText(q.s, 9);
+      s.labels.workload = ColumnText(q.s, 10);
+      s.labels.project = ColumnText(q.s, 11);
       series_ids_[SeriesKey(s.node_name, s.labels.cgroup_path)] =
-          sqlite3_column_int64(q.s, l + 7);
+          sqlite3_column_int64(q.s, 12);
       state.RestoreSeries(s);
       ++series;
     }
   }
+  // Buckets stored at another resolution are re-indexed (and merged) here
+  // and rewritten below, once.
+  const bool rebucket = stored_res != options_.resolution_ns;
+  std::map<std::pair<int64_t, int64_t>, Counters> rebucketed;
   {
     Stmt q;
-    const std::string sql = absl::StrCat(
-        "SELECT s.node, s.path, b.bucket, ", CounterColumns("b.", ""),
-        " FROM buckets b JOIN series s ON s.id = b.series WHERE b.bucket >= "
-        "?1 ORDER BY s.node, s.path, b.bucket");
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &q.s, nullptr) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            db_,
+            "SELECT s.node, s.path, b.bucket, b.counters, b.series FROM "
+            "buckets b JOIN series s ON s.id = b.series WHERE b.bucket >= ?1 "
+            "ORDER BY s.node, s.path, b.bucket",
+            -1, &q.s, nullptr) != SQLITE_OK) {
       return SqliteError(db_, "load buckets");
     }
     sqlite3_bind_int64(q.s, 1, cutoff_ns / stored_res);
     while (sqlite3_step(q.s) == SQLITE_ROW) {
       const int64_t start_ns = sqlite3_column_int64(q.s, 2) * stored_res;
-      state.RestoreBucket(ColumnText(q.s, 0), ColumnText(q.s, 1),
-                          start_ns / options_.resolution_ns,
-                          ColumnCounters(q.s, 3));
+      const int64_t bucket = start_ns / options_.resolution_ns;
+      Counters c;
+      if (absl::Status st = ColumnCounters(q.s, 3, &c); !st.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "store ", options_.path, ": bucket of ", ColumnText(q.s, 0), " ",
+            ColumnText(q.s, 1), ": ", st.message()));
+      }
+      state.RestoreBucket(ColumnText(q.s, 0), ColumnText(q.s, 1), bucket, c);
+      if (rebucket) {
+        rebucketed[{sqlite3_column_int64(q.s, 4), bucket}].Add(c);
+      }
       ++buckets;
     }
   }
-  if (stored_res != options_.resolution_ns) {
-    // Rewrite the stored indexes at the new resolution, once.
-    RETURN_IF_ERROR(Exec("BEGIN"));
-    Stmt q;
-    std::string sums;
-    for (const char* c : Counters::kNames) {
-      absl::StrAppend(&sums, ", SUM(", c, ") AS ", c);
+  if (rebucket) {
+    RETURN_IF_ERROR(Exec("BEGIN; DELETE FROM buckets"));
+    for (const auto& [key, c] : rebucketed) {
+      sqlite3_reset(upsert_bucket_);
+      sqlite3_bind_int64(upsert_bucket_, 1, key.first);
+      sqlite3_bind_int64(upsert_bucket_, 2, key.second);
+      BindCounters(upsert_bucket_, 3, c);
+      if (sqlite3_step(upsert_bucket_) != SQLITE_DONE) {
+        Exec("ROLLBACK").IgnoreError();
+        return SqliteError(db_, "rebucket");
+      }
     }
-    const std::string sql = absl::StrCat(
-        "CREATE TEMP TABLE b2 AS SELECT series, (bucket*?1)/?2 AS bucket", sums,
-        " FROM buckets GROUP BY 1,2");
-    sqlite3_prepare_v2(db_, sql.c_str(), -1, &q.s, nullptr);
-    sqlite3_bind_int64(q.s, 1, stored_res);
-    sqlite3_bind_int64(q.s, 2, options_.resolution_ns);
-    if (sqlite3_step(q.s) != SQLITE_DONE) return SqliteError(db_, "rebucket");
-    RETURN_IF_ERROR(
-        Exec("DELETE FROM buckets; INSERT INTO buckets SELECT * "
-             "FROM b2; DROP TABLE b2; COMMIT"));
+    RETURN_IF_ERROR(Exec("COMMIT"));
   }
   RETURN_IF_ERROR(
       Exec(absl::StrCat("INSERT OR REPLACE INTO meta VALUES('resolution_ns',",
@@ -411,7 +379,7 @@ absl::Status Store::WriteOne(const NodeWrite& w) {
       BindCounters(s, 5, sw.cumulative);
       if (sw.labels) {
         const WorkloadLabels& l = *sw.labels;
-        const int p = 5 + kNumCounters;
+        const int p = 6;
         BindText(s, p, l.systemd_unit);
         BindText(s, p + 1, l.ns);
         BindText(s, p + 2, l.pod);
@@ -431,7 +399,7 @@ absl::Status Store::WriteOne(const NodeWrite& w) {
     sqlite3_reset(s);
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, sw.bucket);
-    BindCounters(s, 3, sw.delta);
+    BindCounters(s, 3, sw.bucket_total);  // the bucket's total, from memory
     if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(db_, "bucket");
     ++rows;
   }

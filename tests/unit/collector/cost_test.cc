@@ -17,6 +17,7 @@
 #include "collector/ingest_service.h"
 #include "collector/metrics.h"
 #include "collector/store.h"
+#include "sqlite3.h"
 #include "collector/validate.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -426,6 +427,82 @@ TEST(CostProperty, SumsOverWorkloadsAndIdleEqualNodeTotals) {
       }
     }
   }
+}
+
+// The store keeps counters packed; a restart at another resolution
+// re-buckets them without losing a unit, and a damaged blob is a clear
+// error, not a crash.
+TEST_F(WorkedExample, StoreRebucketsAndRefusesDamagedBlobs) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() /
+       absl::StrCat("wattlens-cost-rebucket-", getpid(), ".db"))
+          .string();
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(path + suffix);
+  }
+  {
+    ClusterState state(clock_, ClusterOptions{});
+    auto store = Store::Open({path}, clock_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->LoadInto(state).ok());
+    (*store)->Start();
+    state.Apply(report_, [&](NodeWrite&& nw) {
+      (*store)->Submit(std::move(nw), [](const absl::Status&) {});
+    });
+    (*store)->Flush();
+  }
+  ClusterOptions coarse;
+  coarse.resolution_ns = 60'000'000'000;
+  ClusterState restored(clock_, coarse);
+  restored.SetCostEngine(state_.cost_engine());
+  {
+    StoreOptions so{path};
+    so.resolution_ns = coarse.resolution_ns;
+    auto store = Store::Open(so, clock_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->LoadInto(restored).ok());
+  }
+  const GetUsageResponse after = UsageOf(restored);
+  EXPECT_EQ(after.total().energy_microjoules(),
+            Usage().total().energy_microjoules());
+  EXPECT_NEAR(after.total().cost().total(), 0.424, 1e-12);
+  // Damage one bucket blob: loading names the problem.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE buckets SET counters = x'01ff'",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  ClusterState damaged(clock_, coarse);
+  StoreOptions so{path};
+  so.resolution_ns = coarse.resolution_ns;
+  auto store = Store::Open(so, clock_);
+  ASSERT_TRUE(store.ok());
+  absl::Status st = (*store)->LoadInto(damaged);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("damaged counters"), std::string::npos) << st;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(path + suffix);
+  }
+}
+
+TEST(CountersPack, RoundTripsAndRejectsTruncation) {
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 1000; ++i) {
+    Counters c;
+    for (auto f : Counters::kFields) c.*f = rng() >> (rng() % 64);
+    const std::string p = c.Pack();
+    Counters back;
+    ASSERT_TRUE(Counters::Unpack(p.data(), p.size(), &back));
+    EXPECT_EQ(back, c);
+    for (size_t cut = 0; cut < p.size(); ++cut) {
+      EXPECT_FALSE(Counters::Unpack(p.data(), cut, &back)) << cut;
+    }
+  }
+  const std::string zero = Counters().Pack();
+  EXPECT_EQ(zero.size(), 1 + Counters::kFields.size());
 }
 
 // Hourly intensity from a time-series file: each bucket's energy is priced
