@@ -141,7 +141,12 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   Result result;
   for (const LifecycleEvent& e : events) ApplyEvent(e);
 
-  // On-CPU time: exact per cgroup because the key carries it.
+  // On-CPU time: exact per cgroup because the key carries it. A live
+  // process is placed in the cgroup whose key grew most this interval: one
+  // that moved stops growing its old key, and in the interval of the move
+  // (both grew) it goes where it ran most, whatever order keys are read in.
+  // Its EXIT names the cgroup it ended in, and that stays.
+  absl::flat_hash_map<ProcessKey, uint64_t> grew_most;
   for (const auto& [key, cum] : readings.oncpu) {
     const uint64_t delta = Delta(last_oncpu_, key, cum);
     const ProcessKey pk{key.tgid, key.start_ns};
@@ -153,9 +158,12 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
     if (graveyard_.contains(pk)) continue;  // late tail: cgroup only
     if (Proc* p = FindOrCreate(pk)) {
       p->cpu_ns += delta;
-      // The cgroup whose key grew is where the process runs now (a process
-      // that moved stops growing its old key).
-      if (!p->exited) p->cgroup_id = key.cgroup_id;
+      uint64_t& most = grew_most[pk];
+      if (!p->exited &&
+          (delta > most || (delta == most && key.cgroup_id > p->cgroup_id))) {
+        most = delta;
+        p->cgroup_id = key.cgroup_id;
+      }
     }
   }
 

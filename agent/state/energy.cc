@@ -172,24 +172,32 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
   per_cpu_observed_ = false;
   absl::flat_hash_map<uint64_t, Cycles> cg_cycles;
   absl::flat_hash_map<ProcessKey, Cycles> proc_cycles;
-  if (per_cpu) {
-    for (const auto& [key, deltas] : interval_per_cpu_) {
-      Cycles c;
-      for (const auto& [cpu, ns] : deltas) {
-        const uint64_t k =
-            cpu < frequency.cpu_khz.size() && frequency.cpu_khz[cpu] != 0
-                ? frequency.cpu_khz[cpu]
-                : f;
-        c.khz_ns += static_cast<u128>(ns) * k;
-        c.ns += ns;
-      }
-      Cycles& g = cg_cycles[key.cgroup_id];
-      g.khz_ns += c.khz_ns;
-      g.ns += c.ns;
-      Cycles& p = proc_cycles[ProcessKey{key.tgid, key.start_ns}];
-      p.khz_ns += c.khz_ns;
-      p.ns += c.ns;
+  // A process's time this interval per cgroup key it ran under (several
+  // when it moved), with that key's cycles.
+  struct KeyPart {
+    uint64_t cgroup_id;
+    Cycles c;
+  };
+  absl::flat_hash_map<ProcessKey, std::vector<KeyPart>> parts_of;
+  for (const auto& [key, deltas] : interval_per_cpu_) {
+    Cycles c;
+    for (const auto& [cpu, ns] : deltas) {
+      const uint64_t k =
+          cpu < frequency.cpu_khz.size() && frequency.cpu_khz[cpu] != 0
+              ? frequency.cpu_khz[cpu]
+              : f;
+      c.khz_ns += static_cast<u128>(ns) * k;
+      c.ns += ns;
     }
+    const ProcessKey pk{key.tgid, key.start_ns};
+    parts_of[pk].push_back({key.cgroup_id, c});
+    if (!per_cpu) continue;
+    Cycles& g = cg_cycles[key.cgroup_id];
+    g.khz_ns += c.khz_ns;
+    g.ns += c.ns;
+    Cycles& p = proc_cycles[pk];
+    p.khz_ns += c.khz_ns;
+    p.ns += c.ns;
   }
   interval_per_cpu_.clear();
   // `ns` of CPU time at the effective frequency of `c` (≈ cycles / 10^6);
@@ -277,20 +285,37 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
     weight_of[cg.id] = w;
     in.workloads.push_back({absl::StrCat(cg.id), w, request, usage});
   }
-  // Processes split their workload's share. Attribute() reads a workload
-  // weight of 0 as "the sum of its processes", so processes are listed only
-  // under workloads with CPU of their own (a process whose time went to
-  // another cgroup key this interval is covered there).
+  // Processes split their workload's share. A process that ran under
+  // several cgroup keys this interval (it moved) is listed under each with
+  // its time there (read per key), so it gets its exact share of each
+  // cgroup's energy; without per-key readings, under its cgroup with all
+  // of its time. Attribute() reads a workload weight of 0 as "the sum of
+  // its processes", so processes are listed only under workloads with CPU
+  // of their own.
   std::vector<const ProcessStats*> proc_at;
-  for (const ProcDelta& d : proc_delta_) {
-    auto it = weight_of.find(d.p->cgroup_id);
-    if (it == weight_of.end() || it->second == 0) continue;
+  auto list = [&](const ProcessStats* p, uint64_t cgroup_id, uint64_t w) {
+    auto it = weight_of.find(cgroup_id);
+    if (it == weight_of.end() || it->second == 0) return;
     // Attribute() identifies processes by an int32: their index here, since
-    // a pid may appear twice (reused within one interval).
+    // a pid may appear twice (reused within one interval) and a process
+    // once per cgroup it ran in.
     in.processes.push_back({static_cast<int32_t>(proc_at.size()),
-                            absl::StrCat(d.p->cgroup_id),
-                            weigh(d.ns, cycles_of_process(*d.p)), d.p->exited});
-    proc_at.push_back(d.p);
+                            absl::StrCat(cgroup_id), w, p->exited});
+    proc_at.push_back(p);
+  };
+  for (const ProcDelta& d : proc_delta_) {
+    auto parts = parts_of.find(ProcessKey{d.p->pid, d.p->start_ns});
+    uint64_t parts_ns = 0;
+    if (parts != parts_of.end()) {
+      for (const KeyPart& k : parts->second) parts_ns += k.c.ns;
+    }
+    if (parts_ns != d.ns) {  // no per-key readings (or they disagree)
+      list(d.p, d.p->cgroup_id, weigh(d.ns, cycles_of_process(*d.p)));
+      continue;
+    }
+    for (const KeyPart& k : parts->second) {
+      list(d.p, k.cgroup_id, weigh(k.c.ns, per_cpu ? &k.c : nullptr));
+    }
   }
   for (const ZoneEnergy& z : zones) {
     power::ZoneEnergyInput zin;
@@ -346,7 +371,6 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
         for (const auto& [index, uj] : za.process_dynamic_uj) {
           const ProcessStats& p = *proc_at[index];
           ProcEnergy& pe = processes_[ProcessKey{p.pid, p.start_ns}];
-          pe.cgroup_id = p.cgroup_id;
           pe.dynamic_uj[za.zone] += uj;
           pe.interval_uj[za.zone] += uj;
         }
@@ -410,11 +434,15 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
     out.idle_uj = r.idle_uj;
   }
   // Every tracked process with its cumulative energy; exited ones a last
-  // time.
+  // time. Its cgroup is its current one (the snapshot's), also when it had
+  // no CPU time this interval (e.g. its EXIT came a drain after its last
+  // slice).
   e.processes.clear();
   absl::flat_hash_set<ProcessKey> exited;
   for (const ProcessStats& p : s.processes) {
     if (p.exited) exited.insert({p.pid, p.start_ns});
+    auto it = processes_.find(ProcessKey{p.pid, p.start_ns});
+    if (it != processes_.end()) it->second.cgroup_id = p.cgroup_id;
   }
   for (auto it = processes_.begin(); it != processes_.end();) {
     const bool gone = exited.contains(it->first);

@@ -437,6 +437,46 @@ TEST(EnergyStateTest, PerCpuFrequencyWeightsEachCpusTime) {
   EXPECT_EQ(std::get<2>(At(s3, "package", "/b")), 3000);  // 1000 ns at 3 GHz
 }
 
+// A process moved from /a to /b within one interval ran under both cgroup
+// keys: it gets its share of each cgroup's energy for its time there (the
+// sum is its energy), and its series follows its current cgroup, also when
+// that is known only a drain later (its EXIT arrived after its last slice).
+TEST(EnergyStateTest, ProcessThatMovedIsChargedInEachCgroupItRanIn) {
+  EnergyState state;
+  // /a: pid 11 ran 800 ns, pid 10 200 ns before the move; /b: pid 10 800.
+  // The aggregator still places pid 10 in /a (read before its EXIT).
+  Snapshot s;
+  s.cgroups = {Cgroup(100, "/a", 1000), Cgroup(200, "/b", 800)};
+  s.processes = {Process(10, 1, 100, 1000), Process(11, 2, 100, 800)};
+  const uint64_t a10[] = {200, 0}, b10[] = {0, 800}, a11[] = {800, 0};
+  state.ObserveOnCpu(Key(10, 1, 100), a10, 2);
+  state.ObserveOnCpu(Key(10, 1, 200), b10, 2);
+  state.ObserveOnCpu(Key(11, 2, 100), a11, 2);
+  ASSERT_TRUE(state.Update({Zone("package", 1800, 0)}, 0, &s).ok());
+  EXPECT_EQ(At(s, "package", "/a"), Row(1000, 0, 1000, 0));
+  EXPECT_EQ(At(s, "package", "/b"), Row(800, 0, 800, 0));
+  std::map<uint32_t, const ProcessEnergy*> by_pid;
+  for (const ProcessEnergy& p : s.energy.processes) by_pid[p.pid] = &p;
+  ASSERT_EQ(by_pid.size(), 2u);
+  EXPECT_EQ(by_pid[10]->dynamic_uj, 200u + 800u);  // all of /b, 1/5 of /a
+  EXPECT_EQ(by_pid[11]->dynamic_uj, 800u);
+  ExpectConserved(s);
+
+  // Its EXIT: it ended in /b, with no CPU time since.
+  Snapshot s2;
+  s2.cgroups = {Cgroup(100, "/a", 1000), Cgroup(200, "/b", 800)};
+  s2.processes = {Process(10, 1, 200, 1000, /*exited=*/true),
+                  Process(11, 2, 100, 800)};
+  ASSERT_TRUE(state.Update({Zone("package", 0, 0)}, 0, &s2).ok());
+  by_pid.clear();
+  for (const ProcessEnergy& p : s2.energy.processes) by_pid[p.pid] = &p;
+  ASSERT_TRUE(by_pid.contains(10));
+  EXPECT_TRUE(by_pid[10]->exited);
+  EXPECT_EQ(by_pid[10]->cgroup_id, 200u);
+  EXPECT_EQ(by_pid[10]->dynamic_uj, 1000u);
+  EXPECT_EQ(by_pid[10]->interval_dynamic_uj, 0);
+}
+
 TEST(EnergyStateTest, PerCpuWeightingWithEqualFrequenciesChangesNothing) {
   EnergyState mean, per_cpu;
   Snapshot a, b;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "gtest/gtest.h"
 
@@ -211,6 +212,26 @@ TEST_F(AggregatorTest, MovedProcessChargesEachCgroupAndSyscallsFollowIt) {
   EXPECT_EQ(Cg(*res.snapshot, 200)->syscalls, 15u);
   EXPECT_EQ(Proc(*res.snapshot, 5, 1)->cgroup_id, 200u);
   EXPECT_EQ(Proc(*res.snapshot, 5, 1)->cpu_ns, 400u);
+}
+
+// Moved within one interval (both keys grew, as for a child forked in one
+// cgroup and moved before it runs), with its EXIT a drain later: until
+// then it is where it ran most, whatever order the keys are read in; then
+// where its EXIT says.
+TEST_F(AggregatorTest, ProcessMovedWithinAnIntervalIsWhereItRanMost) {
+  for (bool root_last : {false, true}) {
+    SCOPED_TRACE(root_last ? "root key read last" : "root key read first");
+    Aggregator a = Make();
+    KernelReadings r;
+    r.oncpu = {{SchedKey(8, 1, 200), 300'000}, {SchedKey(8, 1, 1), 50}};
+    if (!root_last) std::swap(r.oncpu[0], r.oncpu[1]);
+    auto res = Step(a, {Event(EventType::kFork, 8, 1, 1)}, r);
+    EXPECT_EQ(Proc(*res.snapshot, 8, 1)->cgroup_id, 200u);
+    EXPECT_EQ(Proc(*res.snapshot, 8, 1)->cpu_ns, 300'050u);
+    res = Step(a, {Event(EventType::kExit, 8, 1, 200)}, r);
+    ASSERT_TRUE(Proc(*res.snapshot, 8, 1)->exited);
+    EXPECT_EQ(Proc(*res.snapshot, 8, 1)->cgroup_id, 200u);
+  }
 }
 
 TEST_F(AggregatorTest, ProcessFirstSeenInCountersGetsNameFromProc) {
