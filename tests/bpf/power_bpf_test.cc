@@ -246,15 +246,34 @@ TEST(SchedHarvestTest, RunningSliceIsChargedBeforeItSwitchesOut) {
 }
 
 TEST_F(PowerAgentTest, TwoBusyCoresDrawMoreThanIdle) {
-  // Idle: the lowest of a few quiet intervals.
-  double idle_w = 1e9;
+  // Idle: the lowest of the intervals before the load. On a shared node
+  // even the quietest "idle" interval may already use most of the CPUs;
+  // two more busy tasks then only displace others, and the model (driven
+  // by measured CPU time) cannot draw more: the bar applies when an
+  // interval left at least half the CPU time. So await such an interval
+  // (at once on a quiet node), for up to 30 of them.
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  auto busy_bar = [online](const Snapshot& s, const NodeZoneEnergy& z) {
+    double max_w = -1;
+    for (const auto& [k, v] : s.energy.method) {
+      if (k == "max_watts_per_vcpu") max_w = std::stod(v);
+    }
+    const double idle_term =
+        z.interval_ns ? z.interval_idle_uj * 1e3 / z.interval_ns : 0;
+    const double full_w = max_w > 0 ? max_w * online : 0;
+    // No model coefficients (a meter): no bar.
+    return full_w > idle_term ? idle_term + 0.5 * (full_w - idle_term) : 1e9;
+  };
+  double idle_w = 1e9, bar = 1e9;
   std::string source;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 30; ++i) {
     auto s = Interval();
     const NodeZoneEnergy* z = FindZone(*s, "package");
     ASSERT_NE(z, nullptr);
     idle_w = std::min(idle_w, Watts(*z));
+    bar = busy_bar(*s, *z);
     source = z->source;
+    if (i >= 3 && idle_w <= bar) break;  // a few intervals, one quiet
   }
   // Two children, each burning a core for 2.5 s of CPU time.
   GatedChild a([] { return Burn(2'500'000'000, 10'000'000'000); });
@@ -282,16 +301,12 @@ TEST_F(PowerAgentTest, TwoBusyCoresDrawMoreThanIdle) {
       "(model idle term %.3f W); %d zone-intervals conserved exactly\n",
       source.c_str(), idle_w, busy_w, idle_term, conserved_);
   EXPECT_GT(busy_w, idle_term);
-  // On a shared node even the quietest "idle" interval may already use
-  // most of the CPUs; two more busy tasks then only displace others, and
-  // the model (driven by measured CPU time) cannot draw more. The bar
-  // applies when the quietest interval left at least half the CPU time.
-  const long online = sysconf(_SC_NPROCESSORS_ONLN);
-  const double full_w = max_w > 0 ? max_w * online : 0;
-  if (full_w > idle_term && idle_w > idle_term + 0.5 * (full_w - idle_term)) {
-    GTEST_SKIP() << "the node was busy before the test's load: its quietest "
-                 << "interval drew " << idle_w << " W of the model's " << full_w
-                 << " W at full load (idle " << idle_term
+  // Never on a quiet node (its intervals leave most of the CPU time).
+  if (idle_w > bar) {
+    GTEST_SKIP() << "the node stayed busy before the test's load: its "
+                 << "quietest of 30 intervals drew " << idle_w
+                 << " W, above half-load " << bar << " W (model max " << max_w
+                 << " W per vCPU, idle " << idle_term
                  << " W), so busy > idle does not apply";
   }
   EXPECT_GT(busy_w, idle_w);
@@ -299,7 +314,11 @@ TEST_F(PowerAgentTest, TwoBusyCoresDrawMoreThanIdle) {
 
 // Per-process energy through the real agent: a process alone in its cgroup
 // gets all of the cgroup's dynamic energy, exported (behind
-// --process_metrics_top_n) until and including its exit.
+// --process_metrics_top_n) until and including its exit, under the cgroup
+// it ended in. It forks in the test's cgroup and is moved before it runs
+// its body, so it also has a sliver of CPU time there (often in the same
+// interval as the burn): that part is charged at that cgroup's rate, and
+// the process's energy is the sum.
 TEST_F(PowerAgentTest, ProcessEnergyIsExportedForTopProcesses) {
   TestCgroup cg("penergy");
   ASSERT_TRUE(cg.ok());
@@ -308,28 +327,61 @@ TEST_F(PowerAgentTest, ProcessEnergyIsExportedForTopProcesses) {
   child.Release();
   ASSERT_EQ(child.Wait(), 0);
   std::shared_ptr<const Snapshot> last;
+  int intervals = 0;
   ASSERT_TRUE(testing::DrainUntil(*agent_, [&](const Snapshot& s) {
+    ++intervals;
     if (testing::FindExited(s, child.pid()) == nullptr) return false;
     last = agent_->store().Latest();
     return true;
   }));
-  uint64_t process_uj = 0, cgroup_uj = 0;
+  uint64_t process_uj = 0, cgroup_uj = 0, process_ns = 0, cgroup_ns = 0;
+  bool listed = false;
   for (const ProcessEnergy& p : last->energy.processes) {
     if (p.pid == static_cast<uint32_t>(child.pid()) && p.zone == "package") {
+      listed = true;
       EXPECT_TRUE(p.exited);
-      EXPECT_EQ(p.cgroup_id, cg.id());
+      EXPECT_EQ(p.cgroup_id, cg.id());  // where it ended, whatever it read
       process_uj = p.dynamic_uj;
     }
   }
+  EXPECT_TRUE(listed) << "no per-process energy for the burner";
   for (const WorkloadEnergy& w : last->energy.workloads) {
     if (w.cgroup_id == cg.id() && w.zone == "package") {
       cgroup_uj = w.dynamic_uj;
     }
   }
-  std::printf("pid %d: %lu uJ dynamic, its cgroup %lu uJ\n", child.pid(),
-              process_uj, cgroup_uj);
-  EXPECT_GT(process_uj, 0u);
-  EXPECT_EQ(process_uj, cgroup_uj);  // the only process in its cgroup
+  process_ns = testing::FindExited(*last, child.pid())->cpu_ns;
+  if (const CgroupStats* c = testing::FindCgroup(*last, cg.id())) {
+    cgroup_ns = c->cpu_ns;
+  }
+  // Its CPU time outside its cgroup (from fork to the move), by the
+  // kernel's per-cgroup keys.
+  const uint64_t outside_ns = process_ns - cgroup_ns;
+  std::printf(
+      "pid %d: %lu uJ dynamic, its cgroup %lu uJ; %lu ns CPU, %lu ns of it "
+      "before the move\n",
+      child.pid(), process_uj, cgroup_uj, process_ns, outside_ns);
+  EXPECT_GE(process_ns, 300'000'000u);
+  EXPECT_LE(cgroup_ns, process_ns);
+  EXPECT_GT(cgroup_uj, 0u);
+  // All of its cgroup's energy (the only process there), plus the part for
+  // its time outside: none without any. Under the model, dynamic energy is
+  // (max - idle) W per vCPU-second; that part is charged about that (per-CPU
+  // frequency weighting may move it: half again is allowed), to the
+  // microjoule per interval.
+  EXPECT_GE(process_uj, cgroup_uj);
+  if (outside_ns == 0) {
+    EXPECT_EQ(process_uj, cgroup_uj);
+  }
+  double idle_w = -1, max_w = -1;
+  for (const auto& [k, v] : last->energy.method) {
+    if (k == "idle_watts_per_vcpu") idle_w = std::stod(v);
+    if (k == "max_watts_per_vcpu") max_w = std::stod(v);
+  }
+  if (idle_w >= 0 && max_w >= 0 && last->energy.cpu_deferred_ns == 0) {
+    EXPECT_LE(static_cast<double>(process_uj) - static_cast<double>(cgroup_uj),
+              outside_ns / 1e3 * (max_w - idle_w) * 1.5 + 2 * intervals + 1);
+  }
   ExpositionOptions top;
   top.process_top_n = 100'000;  // every process
   const std::string text = RenderSnapshotText(*last, top);
@@ -522,8 +574,13 @@ TEST_F(PowerAgentTest, CgroupBurningOneCoreGetsItsWindowsDynamicEnergy) {
       EXPECT_NEAR(burner_dyn, expected, 2.0 * intervals + 1 + pending);
     }
     EXPECT_LE(proportional_error, dyn / 1000 + 2);
-    // "The rest is idle": others used under 5 % of the burner's CPU.
-    if (others_cpu * 20 <= burner_cpu) {
+    // "The rest is idle": dynamic energy follows CPU time (checked per
+    // interval above), so the burner's share is its CPU share, and the
+    // >= 90 % bar applies when the rest used at most a tenth of the
+    // burner's CPU time (share >= 1/1.1). On a quiet node (CI: 2 cores)
+    // the rest uses a few percent of a core, far from 0.5 s in a 5 s
+    // window; only a busy shared node fails it three windows in a row.
+    if (others_cpu * 10 <= burner_cpu) {
       EXPECT_GE(share, 0.90);
       return;
     }
