@@ -241,18 +241,10 @@ absl::Status PodWatcher::List() {
   std::vector<PodInfo> all;
   std::string continue_token, rv;
   do {
-    std::string body, error_body;
-    absl::StatusOr<long> code = http_->Get(
-        ListPath(continue_token), token_.Token(), options_.list_timeout_s,
-        [&](absl::string_view chunk) {
-          if (body.size() + chunk.size() > kMaxJsonDocumentBytes) return false;
-          body.append(chunk.data(), chunk.size());
-          return true;
-        },
-        &error_body);
-    if (!code.ok()) return code.status();
-    if (*code != 200) return HttpError(*code, "list pods", error_body);
-    absl::StatusOr<PodList> list = DecodePodList(body);
+    absl::StatusOr<std::string> body =
+        GetDocument(ListPath(continue_token), "list pods");
+    if (!body.ok()) return body.status();
+    absl::StatusOr<PodList> list = DecodePodList(*body);
     if (!list.ok()) return list.status();
     for (PodInfo& p : list->pods) all.push_back(Prepare(std::move(p)));
     continue_token = list->continue_token;
@@ -390,20 +382,10 @@ void PodWatcher::MaybeFetchNode() {
   const int64_t now = clock_.MonotonicNs();
   if (now < next_node_fetch_ns_) return;
   next_node_fetch_ns_ = now + options_.node_refresh_ns;
-  std::string body, error_body;
-  absl::StatusOr<long> code = http_->Get(
-      absl::StrCat("/api/v1/nodes/", UrlEncode(node_name_)), token_.Token(),
-      options_.list_timeout_s,
-      [&](absl::string_view chunk) {
-        if (body.size() + chunk.size() > kMaxJsonDocumentBytes) return false;
-        body.append(chunk.data(), chunk.size());
-        return true;
-      },
-      &error_body);
-  absl::Status s = code.ok() ? absl::OkStatus() : code.status();
-  if (s.ok() && *code != 200) s = HttpError(*code, "get node", error_body);
+  absl::StatusOr<std::string> body = GetDocument(
+      absl::StrCat("/api/v1/nodes/", UrlEncode(node_name_)), "get node");
   absl::StatusOr<NodeMeta> node =
-      s.ok() ? DecodeNode(body) : absl::StatusOr<NodeMeta>(s);
+      body.ok() ? DecodeNode(*body) : absl::StatusOr<NodeMeta>(body.status());
   if (!node.ok()) {
     // Not fatal: pod metadata does not need it, and the labels can come
     // from --node_labels instead.
@@ -415,11 +397,11 @@ void PodWatcher::MaybeFetchNode() {
   node_ = *std::move(node);
 }
 
-absl::Status PodWatcher::KubeletPods() {
-  ++stats_.lists;
+absl::StatusOr<std::string> PodWatcher::GetDocument(const std::string& path,
+                                                    absl::string_view what) {
   std::string body, error_body;
   absl::StatusOr<long> code = http_->Get(
-      "/pods", token_.Token(), options_.list_timeout_s,
+      path, token_.Token(), options_.list_timeout_s,
       [&](absl::string_view chunk) {
         if (body.size() + chunk.size() > kMaxJsonDocumentBytes) return false;
         body.append(chunk.data(), chunk.size());
@@ -427,8 +409,15 @@ absl::Status PodWatcher::KubeletPods() {
       },
       &error_body);
   if (!code.ok()) return code.status();
-  if (*code != 200) return HttpError(*code, "kubelet pods", error_body);
-  absl::StatusOr<PodList> list = DecodePodList(body);
+  if (*code != 200) return HttpError(*code, what, error_body);
+  return body;
+}
+
+absl::Status PodWatcher::KubeletPods() {
+  ++stats_.lists;
+  absl::StatusOr<std::string> body = GetDocument("/pods", "kubelet pods");
+  if (!body.ok()) return body.status();
+  absl::StatusOr<PodList> list = DecodePodList(*body);
   if (!list.ok()) return list.status();
   std::vector<PodInfo> pods;
   for (PodInfo& p : list->pods) {

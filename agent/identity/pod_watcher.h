@@ -118,6 +118,10 @@ class PodWatcher {
   absl::Status List();
   absl::Status Watch();
   absl::Status KubeletPods();
+  // One bounded JSON document (list, kubelet /pods, the Node object): the
+  // body of a 200, else the API's error.
+  absl::StatusOr<std::string> GetDocument(const std::string& path,
+                                          absl::string_view what);
   void MaybeFetchNode();
   void Publish();
   std::string ListPath(const std::string& continue_token) const;

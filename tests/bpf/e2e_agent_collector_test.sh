@@ -4,24 +4,8 @@
 # in `wattlens top -o json` with the kernel's cpu.stat CPU seconds (issue
 # bar: within 2 %), with model energy, and `wattlens status` lists the node.
 # Usage: e2e_agent_collector_test.sh <bin dir>
-set -uo pipefail
 bin=$1
-tmp=$(mktemp -d)
-pids=()
-cg=""
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  [ -n "$cg" ] && rmdir "$cg" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail=0
-check() { if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
-if [ "$(id -u)" != 0 ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
-  [ "${WATTLENS_REQUIRE_BPF:-0}" = 1 ] && { echo "FAIL: BPF required"; exit 1; }
-  echo "SKIP: needs root and kernel BTF"; exit 0
-fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/e2e_lib.sh"
 grpc=$(free_port); metrics=$(free_port)
 cli() { "$bin/wattlens" --insecure --server=127.0.0.1:$grpc "$@"; }
 
@@ -43,10 +27,7 @@ check "agent reported to the collector" $? || { tail "$tmp"/*.log; exit 1; }
 mount=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
 cg="$mount/wattlens-e2e-$$"
 mkdir "$cg"
-# The burner moves itself into the cgroup, then spins until it has used 2 s
-# of CPU (its own clock, so a busy machine only makes it take longer).
-sh -c "echo \$\$ > $cg/cgroup.procs; exec python3 -c 'import time
-while time.process_time() < 2.0: pass'"
+burn_in_cgroup "$cg"
 kernel_us=$(awk '$1 == "usage_usec" {print $2}' "$cg/cpu.stat")
 [ "$kernel_us" -ge 2000000 ]; check "burner used ${kernel_us} us (cpu.stat)" $?
 

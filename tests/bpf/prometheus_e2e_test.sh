@@ -5,27 +5,11 @@
 # CPU seconds (against the kernel's cpu.stat) and energy from the agent, and
 # its cost from the collector.
 # Usage: prometheus_e2e_test.sh <bin dir>
-set -uo pipefail
 bin=$1
-tmp=$(mktemp -d)
-pids=()
-cg=""
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  [ -n "$cg" ] && rmdir "$cg" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail=0
-check() { if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
-if [ "$(id -u)" != 0 ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
-  [ "${WATTLENS_REQUIRE_BPF:-0}" = 1 ] && { echo "FAIL: BPF required"; exit 1; }
-  echo "SKIP: needs root and kernel BTF"; exit 0
-fi
+source "$(dirname "$0")/e2e_lib.sh"
 if ! command -v prometheus > /dev/null || ! command -v promtool > /dev/null; then
   echo "FAIL: prometheus/promtool missing (scripts/install-deps.sh installs them)"; exit 1
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 grpc=$(free_port); cmetrics=$(free_port); ametrics=$(free_port); prom=$(free_port)
 
 "$bin/wattlens-collector" --insecure --listen_address=127.0.0.1:$grpc \
@@ -70,9 +54,8 @@ mount=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
 name="wattlens-prom-$$"
 cg="$mount/$name"
 mkdir "$cg"
-# The burner spins until it has used 2 s of CPU of its own.
-sh -c "echo \$\$ > $cg/cgroup.procs; exec python3 -c 'import time
-while time.process_time() < 2.0: pass'"
+# The burner: 2 s of its own CPU in the test cgroup.
+burn_in_cgroup "$cg"
 kernel_us=$(awk '$1 == "usage_usec" {print $2}' "$cg/cpu.stat")
 sel="{job=\"wattlens-agent\",cgroup=\"/$name\"}"
 cpu=""
