@@ -56,10 +56,6 @@ void FillUsage(const Counters& c, double seconds, wattlens::v1::Usage* u) {
 }
 
 
-bool IsBucketSeries(const std::string& path) {
-  return path == "__idle__" || path == "__unattributed__";
-}
-
 // The row a series belongs to under `group`: (hash key, key message).
 std::pair<std::string, wattlens::v1::UsageKey> RowKey(
     wattlens::v1::GroupBy group, const std::string& node_name,
@@ -68,7 +64,7 @@ std::pair<std::string, wattlens::v1::UsageKey> RowKey(
   const std::string host_name = host ? HostWorkloadName(l) : "";
   // __idle__ and __unattributed__ are rows of their own in every grouping
   // that would otherwise fold them into the host namespace or no project.
-  const bool bucket = IsBucketSeries(l.cgroup_path);
+  const bool bucket = IsEnergyBucketPath(l.cgroup_path);
   std::string key;
   wattlens::v1::UsageKey k;
   switch (group) {
@@ -453,12 +449,12 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
   auto passes = [&](const WorkloadLabels& l) {
     if (host_only ? !l.ns.empty()
                   : (!req.namespace_().empty() && req.namespace_() != l.ns &&
-                     !(IsBucketSeries(l.cgroup_path) &&
+                     !(IsEnergyBucketPath(l.cgroup_path) &&
                        req.namespace_() == l.cgroup_path))) {
       return false;
     }
     return req.project().empty() || req.project() == l.project ||
-           (IsBucketSeries(l.cgroup_path) && req.project() == l.cgroup_path);
+           (IsEnergyBucketPath(l.cgroup_path) && req.project() == l.cgroup_path);
   };
 
   struct Row {
@@ -561,7 +557,7 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
       rit->second.sum.Add(sum);
       rit->second.impact.Add(impact);
       ++rit->second.series;
-      if (share_idle && !IsBucketSeries(path)) {
+      if (share_idle && !IsEnergyBucketPath(path)) {
         node_rows.emplace_back(&rit->second, impact);
       }
     }
@@ -590,7 +586,7 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
       if (gpu > 0) idle.gpu_cost = 0;
     }
     WorkloadLabels idle_labels;
-    idle_labels.cgroup_path = "__idle__";
+    idle_labels.cgroup_path = kIdlePath;
     const bool idle_nonzero = idle.cpu_cost != 0 || idle.ram_cost != 0 ||
                               idle.gpu_cost != 0 ||
                               idle.carbon_embodied_g != 0 ||
@@ -876,7 +872,7 @@ ClusterState::WorkloadImpactTotals(size_t max_keys) const {
     slot.second.Add(i);
   };
   WorkloadLabels idle_labels;
-  idle_labels.cgroup_path = "__idle__";
+  idle_labels.cgroup_path = kIdlePath;
   for (const auto& node : AllNodes()) {
     absl::ReaderMutexLock lock(&node->mu);
     for (const auto& [path, s] : node->series) {

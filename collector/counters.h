@@ -30,7 +30,7 @@ struct Counters {
   // Only on a node's "__node__" series: wall time its agent covered.
   uint64_t elapsed_ns = 0;
 
-  // Every field, in a fixed order (the store's column order).
+  // Every field, in a fixed order (the packed storage order).
   static constexpr std::array<uint64_t Counters::*, 15> kFields = {
       &Counters::cpu_ns,         &Counters::syscalls,
       &Counters::syscall_errors, &Counters::net_tx_bytes,
@@ -40,12 +40,6 @@ struct Counters {
       &Counters::tx_cluster,     &Counters::tx_private,
       &Counters::tx_internet,    &Counters::tx_unknown,
       &Counters::elapsed_ns};
-  // Column names, same order.
-  static constexpr std::array<const char*, 15> kNames = {
-      "cpu_ns",     "syscalls",   "syscall_errors", "net_tx",
-      "net_rx",     "energy_uj",  "tcp_accepted",   "cpu_alloc_ns",
-      "mem_alloc_bs", "tx_node",  "tx_cluster",     "tx_private",
-      "tx_internet", "tx_unknown", "elapsed_ns"};
 
   // Egress bytes by class index (NetworkClass - 1).
   std::array<uint64_t, 5> TxByClass() const {
@@ -123,6 +117,15 @@ struct WorkloadLabels {
   std::string project;
   bool operator==(const WorkloadLabels&) const = default;
 };
+
+// The node's energy buckets that travel as pseudo-workloads, so that sums
+// over workloads equal node totals: idle (static) energy, and what no
+// process used (kernel threads). The only series paths not starting with /.
+inline constexpr char kIdlePath[] = "__idle__";
+inline constexpr char kUnattributedPath[] = "__unattributed__";
+inline bool IsEnergyBucketPath(const std::string& path) {
+  return path == kIdlePath || path == kUnattributedPath;
+}
 
 // The pseudo-series that carries a node's covered time (Counters::elapsed_ns)
 // next to its workloads. Never a row of its own in query results.

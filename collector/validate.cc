@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "collector/counters.h"
 
 namespace wattlens::collector {
 namespace {
@@ -117,7 +118,7 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
     const std::string& path = id.cgroup_path();
     // The node's idle and unattributed energy travel as two pseudo
     // workloads, so that sums over workloads equal node totals.
-    const bool bucket = path == "__idle__" || path == "__unattributed__";
+    const bool bucket = IsEnergyBucketPath(path);
     if (!bucket && (path.empty() || path[0] != '/')) {
       return Invalid("workloads.identity.cgroup_path",
                      "must start with / (or be __idle__/__unattributed__)");
