@@ -58,7 +58,7 @@ static __always_inline bool wl_charge(struct task_struct *prev, __u64 delta) {
   struct wl_sched_key key = {
       .tgid = prev->tgid,
       .start_ns = wl_process_start_ns(prev),
-      .cgroup_id = wl_task_cgroup_id(prev), /* prev is still current */
+      .cgroup_id = wl_task_workload_cgroup(prev),
   };
   __u64 *val = bpf_map_lookup_elem(&oncpu, &key);
   if (val) {
@@ -122,7 +122,7 @@ int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
   *seen = runtime;
   if (delta) wl_charge(prev, delta);
   if (prev_state == WL_TASK_DEAD && prev->signal->live.counter == 0)
-    wl_emit(WL_EVENT_EXIT, prev, bpf_get_current_cgroup_id());
+    wl_emit(WL_EVENT_EXIT, prev, wl_task_workload_cgroup(prev));
   return 0;
 }
 
@@ -161,14 +161,14 @@ int BPF_PROG(wl_sched_fork, struct task_struct *parent,
              struct task_struct *child) {
   if (child->pid != child->tgid)
     return 0; /* a thread, not a process */
-  /* current is the parent; the child starts in the parent's cgroup. */
-  wl_emit(WL_EVENT_FORK, child, bpf_get_current_cgroup_id());
+  /* The child starts in the parent's cgroup (cgroup_post_fork has run). */
+  wl_emit(WL_EVENT_FORK, child, wl_task_workload_cgroup(child));
   return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(wl_sched_exec, struct task_struct *task, pid_t old_pid,
              struct linux_binprm *bprm) {
-  wl_emit(WL_EVENT_EXEC, task, bpf_get_current_cgroup_id());
+  wl_emit(WL_EVENT_EXEC, task, wl_task_workload_cgroup(task));
   return 0;
 }

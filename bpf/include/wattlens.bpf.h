@@ -52,4 +52,14 @@ static __always_inline __u64 wl_task_cgroup_id(struct task_struct *task) {
   return task->cgroups->dfl_cgrp->kn->id;
 }
 
+/* include/linux/sched.h, stable since 2.6. */
+#define WL_PF_KTHREAD 0x00200000
+
+/* The cgroup a task's CPU time and lifecycle are keyed under: its cgroup v2
+ * id, or WL_CGROUP_KERNEL for a kernel thread. */
+static __always_inline __u64 wl_task_workload_cgroup(struct task_struct *task) {
+  return (task->flags & WL_PF_KTHREAD) ? WL_CGROUP_KERNEL
+                                       : wl_task_cgroup_id(task);
+}
+
 #endif /* WATTLENS_BPF_INCLUDE_WATTLENS_BPF_H_ */

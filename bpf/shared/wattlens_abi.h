@@ -53,6 +53,13 @@ struct wl_sched_key {
   __u64 cgroup_id; /* cgroup v2 id (kernfs inode) */
 };
 
+/* The cgroup id that kernel threads (PF_KTHREAD) are keyed under in `oncpu`
+ * and in lifecycle events. They all sit in the root cgroup, but they are a
+ * workload of their own, `kernel`, not the root cgroup's. No real cgroup has
+ * this id: a cgroup v2 id is a kernfs id, inode | generation << 32, and the
+ * generation only grows when 32-bit inode numbers wrap. */
+#define WL_CGROUP_KERNEL 0xfffffffffffffffeULL
+
 enum wl_event_type {
   WL_EVENT_EXEC = 1,
   WL_EVENT_FORK = 2, /* a new process, not a new thread */
