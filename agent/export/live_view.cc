@@ -10,9 +10,11 @@ namespace wattlens {
 namespace {
 
 // namespace/pod/container for pods (the pod UID until the API names it),
-// the systemd unit for host services, else the cgroup path.
+// the systemd unit for host services, "kernel [linux]" for the kernel
+// threads, else the cgroup path.
 std::string WorkloadName(const CgroupStats& c) {
   const WorkloadLabels& l = c.identity;
+  if (l.kind == "kernel") return c.path + " [" + l.project + "]";
   if (!l.pod.empty()) {
     std::string name = l.namespace_name + "/" + l.pod;
     if (!l.container.empty()) name += "/" + l.container;

@@ -151,7 +151,7 @@ WorkloadLabels LabelsOf(const CgroupStats& c) {
   // the path alone says.
   static const identity::ProjectMap kNoRules;
   return identity::ResolveCgroup(c.path.empty() ? "/" : c.path, nullptr,
-                                 kNoRules)
+                                 kNoRules, identity::HintForCgroup(c.id))
       .labels;
 }
 

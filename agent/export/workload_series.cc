@@ -59,7 +59,8 @@ Labels LabelsAt(const CgroupStats& c, SeriesLevel level) {
   const WorkloadLabels& id = c.identity;
   const std::string path = c.path.empty() ? "/" : c.path;
   Labels l;
-  if (level == SeriesLevel::kCgroup) {
+  // The kernel threads are one workload at every level.
+  if (level == SeriesLevel::kCgroup || id.kind == "kernel") {
     l.cgroup = path;
     l.ns = id.namespace_name;
     l.pod = id.pod;

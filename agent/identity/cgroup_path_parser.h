@@ -30,7 +30,7 @@ namespace wattlens::identity {
 
 enum class CgroupKind {
   kRoot,          // "/": processes never moved out of the root cgroup.
-  kKernel,        // Kernel threads (from a task hint; the path is "/").
+  kKernel,        // Kernel threads (TaskHint, for WL_CGROUP_KERNEL).
   kPodContainer,  // A container (or its pause sandbox) of a Kubernetes pod.
   kPod,           // The pod-level cgroup itself (pod overhead).
   kPodQosLevel,   // kubepods.slice or a QoS-class slice above the pods.

@@ -114,6 +114,8 @@ void V1Attribution::Apply(Snapshot* s) {
       const std::string path = PathOf(p.pid);
       if (!path.empty()) {
         pr.cgroup = absl::HashOf(path) | kSyntheticCgroupBit;
+        // Clear of the reserved ids (the kernel threads' among them).
+        if (pr.cgroup >= kFirstReservedCgroupId) pr.cgroup -= 16;
         cgroups_[pr.cgroup].path = path;
       }
     }

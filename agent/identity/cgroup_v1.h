@@ -8,7 +8,10 @@
 // "/system.slice/nginx.service"): the processes' growth since last seen is
 // taken out of the root and added to the synthetic cgroup, so totals are
 // unchanged and the identity stage parses the v1 path like a v2 one.
-// Synthetic ids have the top bit set (v2 ids are inode numbers, far below).
+// Synthetic ids have the top bit set (v2 ids are inode numbers, far below)
+// and stay below kFirstReservedCgroupId. Kernel threads are keyed under
+// kKernelCgroupId, not the root, so they are never moved: they stay the
+// `kernel` workload.
 //
 // Must not depend on: agent_core, BPF (only the Snapshot structs).
 #pragma once

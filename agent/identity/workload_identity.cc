@@ -33,10 +33,15 @@ const ContainerInfo* MainContainer(const PodInfo& pod) {
 
 }  // namespace
 
+TaskHint HintForCgroup(uint64_t cgroup_id) {
+  return cgroup_id == kKernelCgroupId ? TaskHint::kKernelThread
+                                      : TaskHint::kNone;
+}
+
 ResolvedCgroup ResolveCgroup(absl::string_view path, const PodCache* cache,
-                             const ProjectMap& projects) {
+                             const ProjectMap& projects, TaskHint hint) {
   ResolvedCgroup r;
-  absl::StatusOr<CgroupIdentity> parsed = ParseCgroupPath(path);
+  absl::StatusOr<CgroupIdentity> parsed = ParseCgroupPath(path, hint);
   if (!parsed.ok()) {
     r.cgroup.path = std::string(path);
     r.labels.kind = "invalid";
@@ -48,6 +53,12 @@ ResolvedCgroup ResolveCgroup(absl::string_view path, const PodCache* cache,
   l.systemd_unit = r.cgroup.systemd_unit;
   l.pod_uid = r.cgroup.pod_uid;
   l.container_id = r.cgroup.container_id;
+  if (r.cgroup.kind == CgroupKind::kKernel) {
+    // Not a cgroup: no unit, namespace or pod; one workload of its own.
+    l.workload_kind = l.workload = std::string(CgroupKindName(r.cgroup.kind));
+    l.project = l.pod_project = kKernelProject;
+    return r;
+  }
   const bool in_pod = r.cgroup.kind == CgroupKind::kPodContainer ||
                       r.cgroup.kind == CgroupKind::kPod;
   if (!in_pod || cache == nullptr) return r;
@@ -94,9 +105,9 @@ WorkloadIdentifier::WorkloadIdentifier(const PodCache* cache,
   }
 }
 
-void WorkloadIdentifier::Refresh(Entry& e) {
+void WorkloadIdentifier::Refresh(Entry& e, TaskHint hint) {
   if (!e.parsed) {
-    ResolvedCgroup r = ResolveCgroup(e.path, cache_, *projects_);
+    ResolvedCgroup r = ResolveCgroup(e.path, cache_, *projects_, hint);
     if (r.labels.kind == "invalid") ++stats_.paths_invalid;
     e.cgroup = std::move(r.cgroup);
     e.parsed = true;
@@ -138,7 +149,7 @@ void WorkloadIdentifier::Label(Snapshot* s) {
       e.path = c.path.empty() ? "/" : c.path;
     }
     e.seen = generation_;
-    Refresh(e);
+    Refresh(e, HintForCgroup(c.id));
     const bool in_pod = e.cgroup.kind == CgroupKind::kPodContainer ||
                         e.cgroup.kind == CgroupKind::kPod;
     if (in_pod) {
@@ -147,12 +158,13 @@ void WorkloadIdentifier::Label(Snapshot* s) {
     }
     // Host processes: project from an executable, once per cgroup.
     if (!in_pod && !e.host_project_done && c.live_processes > 0 &&
-        e.cgroup.kind != CgroupKind::kRoot) {
+        e.cgroup.kind != CgroupKind::kRoot &&
+        e.cgroup.kind != CgroupKind::kKernel) {
       for (const ProcessStats& p : s->processes) {
         if (p.cgroup_id != c.id || p.exited) continue;
         std::optional<std::string> exe = options_.read_exe(p.pid);
         if (!exe || exe->empty() || (*exe)[0] != '/') continue;
-        // Kernel threads have no exe; the first readable one decides.
+        // The first readable exe decides.
         e.labels.project =
             ResolveHostProject(*projects_, options_.dpkg, *exe).project;
         e.labels.pod_project = e.labels.project;

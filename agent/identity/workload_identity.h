@@ -11,7 +11,8 @@
 //
 // Host cgroups: the systemd unit (or the path) names them; their project
 // comes from a live process's executable -> dpkg -> project, resolved once
-// per cgroup. Never reads /proc/<pid>/environ or cmdline.
+// per cgroup. Never reads /proc/<pid>/environ or cmdline. Kernel threads
+// (kKernelCgroupId) are the workload `kernel` of project `linux`.
 //
 // Must not depend on: agent_core, BPF, exporters (only the Snapshot
 // structs, which are plain data).
@@ -50,9 +51,15 @@ struct ResolvedCgroup {
   WorkloadLabels labels;
 };
 
-// Labels of `path` from the parser and the cache (no host project).
+// Labels of `path` from the parser and the cache (no host project). With
+// TaskHint::kKernelThread, the `kernel` workload: workload_kind and
+// workload "kernel", project kKernelProject, whatever the path.
 ResolvedCgroup ResolveCgroup(absl::string_view path, const PodCache* cache,
-                             const ProjectMap& projects);
+                             const ProjectMap& projects,
+                             TaskHint hint = TaskHint::kNone);
+
+// kKernelThread for kKernelCgroupId, the kernel threads' cgroup key.
+TaskHint HintForCgroup(uint64_t cgroup_id);
 
 class WorkloadIdentifier {
  public:
@@ -85,7 +92,7 @@ class WorkloadIdentifier {
     int host_project_attempts = 0;  // intervals with no readable exe
     uint64_t seen = 0;
   };
-  void Refresh(Entry& e);
+  void Refresh(Entry& e, TaskHint hint);
 
   const PodCache* cache_;
   const ProjectMap* projects_;

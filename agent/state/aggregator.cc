@@ -5,6 +5,9 @@
 
 namespace wattlens {
 
+static_assert(WL_CGROUP_KERNEL == kKernelCgroupId);
+static_assert(kKernelCgroupId >= kFirstReservedCgroupId);
+
 std::optional<LifecycleEvent> FromWire(const wl_event& e) {
   LifecycleEvent out;
   switch (e.type) {
@@ -87,7 +90,8 @@ Aggregator::Proc* Aggregator::FindOrCreate(const ProcessKey& k) {
 Aggregator::Cgroup* Aggregator::CgroupFor(uint64_t id) {
   auto it = cgroups_.find(id);
   if (it != cgroups_.end()) return &it->second;
-  if (cgroups_.size() >= options_.max_cgroups) {
+  // The kernel threads always get their row.
+  if (cgroups_.size() >= options_.max_cgroups && id != kKernelCgroupId) {
     ++cgroup_table_full_;
     // Keep the totals: charge the overflow bucket (id 0) instead.
     id = 0;
@@ -97,6 +101,9 @@ Aggregator::Cgroup* Aggregator::CgroupFor(uint64_t id) {
   Cgroup& cg = cgroups_[id];
   if (id == 0) {
     cg.path = "<unknown>";
+    cg.resolved = true;
+  } else if (id == kKernelCgroupId) {
+    cg.path = kKernelCgroupPath;  // no cgroup to resolve, never gone
     cg.resolved = true;
   }
   return &cg;
@@ -270,8 +277,9 @@ void Aggregator::CollectGarbage() {
       cgroups_.erase(it++);
       continue;
     }
-    if (it->first != 0 && cg.last_active + options_.gc_every <= seq_ &&
-        env_.cgroup_path && !env_.cgroup_path(it->first)) {
+    if (it->first != 0 && it->first != kKernelCgroupId &&
+        cg.last_active + options_.gc_every <= seq_ && env_.cgroup_path &&
+        !env_.cgroup_path(it->first)) {
       cg.gone = true;
     }
     ++it;

@@ -8,7 +8,9 @@
 //    value per key and adds deltas. A value below the last (key deleted and
 //    re-created) counts as a reset and the new value is the delta.
 //  - Every kernel key carries the cgroup (on-CPU time, syscalls, network),
-//    so per-cgroup totals are exact even for processes that move.
+//    so per-cgroup totals are exact even for processes that move. Kernel
+//    threads' keys carry kKernelCgroupId: the `kernel` row, which needs no
+//    resolving and is never collected as gone.
 //  - An exited process is exported exactly once, flagged `exited`, in the
 //    interval its EXIT event arrives. Its kernel keys are read once more and
 //    deleted in the next interval; anything that arrived in between (a

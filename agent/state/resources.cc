@@ -101,8 +101,10 @@ void ResourceAccounting::Update(int64_t now_ns, Snapshot* s) {
     Acc& a = acc_[c.id];
     a.seen = generation_;
     // The root has no memory.current, and a removed cgroup nothing to
-    // read: they keep their last working set.
-    const bool readable = !c.gone && !c.path.empty() && c.path != "/";
+    // read: they keep their last working set. Kernel threads are no
+    // cgroup (their memory is the kernel's, not a working set).
+    const bool readable =
+        !c.gone && !c.path.empty() && c.path != "/" && c.id != kKernelCgroupId;
     if (readable) {
       bool odd = false;
       std::optional<uint64_t> ws = ReadWorkingSet(c.path, &odd);

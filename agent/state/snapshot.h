@@ -61,10 +61,26 @@ struct CgroupResources {
   uint64_t memory_allocated_byte_seconds = 0;
 };
 
+// Kernel threads (PF_KTHREAD) are a workload of their own, `kernel`: the
+// sched programs key their CPU time and lifecycle under this id
+// (WL_CGROUP_KERNEL in bpf/shared/wattlens_abi.h), never under the root
+// cgroup they sit in. Its CgroupStats has this path, is always resolved and
+// never gone; identity gives it workload_kind = workload = "kernel" and
+// project "linux" (docs/identity.md).
+inline constexpr uint64_t kKernelCgroupId = 0xfffffffffffffffeULL;
+inline constexpr char kKernelCgroupPath[] = "kernel";
+inline constexpr char kKernelProject[] = "linux";
+// Ids from here up never name a cgroup: the kernel workload above and the
+// agent's own keys (energy buckets). Synthetic ids (cgroup v1 fallback)
+// stay below.
+inline constexpr uint64_t kFirstReservedCgroupId = ~uint64_t{0} - 15;
+
 // Cumulative totals of one cgroup (the unit of attribution: a workload).
 struct CgroupStats {
   uint64_t id = 0;
-  std::string path;  // relative to the cgroup v2 root, "/" for the root
+  // Relative to the cgroup v2 root, "/" for the root; kKernelCgroupPath for
+  // the kernel threads.
+  std::string path;
   uint64_t cpu_ns = 0;
   uint64_t syscalls = 0;
   uint64_t syscall_errors = 0;

@@ -166,5 +166,20 @@ TEST(LiveViewTest, RatesBetweenSnapshots) {
   EXPECT_THAT(RenderLiveView(nullptr, cur, 1), Not(HasSubstr("nginx")));
 }
 
+TEST(LiveViewTest, KernelThreadsAreNamedKernel) {
+  Snapshot prev = Sample();
+  CgroupStats k = Cgroup(kKernelCgroupId, kKernelCgroupPath, 0, 0, 0, 60);
+  k.identity.kind = "kernel";
+  k.identity.workload_kind = k.identity.workload = "kernel";
+  k.identity.project = "linux";
+  prev.cgroups.push_back(k);
+  Snapshot cur = prev;
+  cur.monotonic_ns = prev.monotonic_ns + 1'000'000'000;
+  cur.cgroups.back().cpu_ns = 3'000'000'000;  // 3 CPUs' worth
+  std::string view = RenderLiveView(&prev, cur, 1);
+  EXPECT_THAT(view, HasSubstr("kernel [linux]"));
+  EXPECT_THAT(view, HasSubstr("300.0"));
+}
+
 }  // namespace
 }  // namespace wattlens

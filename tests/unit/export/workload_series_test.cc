@@ -202,6 +202,64 @@ TEST(WorkloadSeriesTest, FixedLevelsGroupAsDocumented) {
   }
 }
 
+// The kernel threads are one row, `kernel`, with the same labels at every
+// level (never folded into a host slice or dropped as unlabelled), with
+// their CPU time and energy.
+TEST(WorkloadSeriesTest, KernelThreadsAreOneRowAtEveryLevel) {
+  NodeShape shape;
+  shape.pods = 8;
+  shape.units = 3;
+  for (SeriesLevel level : {SeriesLevel::kCgroup, SeriesLevel::kPod,
+                            SeriesLevel::kWorkload, SeriesLevel::kNamespace}) {
+    Snapshot s = MakeNode(shape);
+    CgroupStats k;
+    k.id = kKernelCgroupId;
+    k.path = kKernelCgroupPath;
+    k.cpu_ns = 123'000'000;
+    k.live_processes = 60;
+    k.identity.kind = "kernel";
+    k.identity.workload_kind = k.identity.workload = "kernel";
+    k.identity.project = k.identity.pod_project = kKernelProject;
+    s.cgroups.push_back(k);
+    s.energy.workloads.push_back(
+        {kKernelCgroupId, kKernelCgroupPath, "package", 4'000'000, 0, 0, 0});
+    WorkloadSeries series({level, UINT64_MAX});
+    series.Update(&s);
+    int kernel_rows = 0;
+    for (const WorkloadRow& r : s.rows.rows) {
+      if (r.cgroup != "kernel" && r.workload != "kernel") continue;
+      ++kernel_rows;
+      EXPECT_FALSE(r.bucket);
+      EXPECT_EQ(r.cgroup, "kernel");
+      EXPECT_EQ(r.namespace_name, "");
+      EXPECT_EQ(r.pod, "");
+      EXPECT_EQ(r.container, "");
+      EXPECT_EQ(r.workload_kind, "kernel");
+      EXPECT_EQ(r.workload, "kernel");
+      EXPECT_EQ(r.project, "linux");
+      EXPECT_EQ(r.cpu_ns, 123'000'000u);
+      EXPECT_EQ(r.processes, 60u);
+      ASSERT_EQ(r.energy.size(), 1u);
+      EXPECT_EQ(r.energy[0].dynamic_uj, 4'000'000u);
+    }
+    EXPECT_EQ(kernel_rows, 1) << SeriesLevelName(level);
+    const std::string text = RenderSnapshotText(s, {});
+    EXPECT_NE(text.find("wattlens_workload_cpu_seconds_total{cgroup=\"kernel\","
+                        "namespace=\"\",pod=\"\",container=\"\","
+                        "workload_kind=\"kernel\",workload=\"kernel\","
+                        "project=\"linux\"} 0.123\n"),
+              std::string::npos)
+        << SeriesLevelName(level);
+    EXPECT_NE(text.find("wattlens_workload_energy_joules_total{cgroup="
+                        "\"kernel\",namespace=\"\",pod=\"\",container="
+                        "\"\",workload_kind=\"kernel\",workload=\"kernel\","
+                        "project=\"linux\",zone=\"package\",mode="
+                        "\"dynamic\"} 4\n"),
+              std::string::npos)
+        << SeriesLevelName(level);
+  }
+}
+
 TEST(WorkloadSeriesTest, OverBudgetFoldsTheLeastBusyIntoOther) {
   NodeShape shape;
   shape.pods = 200;

@@ -172,5 +172,37 @@ TEST(V1AttributionTest, ProcessesOutsideTheRootAreLeftAlone) {
   EXPECT_EQ(s.processes[0].cgroup_id, 7u);
 }
 
+// Kernel threads are keyed under kKernelCgroupId, not the root: the
+// fallback never looks them up or moves them, and the kernel row keeps its
+// time.
+TEST(V1AttributionTest, KernelThreadsStayTheKernelWorkload) {
+  int reads = 0;
+  V1Attribution v1(kProc, [&](const std::string&) {
+    ++reads;
+    return std::optional<std::string>("4:cpu:/x\n");
+  });
+  Snapshot s;
+  CgroupStats root, kernel;
+  root.id = 1;
+  root.path = "/";
+  kernel.id = kKernelCgroupId;
+  kernel.path = kKernelCgroupPath;
+  kernel.cpu_ns = 300;
+  kernel.live_processes = 2;
+  s.cgroups = {root, kernel};
+  s.processes = {Proc(2, kKernelCgroupId, 100, false),
+                 Proc(40, kKernelCgroupId, 200, false)};
+  for (int i = 0; i < 2; ++i) v1.Apply(&s);
+  EXPECT_EQ(reads, 0);
+  EXPECT_EQ(v1.synthetic_cgroups(), 0u);
+  ASSERT_EQ(s.cgroups.size(), 2u);
+  EXPECT_EQ(s.cgroups[1].id, kKernelCgroupId);
+  EXPECT_EQ(s.cgroups[1].cpu_ns, 300u);
+  EXPECT_EQ(s.cgroups[1].live_processes, 2u);
+  for (const ProcessStats& p : s.processes) {
+    EXPECT_EQ(p.cgroup_id, kKernelCgroupId);
+  }
+}
+
 }  // namespace
 }  // namespace wattlens::identity

@@ -261,6 +261,58 @@ TEST_F(WorkloadIdentityTest, HostProjectRetriedWhileNoExeIsReadable) {
   EXPECT_EQ(reads, 5);
 }
 
+// Kernel threads (kKernelCgroupId) are the workload `kernel` of project
+// `linux`: no namespace, pod, container or unit, and no executable read
+// (they have none). A real cgroup named /kernel stays a host cgroup.
+TEST_F(WorkloadIdentityTest, KernelThreadsAreTheKernelWorkload) {
+  int reads = 0;
+  WorkloadIdentityOptions o;
+  o.read_exe = [&](uint32_t) -> std::optional<std::string> {
+    ++reads;
+    return std::string("/usr/sbin/nginx");
+  };
+  WorkloadIdentifier id(&cache_, &ProjectMap::Shipped(), o);
+  Snapshot s;
+  s.cgroups = {Cg(1, "/"), Cg(2, "/kernel"),
+               Cg(kKernelCgroupId, kKernelCgroupPath)};
+  s.cgroups[2].live_processes = 1;
+  ProcessStats kworker;
+  kworker.pid = 40;
+  kworker.ppid = 2;
+  kworker.cgroup_id = kKernelCgroupId;
+  s.processes = {kworker};
+  for (int i = 0; i < 3; ++i) id.Label(&s);
+  const WorkloadLabels& k = s.cgroups[2].identity;
+  EXPECT_EQ(k.kind, "kernel");
+  EXPECT_EQ(k.workload_kind, "kernel");
+  EXPECT_EQ(k.workload, "kernel");
+  EXPECT_EQ(k.project, "linux");
+  EXPECT_EQ(k.pod_project, "linux");
+  EXPECT_EQ(k.namespace_name, "");
+  EXPECT_EQ(k.pod, "");
+  EXPECT_EQ(k.pod_uid, "");
+  EXPECT_EQ(k.container, "");
+  EXPECT_EQ(k.container_id, "");
+  EXPECT_EQ(k.systemd_unit, "");
+  EXPECT_EQ(reads, 0);
+  EXPECT_EQ(id.stats().paths_invalid, 0u);
+  EXPECT_EQ(id.stats().pod_cgroups, 0u);
+  EXPECT_EQ(s.cgroups[0].identity.kind, "root");
+  EXPECT_EQ(s.cgroups[0].identity.workload_kind, "");
+  EXPECT_EQ(s.cgroups[1].identity.kind, "host_other");
+  EXPECT_EQ(s.cgroups[1].identity.workload, "");
+  // The same labels from the path alone (a snapshot that skipped the
+  // identity stage), whatever the path says.
+  EXPECT_EQ(HintForCgroup(kKernelCgroupId), TaskHint::kKernelThread);
+  EXPECT_EQ(HintForCgroup(1), TaskHint::kNone);
+  const WorkloadLabels alone =
+      ResolveCgroup("/", nullptr, ProjectMap::Shipped(),
+                    HintForCgroup(kKernelCgroupId))
+          .labels;
+  EXPECT_EQ(alone.workload, "kernel");
+  EXPECT_EQ(alone.project, "linux");
+}
+
 TEST_F(WorkloadIdentityTest, HostileOrOddPathsAreCountedNotFatal) {
   WorkloadIdentifier id(&cache_, &ProjectMap::Shipped());
   Snapshot s;

@@ -304,6 +304,55 @@ TEST_F(AggregatorTest, GoneCgroupIsExportedOnceMoreThenForgotten) {
   EXPECT_EQ(Cg(*res.snapshot, 300), nullptr);
 }
 
+// Kernel threads' keys carry kKernelCgroupId: one `kernel` row that never
+// asks the resolver (env_ knows no such id), is never unresolved or gone,
+// and takes no time from the root.
+TEST_F(AggregatorTest, KernelThreadsAreTheKernelRowNeverGone) {
+  AggregatorOptions o;
+  o.gc_every = 1;
+  Aggregator a(o, env_);
+  procs_[2] = ProcInfo{1, 0, "kthreadd"};
+  procs_[40] = ProcInfo{1, 2, "kworker/0:1"};
+  procs_[41] = ProcInfo{1, 2, "kworker/0:2"};
+  procs_[1] = ProcInfo{1, 0, "init"};
+  LifecycleEvent fork =
+      Event(EventType::kFork, 41, kTick, kKernelCgroupId, "kthreadd");
+  fork.ppid = 2;
+  KernelReadings r;
+  r.oncpu = {{SchedKey(2, kTick, kKernelCgroupId), 100},
+             {SchedKey(40, kTick, kKernelCgroupId), 200},
+             {SchedKey(41, kTick, kKernelCgroupId), 50},
+             {SchedKey(1, kTick, 1), 700}};
+  auto res = Step(a, {fork}, r);
+  const CgroupStats* k = Cg(*res.snapshot, kKernelCgroupId);
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->path, "kernel");
+  EXPECT_EQ(k->cpu_ns, 350u);
+  EXPECT_FALSE(k->gone);
+  EXPECT_EQ(Cg(*res.snapshot, 1)->cpu_ns, 700u);
+  EXPECT_EQ(Proc(*res.snapshot, 40, kTick)->cgroup_id, kKernelCgroupId);
+  EXPECT_EQ(Proc(*res.snapshot, 41, kTick)->cgroup_id, kKernelCgroupId);
+  EXPECT_EQ(Proc(*res.snapshot, 41, kTick)->ppid, 2u);
+  // Idle for many GC periods: still there, still named, never gone.
+  for (int i = 0; i < 5; ++i) res = Step(a, {}, r);
+  k = Cg(*res.snapshot, kKernelCgroupId);
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->path, "kernel");
+  EXPECT_FALSE(k->gone);
+  EXPECT_EQ(k->cpu_ns, 350u);
+}
+
+TEST_F(AggregatorTest, KernelRowIsKeptWhenTheCgroupTableIsFull) {
+  AggregatorOptions o = NoGc();
+  o.max_cgroups = 1;
+  Aggregator a = Make(o);
+  KernelReadings r;
+  r.oncpu = {{SchedKey(1, 1, 100), 10}, {SchedKey(40, 1, kKernelCgroupId), 20}};
+  auto res = Step(a, {}, r);
+  ASSERT_NE(Cg(*res.snapshot, kKernelCgroupId), nullptr);
+  EXPECT_EQ(Cg(*res.snapshot, kKernelCgroupId)->cpu_ns, 20u);
+}
+
 TEST_F(AggregatorTest, NetworkByClassAndOwnerlessSocketsGoToTheCgroup) {
   Aggregator a = Make();
   KernelReadings r;

@@ -1,6 +1,8 @@
 // Snapshot -> NodeReport conversion and the uploader's bounded outbox.
 #include "agent/export/uploader.h"
 
+#include <tuple>
+
 #include "agent/export/node_report.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -176,6 +178,76 @@ TEST(NodeReportTest, IdentityResourcesAndNodeSpec) {
             "m6i.2xlarge");
   EXPECT_EQ(r.node().provider_id(), "aws:///eu-west-1a/i-0123");
   EXPECT_EQ(r.elapsed_nanoseconds(), 4'000'000'123u);
+}
+
+// The kernel threads travel as the workload `kernel` (their own cgroup id
+// and path, labels from the id even when the identity stage did not run),
+// with their energy, and the node API groups them like any workload.
+TEST(NodeReportTest, KernelThreadsAreTheKernelWorkload) {
+  Snapshot s;
+  s.sequence = 2;
+  s.monotonic_ns = 1'000'000'000;
+  CgroupStats root, k;
+  root.id = 1;
+  root.path = "/";
+  root.cpu_ns = 5'000;
+  k.id = kKernelCgroupId;
+  k.path = kKernelCgroupPath;
+  k.cpu_ns = 7'000;
+  s.cgroups = {root, k};
+  s.energy.enabled = true;
+  s.energy.zones = {{"package", "model:ccf", "model", 100, 0, 0, 0, 1}};
+  s.energy.workloads = {{1, "/", "package", 40, 0, 0, 0},
+                        {kKernelCgroupId, "kernel", "package", 60, 0, 0, 0}};
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  const wattlens::v1::WorkloadCounters* kernel = nullptr;
+  for (const auto& w : r.workloads()) {
+    if (w.identity().cgroup_id() == kKernelCgroupId) kernel = &w;
+  }
+  ASSERT_NE(kernel, nullptr);
+  EXPECT_EQ(kernel->identity().cgroup_path(), "kernel");
+  EXPECT_EQ(kernel->identity().workload_kind(), "kernel");
+  EXPECT_EQ(kernel->identity().workload(), "kernel");
+  EXPECT_EQ(kernel->identity().project(), "linux");
+  EXPECT_EQ(kernel->identity().namespace_(), "");
+  EXPECT_EQ(kernel->identity().pod(), "");
+  EXPECT_EQ(kernel->identity().container(), "");
+  EXPECT_EQ(kernel->identity().systemd_unit(), "");
+  EXPECT_EQ(kernel->cpu_nanoseconds(), 7'000u);
+  ASSERT_EQ(kernel->energy_size(), 2);  // dynamic and idle
+  EXPECT_EQ(kernel->energy(0).microjoules(), 60u);
+
+  NodeApiService api({"n", 1, "v"});
+  api.Update(s);
+  for (auto [group, kind, name] :
+       {std::tuple{wattlens::v1::GROUP_BY_WORKLOAD, "kernel", "kernel"},
+        std::tuple{wattlens::v1::GROUP_BY_CGROUP, "kernel", "kernel"}}) {
+    wattlens::v1::GetNodeUsageRequest req;
+    req.set_group_by(group);
+    wattlens::v1::GetNodeUsageResponse resp;
+    ASSERT_TRUE(api.GetNodeUsage(nullptr, &req, &resp).ok());
+    int rows = 0;
+    for (const auto& row : resp.rows()) {
+      if (row.key().workload() != name) continue;
+      ++rows;
+      EXPECT_EQ(row.key().workload_kind(), kind);
+      EXPECT_EQ(row.key().project(), "linux");
+      EXPECT_EQ(row.usage().cpu_nanoseconds(), 7'000u);
+    }
+    EXPECT_EQ(rows, 1) << group;
+  }
+  wattlens::v1::GetNodeUsageRequest by_project;
+  by_project.set_group_by(wattlens::v1::GROUP_BY_PROJECT);
+  wattlens::v1::GetNodeUsageResponse resp;
+  ASSERT_TRUE(api.GetNodeUsage(nullptr, &by_project, &resp).ok());
+  bool linux_row = false;
+  for (const auto& row : resp.rows()) {
+    if (row.key().project() == "linux") {
+      linux_row = true;
+      EXPECT_EQ(row.usage().cpu_nanoseconds(), 7'000u);
+    }
+  }
+  EXPECT_TRUE(linux_row);
 }
 
 TEST(UploaderTest, FullOutboxDropsOldestAndCounts) {
