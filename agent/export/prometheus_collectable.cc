@@ -131,8 +131,9 @@ void RenderEnergy(const Snapshot& s, const std::vector<WorkloadRow>& rows,
                          "Node energy attributed to the workload: dynamic "
                          "(by frequency-weighted CPU time) and idle (shared "
                          "by the idle policy). __idle__, __unattributed__ "
-                         "(kernel threads) and __removed__ (cgroups that are "
-                         "gone) complete the node total.",
+                         "(energy no CPU time explains) and __removed__ "
+                         "(cgroups that are gone) complete the node total; "
+                         "kernel threads are the workload kernel.",
                          MetricType::Counter);
   for (const WorkloadRow& r : rows) {
     const Labels base = RowLabels(r);

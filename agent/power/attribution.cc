@@ -142,7 +142,7 @@ absl::StatusOr<AttributionResult> Attribute(const AttributionInput& input) {
     z.idle_uj = std::min(zin.idle_uj, zin.energy_uj);
     z.dynamic_uj = z.energy_uj - z.idle_uj;
 
-    // Dynamic: workloads..., then kernel threads.
+    // Dynamic: workloads..., then the weight no workload holds.
     std::vector<uint64_t> weights = cpu_weight;
     if (zin.weight_override) {
       for (size_t i = 0; i < workloads.size(); ++i) {

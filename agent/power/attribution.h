@@ -4,8 +4,9 @@
 // model's idle term, or the measured low-load minimum from
 // IdleBaselineEstimator), never (1 − utilisation) × total. Dynamic energy =
 // total − idle is split among workloads by frequency-weighted CPU time, and
-// within a workload among its processes; kernel threads' share goes to
-// `__unattributed__`. Idle energy stays in `__idle__` or is shared by policy.
+// within a workload among its processes; the share of time no workload
+// holds (`kernel_weight`) goes to `__unattributed__`, and so does all of it
+// when nothing ran. Idle energy stays in `__idle__` or is shared by policy.
 // All amounts are integer microjoules apportioned by largest remainder, so
 //   Σ workloads + __idle__ + __unattributed__ = node energy
 // holds exactly in every zone and every interval.
@@ -81,12 +82,14 @@ struct AttributionInput {
   std::vector<ZoneEnergyInput> zones;
   std::vector<WorkloadUsage> workloads;
   std::vector<ProcessUsage> processes;
-  uint64_t kernel_weight = 0;  // kernel threads, irq: __unattributed__
+  // Time no workload holds: __unattributed__. The agent's EnergyState gives
+  // none (kernel threads are the `kernel` workload, agent/state/energy.h).
+  uint64_t kernel_weight = 0;
   IdlePolicy idle_policy = IdlePolicy::kNone;
   // kRequestShare: E_idle_k = E_idle × a_k / max(A, Σ a), with
   // a_k = max(request_k, usage_k) and A the node's allocatable CPU; the
   // rest (unallocated capacity) stays in __idle__. A = 0 means Σ a.
-  // Kernel threads (__unattributed__) have no allocation.
+  // __unattributed__ has no allocation.
   uint64_t node_allocatable_millicores = 0;
 };
 

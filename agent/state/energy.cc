@@ -10,8 +10,6 @@
 
 namespace wattlens {
 
-bool IsKernelThread(const ProcessStats& p) { return p.pid == 2 || p.ppid == 2; }
-
 namespace {
 
 using u128 = unsigned __int128;
@@ -74,7 +72,6 @@ uint64_t EnergyState::ObserveCpu(const Snapshot& s) {
   // one last time in an earlier snapshot).
   cgroup_delta_.clear();
   proc_delta_.clear();
-  kernel_delta_.clear();
   uint64_t total = 0;
   absl::flat_hash_map<uint64_t, uint64_t> last_cgroup;
   for (const CgroupStats& cg : s.cgroups) {
@@ -97,10 +94,6 @@ uint64_t EnergyState::ObserveCpu(const Snapshot& s) {
     // An exited process appears for the last time: charge it, then forget.
     if (!p.exited) last_process[key] = p.cpu_ns;
     if (!ns) continue;
-    if (IsKernelThread(p)) {
-      kernel_delta_.push_back({&p, ns});
-      continue;
-    }
     proc_delta_.push_back({&p, ns});
   }
   last_process_cpu_.swap(last_process);
@@ -252,20 +245,12 @@ absl::Status EnergyState::Attribute(const std::vector<ZoneEnergy>& zones,
   };
   absl::flat_hash_map<uint64_t, uint64_t> deferred_before;
   deferred_before.swap(deferred_weight_);
-  absl::flat_hash_map<uint64_t, uint64_t> kernel_weight_by_cgroup;
-  uint64_t kernel_weight = deferred_kernel_weight_;
-  for (const ProcDelta& d : kernel_delta_) {
-    const uint64_t w = weigh(d.ns, cycles_of_process(*d.p));
-    kernel_weight = Saturate(u128{kernel_weight} + w);
-    kernel_weight_by_cgroup[d.p->cgroup_id] += w;
-  }
-  in.kernel_weight = defer(kernel_weight, &deferred_kernel_weight_);
+  // Kernel threads are a workload (kKernelCgroupId) like the others:
+  // nothing is weighed for __unattributed__ here.
   absl::flat_hash_map<uint64_t, uint64_t> weight_of;
   for (const CgroupStats& cg : s.cgroups) {
     const uint64_t ns = cgroup_delta_[cg.id];
-    const uint64_t all = weigh(ns, cycles_of_cgroup(cg.id));
-    const uint64_t kernel = kernel_weight_by_cgroup[cg.id];
-    uint64_t w = all > kernel ? all - kernel : 0;
+    uint64_t w = weigh(ns, cycles_of_cgroup(cg.id));
     if (auto it = deferred_before.find(cg.id); it != deferred_before.end()) {
       w = Saturate(u128{w} + it->second);
     }

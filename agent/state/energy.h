@@ -3,12 +3,20 @@
 // joules per workload (cgroup), zone and mode (dynamic | idle), plus the
 // __idle__ and __unattributed__ buckets, with exact conservation.
 //
+// Kernel threads are the workload `kernel` (kKernelCgroupId): the sched
+// programs key their time there, so they get energy like any workload.
+// __unattributed__ is dynamic energy that has no CPU time to follow: an
+// interval in which no task ran at all (its energy is not idle baseline,
+// yet nothing recorded a slice), and a GPU zone's utilisation by no known
+// workload. Interrupt time is not in it: without IRQ_TIME_ACCOUNTING the
+// scheduler charges it to the task it interrupted (in that task's
+// sum_exec_runtime); with it, to no task, so its energy is shared by the
+// workloads in proportion to their CPU time.
+//
 // CPU time per interval is the difference of consecutive snapshots'
 // cumulative cpu_ns, kept here per cgroup and per process (pid, start):
 //  - a process exported with `exited` carries its final total, so it is
 //    charged for what it ran in its last interval and then forgotten;
-//  - kernel threads (pid 2, kthreadd, and its children, ppid 2) go to
-//    __unattributed__, and their time is taken out of their cgroup's;
 //  - a cgroup's own delta is authoritative (it includes tasks that no
 //    process entry covers); processes split their workload's share;
 //  - with per-CPU readings (ObserveOnCpu) each CPU's time is weighted by
@@ -79,9 +87,6 @@ struct ZoneEnergy {
   uint64_t unattributed_weight = 0;
 };
 
-// pid 2 (kthreadd) and its children.
-bool IsKernelThread(const ProcessStats& p);
-
 class EnergyState {
  public:
   explicit EnergyState(EnergyConfig config = {});
@@ -99,7 +104,7 @@ class EnergyState {
   // Update() in two steps, for callers that need the interval's CPU time
   // before they know its energy (a model driven by that CPU time):
   // ObserveCpu() takes the deltas and returns the interval's total on-CPU
-  // time (all cgroups, kernel threads included); Attribute() must follow
+  // time (all cgroups, the kernel threads' included); Attribute() must follow
   // with the same snapshot.
   uint64_t ObserveCpu(const Snapshot& snapshot);
 
@@ -112,7 +117,7 @@ class EnergyState {
   // as it is, each interval's energy stays exactly its CPU time's. The
   // rest (e.g. slices charged only at switch-out where harvesting is off)
   // is deferred to the next interval, and so is the same fraction of every
-  // workload's (and the kernel threads') weight: each is charged, over
+  // workload's weight: each is charged, over
   // time, for exactly its own CPU time. A cgroup removed while part of its
   // weight is deferred leaves that part to the others.
   uint64_t LimitToCapacity(uint64_t capacity_ns, uint64_t lag_ns = 0);
@@ -158,9 +163,13 @@ class EnergyState {
     int64_t interval_idle_uj = 0;
     int64_t interval_ns = 0;
   };
-  // Keys of the __idle__ and __unattributed__ buckets in workloads_.
+  // Keys of the __idle__ and __unattributed__ buckets in workloads_:
+  // reserved ids that are no cgroup's (kKernelCgroupId is a workload).
   static constexpr uint64_t kIdleKey = ~uint64_t{0};
-  static constexpr uint64_t kUnattributedKey = ~uint64_t{0} - 1;
+  static constexpr uint64_t kUnattributedKey = ~uint64_t{0} - 2;
+  static_assert(kUnattributedKey >= kFirstReservedCgroupId &&
+                kUnattributedKey != kKernelCgroupId &&
+                kIdleKey != kKernelCgroupId);
 
   struct ProcDelta {
     const ProcessStats* p;
@@ -195,17 +204,14 @@ class EnergyState {
   SchedKeyMap last_per_cpu_;
   SchedKeyMap interval_per_cpu_;
   bool per_cpu_observed_ = false;
-  std::vector<ProcDelta> kernel_delta_;
   // LimitToCapacity(): this interval's CPU time, the CPU time deferred so
   // far, and the fraction of weights to defer now (num / den).
   uint64_t interval_cpu_ns_ = 0;
   uint64_t deferred_ns_ = 0;
   uint64_t defer_num_ = 0;
   uint64_t defer_den_ = 0;
-  // Weights deferred from the last interval, by cgroup id, and the kernel
-  // threads'.
+  // Weights deferred from the last interval, by cgroup id.
   absl::flat_hash_map<uint64_t, uint64_t> deferred_weight_;
-  uint64_t deferred_kernel_weight_ = 0;
   // This interval's deltas, from ObserveCpu() to Attribute().
   absl::flat_hash_map<uint64_t, uint64_t> cgroup_delta_;
   std::vector<ProcDelta> proc_delta_;

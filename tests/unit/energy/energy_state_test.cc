@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agent/export/prometheus_collectable.h"
+#include "agent/identity/workload_identity.h"
 #include "agent/state/energy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -179,21 +180,50 @@ TEST(EnergyStateTest, PidReusedWithinOneIntervalIsTwoProcesses) {
   EXPECT_EQ(s.energy.processes[1].interval_dynamic_uj, 3000);
 }
 
-TEST(EnergyStateTest, KernelThreadsGoToUnattributed) {
+// Kernel threads are the workload `kernel`: the sched programs key their
+// time under kKernelCgroupId, so they are charged like any workload (they
+// used to go to __unattributed__ and come out of the root's share).
+TEST(EnergyStateTest, KernelThreadsAreTheKernelWorkload) {
   EnergyState state;
   Snapshot s;
-  // The root cgroup ran 1000 ns: kthreadd 100, a kworker 200 (ppid 2),
-  // init 700.
-  s.cgroups = {Cgroup(1, "/", 1000)};
-  s.processes = {Process(2, 1, 1, 100, false, 0),
-                 Process(40, 2, 1, 200, false, 2), Process(1, 0, 1, 700)};
+  // kthreadd ran 100 ns and a kworker (ppid 2) 200, under the kernel key;
+  // init 700 in the root cgroup.
+  s.cgroups = {Cgroup(1, "/", 700),
+               Cgroup(kKernelCgroupId, kKernelCgroupPath, 300)};
+  s.processes = {Process(2, 1, kKernelCgroupId, 100, false, 0),
+                 Process(40, 2, kKernelCgroupId, 200, false, 2),
+                 Process(1, 0, 1, 700)};
   ASSERT_TRUE(state.Update({Zone("package", 10'000, 0)}, 0, &s).ok());
   EXPECT_EQ(At(s, "package", "/"), Row(7000, 0, 7000, 0));
-  EXPECT_EQ(At(s, "package", "__unattributed__"), Row(3000, 0, 3000, 0));
-  EXPECT_TRUE(IsKernelThread(s.processes[0]));
-  EXPECT_TRUE(IsKernelThread(s.processes[1]));
-  EXPECT_FALSE(IsKernelThread(s.processes[2]));
+  EXPECT_EQ(At(s, "package", "kernel"), Row(3000, 0, 3000, 0));
+  EXPECT_EQ(At(s, "package", "__unattributed__"), Row(0, 0, 0, 0));
+  for (const WorkloadEnergy& w : s.energy.workloads) {
+    if (w.workload == "kernel") {
+      EXPECT_EQ(w.cgroup_id, kKernelCgroupId);
+    }
+  }
+  // Each kernel thread has its share of the kernel workload's energy.
+  ASSERT_EQ(s.energy.processes.size(), 3u);
+  EXPECT_EQ(s.energy.processes[0].pid, 1u);
+  EXPECT_EQ(s.energy.processes[0].dynamic_uj, 7000u);
+  EXPECT_EQ(s.energy.processes[1].pid, 2u);
+  EXPECT_EQ(s.energy.processes[1].dynamic_uj, 1000u);
+  EXPECT_EQ(s.energy.processes[1].cgroup_id, kKernelCgroupId);
+  EXPECT_EQ(s.energy.processes[2].pid, 40u);
+  EXPECT_EQ(s.energy.processes[2].dynamic_uj, 2000u);
   ExpectConserved(s);
+
+  // It stays listed while idle, and is never folded into __removed__.
+  Snapshot s2;
+  s2.cgroups = s.cgroups;
+  s2.cgroups[0].cpu_ns = 1700;
+  s2.processes = s.processes;
+  s2.processes[2].cpu_ns = 1700;
+  ASSERT_TRUE(state.Update({Zone("package", 5'000, 1'000)}, 0, &s2).ok());
+  EXPECT_EQ(At(s2, "package", "kernel"), Row(3000, 0, 0, 0));
+  EXPECT_EQ(At(s2, "package", "/"), Row(11000, 0, 4000, 0));
+  EXPECT_TRUE(s2.energy.removed.empty());
+  ExpectConserved(s2);
 }
 
 TEST(EnergyStateTest, NothingRanDynamicGoesToUnattributed) {
@@ -504,13 +534,15 @@ TEST(EnergyStateTest, PerCpuWeightingWithEqualFrequenciesChangesNothing) {
 TEST(EnergyStateTest, PerCpuWeightingOfKernelThreadsAndUnknownFrequency) {
   EnergyState state;
   Snapshot s;
-  // The root cgroup: a kworker (ppid 2) ran 1000 ns on the 3 GHz CPU and
-  // init 1000 on the 1 GHz one. The kworker's cycles go to
-  // __unattributed__ and come out of the root's.
-  s.cgroups = {Cgroup(1, "/", 2000)};
-  s.processes = {Process(40, 2, 1, 1000, false, 2), Process(1, 0, 1, 1000)};
+  // A kworker (the kernel workload) ran 1000 ns on the 3 GHz CPU and init
+  // 1000 in the root cgroup on the 1 GHz one: the kworker's cycles are the
+  // kernel workload's, 3 of every 4.
+  s.cgroups = {Cgroup(1, "/", 1000),
+               Cgroup(kKernelCgroupId, kKernelCgroupPath, 1000)};
+  s.processes = {Process(40, 2, kKernelCgroupId, 1000, false, 2),
+                 Process(1, 0, 1, 1000)};
   const uint64_t kw[] = {0, 1000}, init[] = {1000, 0};
-  state.ObserveOnCpu(Key(40, 2, 1), kw, 2);
+  state.ObserveOnCpu(Key(40, 2, kKernelCgroupId), kw, 2);
   state.ObserveOnCpu(Key(1, 0, 1), init, 2);
   state.ObserveCpu(s);
   ASSERT_TRUE(
@@ -519,13 +551,16 @@ TEST(EnergyStateTest, PerCpuWeightingOfKernelThreadsAndUnknownFrequency) {
                      IntervalFrequency{2'000'000, {1'000'000, 3'000'000}}, &s)
           .ok());
   EXPECT_EQ(At(s, "package", "/"), Row(1000, 0, 1000, 0));
-  EXPECT_EQ(At(s, "package", "__unattributed__"), Row(3000, 0, 3000, 0));
+  EXPECT_EQ(At(s, "package", "kernel"), Row(3000, 0, 3000, 0));
+  EXPECT_EQ(At(s, "package", "__unattributed__"), Row(0, 0, 0, 0));
   // No frequency known at all: plain CPU time, per-CPU readings or not.
   Snapshot s2;
-  s2.cgroups = {Cgroup(1, "/", 4000)};
-  s2.processes = {Process(40, 2, 1, 2000, false, 2), Process(1, 0, 1, 2000)};
-  const uint64_t kw2[] = {0, 2000}, init2[] = {2000, 0};
-  state.ObserveOnCpu(Key(40, 2, 1), kw2, 2);
+  s2.cgroups = {Cgroup(1, "/", 3000),
+                Cgroup(kKernelCgroupId, kKernelCgroupPath, 3000)};
+  s2.processes = {Process(40, 2, kKernelCgroupId, 3000, false, 2),
+                  Process(1, 0, 1, 3000)};
+  const uint64_t kw2[] = {0, 3000}, init2[] = {3000, 0};
+  state.ObserveOnCpu(Key(40, 2, kKernelCgroupId), kw2, 2);
   state.ObserveOnCpu(Key(1, 0, 1), init2, 2);
   state.ObserveCpu(s2);
   ASSERT_TRUE(state
@@ -533,7 +568,9 @@ TEST(EnergyStateTest, PerCpuWeightingOfKernelThreadsAndUnknownFrequency) {
                              IntervalFrequency{0, {1'000'000, 3'000'000}}, &s2)
                   .ok());
   EXPECT_EQ(std::get<2>(At(s2, "package", "/")), 2000);
+  EXPECT_EQ(std::get<2>(At(s2, "package", "kernel")), 2000);
   EXPECT_EQ(s2.energy.weighting, "cpu-time");
+  ExpectConserved(s2);
 }
 
 TEST(EnergyStateTest, PerCpuWeightingOnALargeNode) {
@@ -675,8 +712,15 @@ TEST(EnergyStateTest, SeveralZonesAreAttributedSeparately) {
 TEST(EnergyStateTest, ExpositionLinesSumToTheNodeTotal) {
   EnergyState state;
   Snapshot s;
-  s.cgroups = {Cgroup(1, "/", 0), Cgroup(100, "/a", 3'000)};
-  s.processes = {Process(40, 2, 1, 1'000, false, 2)};
+  s.cgroups = {Cgroup(1, "/", 0), Cgroup(100, "/a", 3'000),
+               Cgroup(kKernelCgroupId, kKernelCgroupPath, 1'000)};
+  // The identity stage's labels for the kernel threads.
+  const identity::ProjectMap no_rules;
+  s.cgroups[2].identity =
+      identity::ResolveCgroup(kKernelCgroupPath, nullptr, no_rules,
+                              identity::HintForCgroup(kKernelCgroupId))
+          .labels;
+  s.processes = {Process(40, 2, kKernelCgroupId, 1'000, false, 2)};
   ASSERT_TRUE(
       state.Update({Zone("package", 6'000'000, 2'000'000)}, 0, &s).ok());
   s.energy.method = {{"source", "model:ccf"}, {"idle_watts_per_vcpu", "0.74"}};
@@ -697,9 +741,15 @@ TEST(EnergyStateTest, ExpositionLinesSumToTheNodeTotal) {
   EXPECT_THAT(text, HasSubstr("wattlens_workload_energy_joules_total{cgroup="
                               "\"/a\"" + none +
                               ",zone=\"package\",mode=\"dynamic\"} 3\n"));
+  // The kernel threads: a workload with labels of its own.
+  EXPECT_THAT(text, HasSubstr("wattlens_workload_energy_joules_total{cgroup="
+                              "\"kernel\",namespace=\"\",pod=\"\","
+                              "container=\"\",workload_kind=\"kernel\","
+                              "workload=\"kernel\",project=\"linux\","
+                              "zone=\"package\",mode=\"dynamic\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_workload_energy_joules_total{cgroup="
                               "\"__unattributed__\"" + none +
-                              ",zone=\"package\",mode=\"dynamic\"} 1\n"));
+                              ",zone=\"package\",mode=\"dynamic\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_workload_energy_joules_total{cgroup="
                               "\"__idle__\"" + none +
                               ",zone=\"package\",mode=\"idle\"} 2\n"));
