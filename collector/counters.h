@@ -119,13 +119,17 @@ struct WorkloadLabels {
 };
 
 // The node's energy buckets that travel as pseudo-workloads, so that sums
-// over workloads equal node totals: idle (static) energy, and what no
-// process used (kernel threads). The only series paths not starting with /.
+// over workloads equal node totals: idle (static) energy, and dynamic
+// energy no CPU time explains (an interval in which nothing ran).
 inline constexpr char kIdlePath[] = "__idle__";
 inline constexpr char kUnattributedPath[] = "__unattributed__";
 inline bool IsEnergyBucketPath(const std::string& path) {
   return path == kIdlePath || path == kUnattributedPath;
 }
+// The kernel threads: a workload like the others (workload_kind and
+// workload "kernel", project "linux"), though no cgroup. With the buckets,
+// the only series paths not starting with /.
+inline constexpr char kKernelPath[] = "kernel";
 
 // The pseudo-series that carries a node's covered time (Counters::elapsed_ns)
 // next to its workloads. Never a row of its own in query results.

@@ -117,11 +117,13 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
     const auto& id = w.identity();
     const std::string& path = id.cgroup_path();
     // The node's idle and unattributed energy travel as two pseudo
-    // workloads, so that sums over workloads equal node totals.
-    const bool bucket = IsEnergyBucketPath(path);
-    if (!bucket && (path.empty() || path[0] != '/')) {
+    // workloads, so that sums over workloads equal node totals; the kernel
+    // threads are a workload without a cgroup.
+    const bool named = IsEnergyBucketPath(path) || path == kKernelPath;
+    if (!named && (path.empty() || path[0] != '/')) {
       return Invalid("workloads.identity.cgroup_path",
-                     "must start with / (or be __idle__/__unattributed__)");
+                     "must start with / (or be kernel, __idle__ or "
+                     "__unattributed__)");
     }
     if (path.size() > limits.max_path_bytes || !Printable(path)) {
       return Invalid("workloads.identity.cgroup_path",

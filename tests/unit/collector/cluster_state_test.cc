@@ -101,6 +101,49 @@ TEST_F(ClusterStateTest, WindowsSelectBuckets) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The agent's kernel threads: a workload like any other (its own row by
+// workload and by project), not an energy bucket.
+TEST_F(ClusterStateTest, KernelWorkloadIsAWorkload) {
+  NodeReport r = Report(1, 1, 1000);
+  auto* k = r.add_workloads();
+  auto* id = k->mutable_identity();
+  id->set_cgroup_path("kernel");
+  id->set_cgroup_id(0xfffffffffffffffeULL);
+  id->set_workload_kind("kernel");
+  id->set_workload("kernel");
+  id->set_project("linux");
+  k->set_cpu_nanoseconds(300);
+  auto* e = k->add_energy();
+  e->set_zone(wattlens::v1::ENERGY_ZONE_PACKAGE);
+  e->set_microjoules(42);
+  Apply(r);
+  wattlens::v1::GetUsageRequest req;
+  req.mutable_window()->set_seconds(3600);
+  for (auto group :
+       {wattlens::v1::GROUP_BY_WORKLOAD, wattlens::v1::GROUP_BY_PROJECT,
+        wattlens::v1::GROUP_BY_CGROUP}) {
+    req.set_group_by(group);
+    auto u = state_.GetUsage(req);
+    ASSERT_TRUE(u.ok()) << u.status();
+    int rows = 0;
+    const bool by_project = group == wattlens::v1::GROUP_BY_PROJECT;
+    for (const auto& row : u->rows()) {
+      if (by_project ? row.key().project() != "linux"
+                     : row.key().workload() != "kernel") {
+        continue;
+      }
+      ++rows;
+      EXPECT_EQ(row.usage().cpu_nanoseconds(), 300u);
+      EXPECT_EQ(row.usage().energy_microjoules(), 42u);
+      if (!by_project) {
+        EXPECT_EQ(row.key().workload_kind(), "kernel");
+      }
+    }
+    EXPECT_EQ(rows, 1) << group;
+    EXPECT_EQ(u->total().cpu_nanoseconds(), 1300u);
+  }
+}
+
 TEST(ValidateTest, HostileFieldsRefused) {
   NodeReport ok;
   ok.set_node_name("node-1");
@@ -140,10 +183,12 @@ TEST(ValidateTest, HostileFieldsRefused) {
       },
       "repeated path");
   {
-    // The node's energy buckets are the only paths not starting with '/'.
+    // The node's energy buckets and the kernel threads are the only paths
+    // not starting with '/'.
     NodeReport r = ok;
     r.add_workloads()->mutable_identity()->set_cgroup_path("__idle__");
     r.add_workloads()->mutable_identity()->set_cgroup_path("__unattributed__");
+    r.add_workloads()->mutable_identity()->set_cgroup_path("kernel");
     EXPECT_TRUE(ValidateReport(r, {}).ok());
   }
   expect_bad(
