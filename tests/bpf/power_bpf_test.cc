@@ -498,7 +498,7 @@ TEST_F(PowerAgentTest, CgroupBurningOneCoreGetsItsWindowsDynamicEnergy) {
       }
       // Dynamic energy follows CPU time (uniform frequency here): the
       // burner's part is its CPU share of the interval's, to rounding
-      // (kernel threads' time sits inside the root cgroup's here), unless
+      // (every cgroup's time counts, the kernel workload's too), unless
       // CPU time beyond capacity was deferred into or out of the interval
       // (then its weights moved with it).
       const bool deferral =
