@@ -76,6 +76,23 @@ ok &= len(idle) == 1 and idle[0]['usage']['cost']['total'] > 0
 sys.exit(0 if ok else 1)
 PY
 check "burner cost = CPU hours x price, carbon > 0, idle row, world-average note" $?
+# The kernel threads reach the collector as the workload `kernel` (#5).
+python3 - "$tmp/top.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+row = next((r for r in d['rows'] if r['key']['cgroup_path'] == 'kernel'), None)
+ok = row is not None
+if ok:
+    k, u = row['key'], row['usage']
+    print(f"kernel: {k.get('workload_kind')}/{k.get('workload')} "
+          f"[{k.get('project')}] cpu {u['cpu_seconds']:.6f} s, "
+          f"{u.get('energy_joules', 0):.3f} J")
+    ok = (k.get('workload_kind') == 'kernel' and k.get('workload') == 'kernel'
+          and k.get('project') == 'linux' and u['cpu_seconds'] > 0
+          and u.get('energy_joules', 0) > 0)
+sys.exit(0 if ok else 1)
+PY
+check "the kernel workload in the cluster view (labels, CPU, energy)" $?
 cli projects --window=5m > "$tmp/projects.txt" 2> "$tmp/projects.err"
 grep -q "COST(USD)" "$tmp/projects.txt" && grep -q "__idle__" "$tmp/projects.txt" &&
   grep -q "world average" "$tmp/projects.err"
