@@ -194,7 +194,7 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
         std::min(at(pre_b, pid, k.start_ticks), at(post_a, pid, k.start_ticks));
     const uint64_t hi = k.runtime_ns - at(pre_a, pid, k.start_ticks);
     kernel_sum += (lo + hi) / 2;
-    half_widths += (hi - lo) / 2;  // what ran while /proc was read
+    half_widths += (hi - lo + 1) / 2;  // what ran while /proc was read
     const ProcessStats* pb = FindProcess(*b, pid, k.start_ticks, user_tick_ns);
     const ProcessStats* pa = FindProcess(*a, pid, k.start_ticks, user_tick_ns);
     const uint64_t before = pa ? pa->cpu_ns : 0;
@@ -218,6 +218,10 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
     if (std::abs(off) > std::abs(worst)) {
       worst = off;
       worst_comm = k.comm;
+    }
+    if (off || std::getenv("WL_KTHREAD_VERBOSE")) {
+      std::printf("  pid %u %s: agent %lu, lo %lu, hi %lu, off %ld%s\n", pid,
+                  k.comm.c_str(), mine, lo, hi, off, pa ? "" : " (new)");
     }
     EXPECT_LE(std::abs(off), static_cast<int64_t>(tick_ns))
         << "pid " << pid << " " << k.comm << ": agent " << mine
