@@ -148,21 +148,42 @@ uint64_t CgroupCpu(const Snapshot& s, uint64_t id) {
 
 TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
+  const long clk = sysconf(_SC_CLK_TCK);
+  const uint64_t user_tick_ns = 1'000'000'000 / (clk > 0 ? clk : 100);
+  // Threads started after this are charged from their start.
+  timespec boot;
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  const uint64_t load_ticks =
+      (boot.tv_sec * 1'000'000'000ull + boot.tv_nsec) / user_tick_ns + 1;
   auto created = Agent::Create(TestAgentConfig());
   ASSERT_TRUE(created.ok()) << created.status();
   Agent& agent = **created;
-  const long clk = sysconf(_SC_CLK_TCK);
-  const uint64_t user_tick_ns = 1'000'000'000 / (clk > 0 ? clk : 100);
+  const auto at_load = ReadKthreads();
   const uint64_t tick_ns = KernelTickNs();
   struct stat root_st;
   ASSERT_EQ(stat((*FindCgroup2Mount("/proc")).c_str(), &root_st), 0);
   const uint64_t root_id = root_st.st_ino;
 
-  // Warm-up: the threads this work wakes run (and are seen) once before the
-  // window, so the agent charges them from a known point (it charges a
-  // thread that predates it from its first switch-out seen).
+  // Warm-up. The agent charges a thread that predates it from its first
+  // switch-out (or harvest) seen, so the threads this work wakes, and those
+  // that run on their own (kdamond, kcompactd, ...), are awaited until the
+  // agent has charged each one that ran since it loaded, so that it charges
+  // them from a known point. Threads that run too rarely to be awaited here
+  // are checked with a tick of slack below.
   DriveWriteback(2);
-  ASSERT_TRUE(agent.DrainOnce().ok());
+  testing::DrainUntil(
+      agent,
+      [&](const Snapshot& s) {
+        for (const auto& [pid, k] : ReadKthreads()) {
+          auto then = at_load.find(pid);
+          const bool ran =
+              then == at_load.end() || k.runtime_ns > then->second.runtime_ns;
+          if (ran && !FindProcess(s, pid, k.start_ticks, user_tick_ns))
+            return false;
+        }
+        return true;
+      },
+      nullptr, absl::Seconds(5));  // not asserted: rare runners may remain
 
   // The window: each end is a drain bracketed by two reads of /proc, so the
   // agent's reading of a thread lies between them.
@@ -185,7 +206,7 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
                : 0;  // not there yet: started in the window
   };
   // Per thread, alive at the window's end.
-  uint64_t kernel_sum = 0, agent_sum = 0, first_seen = 0, half_widths = 0;
+  uint64_t kernel_sum = 0, agent_sum = 0, unseen = 0, half_widths = 0;
   int64_t worst = 0;
   std::string worst_comm;
   for (const auto& [pid, k] : post_b) {
@@ -200,7 +221,11 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
     const uint64_t before = pa ? pa->cpu_ns : 0;
     const uint64_t mine = pb && pb->cpu_ns > before ? pb->cpu_ns - before : 0;
     agent_sum += mine;
-    if (!pa && hi > 0) ++first_seen;
+    // Predates the agent and never charged before the window: the agent
+    // charges it from its first switch-out, so its first slice after the
+    // agent loaded may fall in the window and is not charged.
+    const bool predates_unseen = !pa && k.start_ticks <= load_ticks && hi > 0;
+    unseen += predates_unseen;
     // Never the root cgroup's; the kernel's whenever it ran.
     if (pa) {
       EXPECT_NE(pa->cgroup_id, root_id) << pid << " " << k.comm;
@@ -208,10 +233,9 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
     if (pb) {
       EXPECT_EQ(pb->cgroup_id, kKernelCgroupId) << pid << " " << k.comm;
     }
-    // Within [lo, hi]. A thread that predates the agent is charged from its
-    // first switch-out seen; one that had not run since the agent loaded
-    // loses that first slice in the window: a tick is the slack (these
-    // threads' slices are short: the largest lost here was 1.5 ms).
+    // Within [lo, hi], exactly; an unseen thread may lose its first slice:
+    // a tick of slack (they run rarely and briefly: RCU, kcompactd; up to
+    // 0.08 ms lost here).
     const int64_t off = mine < lo   ? static_cast<int64_t>(mine - lo)
                         : mine > hi ? static_cast<int64_t>(mine - hi)
                                     : 0;
@@ -221,9 +245,11 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
     }
     if (off || std::getenv("WL_KTHREAD_VERBOSE")) {
       std::printf("  pid %u %s: agent %lu, lo %lu, hi %lu, off %ld%s\n", pid,
-                  k.comm.c_str(), mine, lo, hi, off, pa ? "" : " (new)");
+                  k.comm.c_str(), mine, lo, hi, off,
+                  predates_unseen ? " (unseen)" : "");
     }
-    EXPECT_LE(std::abs(off), static_cast<int64_t>(tick_ns))
+    EXPECT_LE(std::abs(off),
+              predates_unseen ? static_cast<int64_t>(tick_ns) : int64_t{0})
         << "pid " << pid << " " << k.comm << ": agent " << mine
         << " ns, kernel between " << lo << " and " << hi << " ns";
   }
@@ -250,18 +276,18 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
   }
   std::printf(
       "kernel threads: %zu; kernel row %.3f ms; per-thread agent %.3f ms, "
-      "schedstat %.3f ms; exited in window %.3f ms; first charged in window "
+      "schedstat %.3f ms; exited in window %.3f ms; unseen before the window "
       "%lu; worst per-thread offset %.3f ms (%s), tick %.1f ms\n",
       post_b.size(), row / 1e6, agent_sum / 1e6, kernel_sum / 1e6, exited / 1e6,
-      first_seen, worst / 1e6, worst_comm.c_str(), tick_ns / 1e6);
+      unseen, worst / 1e6, worst_comm.c_str(), tick_ns / 1e6);
   // The work made the kernel threads' time worth measuring.
   EXPECT_GT(kernel_sum, 10'000'000u) << "writeback burned under 10 ms";
   // The row is its threads: those alive and those that ended.
   EXPECT_EQ(row, agent_sum + exited);
-  // Per thread each is within its bracket (to a tick for the first
-  // charged in the window), so the sums are within the brackets' halves.
+  // Per thread each is within its bracket (to a tick for an unseen one), so
+  // the sums are within the brackets' halves.
   EXPECT_NEAR(static_cast<double>(agent_sum), static_cast<double>(kernel_sum),
-              static_cast<double>(half_widths + tick_ns * first_seen));
+              static_cast<double>(half_widths + tick_ns * unseen));
 
   // The root cgroup's row is its own processes' time, no kernel thread's:
   // its growth is what the processes placed in it grew by (a process that
