@@ -132,10 +132,20 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   Agent* self = a.get();
   // The model's first interval starts before on-CPU time is first charged.
   a->power_last_ns_ = clock.MonotonicNs();
-  auto sched = SchedProgram::Create(c.sched, ncpus, [self](const wl_event& e) {
+  auto on_event = [self](const wl_event& e) {
     self->events_received_.fetch_add(1, std::memory_order_relaxed);
     self->events_.TryPush(e);  // full: counted by the ring, never blocks
-  });
+  };
+  auto sched = SchedProgram::Create(c.sched, ncpus, on_event);
+  if (!sched.ok() && c.sched.cpu_time_source == CpuTimeSource::kSampled) {
+    // Kernels before task iterators (5.8) or sched_process_free in BTF.
+    spdlog::warn(
+        "sched: sampled on-CPU time unavailable ({}); using sched_switch",
+        std::string(sched.status().message()));
+    SchedProgramConfig fallback = c.sched;
+    fallback.cpu_time_source = CpuTimeSource::kSchedSwitch;
+    sched = SchedProgram::Create(fallback, ncpus, on_event);
+  }
   if (sched.ok()) {
     a->sched_ = std::move(*sched);
   } else {
@@ -566,6 +576,8 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
     }
   }
   if (sched_) {
+    self.cpu_time_source =
+        std::string(CpuTimeSourceName(sched_->cpu_time_source()));
     add_drops(sched_->ReadDrops());
     self.maps.push_back({"oncpu", oncpu_entries, sched_->map_capacity()});
     for (auto& p : sched_->ReadProgramStats()) {

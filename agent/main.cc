@@ -31,6 +31,13 @@ ABSL_FLAG(uint32_t, bpf_syscall_map_entries, 16384,
           "Capacity of the (process, syscall) counter map.");
 ABSL_FLAG(uint32_t, bpf_sched_map_entries, 16384,
           "Capacity of the (process, cgroup) on-CPU map.");
+ABSL_FLAG(std::string, cpu_time_source, "sampled",
+          "How on-CPU time is read: `sampled` (each thread's scheduler "
+          "runtime at every drain and when it is freed; nothing runs on a "
+          "context switch) or `sched_switch` (a program on every context "
+          "switch: exact per CPU and across cgroup moves mid-interval, at a "
+          "cost per switch). sampled falls back to sched_switch on kernels "
+          "without task iterators.");
 ABSL_FLAG(uint32_t, bpf_net_map_entries, 16384,
           "Capacity of the (process, cgroup, traffic class) network map.");
 ABSL_FLAG(bool, bpf_network_bytes, true,
@@ -177,6 +184,15 @@ int main(int argc, char** argv) {
   config.syscalls.map_entries = absl::GetFlag(FLAGS_bpf_syscall_map_entries);
   config.sched.map_entries = absl::GetFlag(FLAGS_bpf_sched_map_entries);
   config.sched.ringbuf_bytes = absl::GetFlag(FLAGS_bpf_ringbuf_bytes);
+  if (auto source =
+          wattlens::ParseCpuTimeSource(absl::GetFlag(FLAGS_cpu_time_source));
+      source.ok()) {
+    config.sched.cpu_time_source = *source;
+  } else {
+    std::fprintf(stderr, "wattlens-agent: --cpu_time_source: %s\n",
+                 std::string(source.status().message()).c_str());
+    return 2;
+  }
   config.network.map_entries = absl::GetFlag(FLAGS_bpf_net_map_entries);
   config.network.byte_counts = absl::GetFlag(FLAGS_bpf_network_bytes);
   for (const std::string& text : absl::GetFlag(FLAGS_cluster_cidrs)) {

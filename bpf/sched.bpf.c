@@ -1,20 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* On-CPU time per process and cgroup, and the process lifecycle.
  *
- * sched_switch charges the task switching out (it is still `current`, so its
- * cgroup is the current one) with the growth of its se.sum_exec_runtime
- * since it last switched out: the scheduler's own accounting, the same
- * numbers cgroup cpu.stat sums, so interrupt time and tracepoint latency do
- * not leak into a workload's CPU time. The last seen value lives in task
- * local storage (freed with the task). One per-CPU hash update per switch;
- * only the CPU switching a task out writes that CPU's slot, so no atomics.
- * A dying task's final switch charges its last slice and, for the last thread
- * of a process, emits the EXIT event after it: when the agent reads the
- * event the totals are complete.
+ * CPU time is the scheduler's own accounting: the growth of each thread's
+ * se.sum_exec_runtime, the same numbers cgroup cpu.stat sums (both are
+ * advanced together in update_curr()), so interrupt time and tracepoint
+ * latency do not leak into a workload's CPU time. The last value charged
+ * lives in task local storage (freed with the task). Kernel threads are
+ * keyed under WL_CGROUP_KERNEL, their own workload. Two ways to read it;
+ * the agent loads one (--cpu_time_source):
  *
- * At each drain the agent also harvests the running tasks' slices so far
- * (wl_sched_harvest, run on every CPU), so CPU time is charged to the
- * interval it was used in, within a tick.
+ * sampled (default): nothing runs on a context switch. At each drain the
+ * agent walks every thread with a task iterator (wl_sched_sample) and
+ * charges what each ran since it was last charged; when a thread is freed
+ * (sched_process_free: it has switched out dead for the last time and been
+ * reaped, so its runtime is final, exit_mm() and all) its remainder is
+ * charged, and the group leader's free emits EXIT after it. Exact against
+ * cpu.stat at every drain (both as of each thread's last update_curr(), at
+ * the latest the last tick); a thread that moves cgroups between two drains
+ * is charged wholly to the cgroup it is in at the drain, within one
+ * interval. Per-CPU values go to the CPU the thread last ran on. Samplers
+ * race (the iterator on one CPU, a free on another), so the slot is
+ * claimed by compare-and-swap and the counters are added atomically.
+ *
+ * sched_switch: wl_sched_switch charges the task switching out (it is still
+ * `current`) with its growth since it last switched out; one per-CPU hash
+ * update per switch, only the CPU switching a task out writes its slot, so
+ * no atomics; a dying task's final switch charges its last slice and, for
+ * the last thread of a process, emits EXIT. Before each read the agent
+ * harvests the running tasks' slices so far (wl_sched_harvest, on every
+ * CPU). Exact per CPU and per cgroup move, at the price of a program on
+ * every context switch.
  *
  * Lifecycle events are the only per-event records; they go through one ring
  * buffer without wake-ups (the agent polls it), and reserve failures are
@@ -101,6 +116,8 @@ static __always_inline void wl_emit(__u32 type, struct task_struct *task,
   bpf_ringbuf_submit(e, flags);
 }
 
+/* --- sched_switch -------------------------------------------------------- */
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
              struct task_struct *next, unsigned int prev_state) {
@@ -155,6 +172,114 @@ int wl_sched_harvest(void *ctx) {
   if (!delta || wl_charge(task, delta)) *seen = runtime;
   return 0;
 }
+
+/* --- sampled ----------------------------------------------------------- */
+
+/* Adds `delta` to the task's key on the CPU it last ran on, atomically (a
+ * free on another CPU may add to the same slot). False (counted) if the map
+ * is full. */
+static __always_inline bool wl_charge_atomic(struct task_struct *task,
+                                             __u64 delta) {
+  struct wl_sched_key key = {
+      .tgid = task->tgid,
+      .start_ns = wl_process_start_ns(task),
+      .cgroup_id = wl_task_workload_cgroup(task),
+  };
+  __u32 cpu = task->thread_info.cpu;
+  __u64 *val = bpf_map_lookup_percpu_elem(&oncpu, &key, cpu);
+  if (!val) {
+    __u64 zero = 0;
+    long err = bpf_map_update_elem(&oncpu, &key, &zero, BPF_NOEXIST);
+    if (err && err != -EEXIST) {
+      wl_count_drop(WL_DROP_SCHED_MAP_FULL);
+      return false;
+    }
+    val = bpf_map_lookup_percpu_elem(&oncpu, &key, cpu);
+    if (!val) val = bpf_map_lookup_elem(&oncpu, &key); /* this CPU's */
+    if (!val) {
+      wl_count_drop(WL_DROP_SCHED_MAP_FULL);
+      return false;
+    }
+  }
+  __sync_fetch_and_add(val, delta);
+  return true;
+}
+
+/* Charges `task` with its runtime since it was last charged. */
+static __always_inline void wl_sample(struct task_struct *task) {
+  __u64 runtime = task->se.sum_exec_runtime;
+  __u64 *seen = bpf_task_storage_get(&task_runtime, task, 0,
+                                     BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!seen) {
+    wl_count_drop(WL_DROP_TASK_STORAGE);
+    return;
+  }
+  __u64 old = *seen;
+  /* A new slot reads 0: a thread started since load is charged from its
+   * start; one older than the agent from now on (its past is not ours; the
+   * agent samples once right after attaching, so only a thread that ends
+   * in between loses what it ran since the load). No thread that has run
+   * has a runtime of 0. */
+  if (old == 0 && task->start_time < load_ns) {
+    __sync_val_compare_and_swap(seen, 0, runtime);
+    return;
+  }
+  /* Claim [old, runtime) with a compare-and-swap; whoever loses retries with
+   * the winner's value, so the interval is charged exactly once whichever
+   * sampler read the larger runtime. */
+  for (int i = 0; i < 4; i++) {
+    if (runtime <= old) return;
+    __u64 prev = __sync_val_compare_and_swap(seen, old, runtime);
+    if (prev == old) {
+      /* Map full: give the interval back for the next sample, if no one
+       * has moved on since (else it is lost, and counted). */
+      if (!wl_charge_atomic(task, runtime - old))
+        __sync_val_compare_and_swap(seen, runtime, old);
+      return;
+    }
+    old = prev;
+  }
+  wl_count_drop(WL_DROP_TASK_STORAGE); /* not claimed: left for the next */
+}
+
+/* Every thread, at each drain (the agent reads an iterator fd). */
+SEC("iter/task")
+int wl_sched_sample(struct bpf_iter__task *ctx) {
+  struct task_struct *task = ctx->task;
+  if (task) wl_sample(task);
+  return 0;
+}
+
+/* Every thread's exit (process context, always delivered): charges what it
+ * ran so far and, for the last thread of the process, announces the end
+ * (EXITING). The rest, exit_mm() and the final slice, is charged when the
+ * thread is freed. On this kernel a small share of task frees (about 1 in
+ * 1,000 under a fork storm) never reach the program; the agent retires a
+ * process whose EXIT does not follow its EXITING within a grace period and
+ * counts it (lost_events{reason="exit_free_unseen"}). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(wl_sched_exit, struct task_struct *task) {
+  wl_sample(task);
+  if (task->signal->live.counter == 0)
+    wl_emit(WL_EVENT_EXITING, task, wl_task_workload_cgroup(task));
+  return 0;
+}
+
+/* A thread's runtime is final here: after its last switch-out and its
+ * release. The group leader is released last (it waits as a zombie until
+ * the other threads are gone), so its EXIT normally follows its process's
+ * time; a thread freed after its leader still reaches the cgroup (the agent
+ * keeps retired processes' keys for a while). */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(wl_sched_free, struct task_struct *task) {
+  if (!task || task->pid == 0) return 0;
+  wl_sample(task);
+  if (task->pid == task->tgid)
+    wl_emit(WL_EVENT_EXIT, task, wl_task_workload_cgroup(task));
+  return 0;
+}
+
+/* --- both ---------------------------------------------------------------- */
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(wl_sched_fork, struct task_struct *parent,

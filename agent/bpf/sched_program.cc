@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -12,6 +13,17 @@
 #include "spdlog/spdlog.h"
 
 namespace wattlens {
+
+absl::string_view CpuTimeSourceName(CpuTimeSource source) {
+  return source == CpuTimeSource::kSampled ? "sampled" : "sched_switch";
+}
+
+absl::StatusOr<CpuTimeSource> ParseCpuTimeSource(absl::string_view name) {
+  if (name == "sampled") return CpuTimeSource::kSampled;
+  if (name == "sched_switch") return CpuTimeSource::kSchedSwitch;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "cpu time source must be sampled or sched_switch, got \"", name, "\""));
+}
 
 absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
     const SchedProgramConfig& config, int ncpus, EventFn on_event) {
@@ -28,7 +40,15 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);  // the clock of task->start_time
   skel->rodata->load_ns = now.tv_sec * 1'000'000'000ull + now.tv_nsec;
-  // Run on demand on each CPU (HarvestRunning), never attached.
+  // Only the chosen source's programs are loaded. The iterator and the
+  // harvest run on demand (SampleAll, HarvestRunning).
+  const bool sampled = config.cpu_time_source == CpuTimeSource::kSampled;
+  bpf_program__set_autoload(skel->progs.wl_sched_sample, sampled);
+  bpf_program__set_autoload(skel->progs.wl_sched_free, sampled);
+  bpf_program__set_autoload(skel->progs.wl_sched_exit, sampled);
+  bpf_program__set_autoload(skel->progs.wl_sched_switch, !sampled);
+  bpf_program__set_autoload(skel->progs.wl_sched_harvest, !sampled);
+  bpf_program__set_autoattach(skel->progs.wl_sched_sample, false);
   bpf_program__set_autoattach(skel->progs.wl_sched_harvest, false);
   int err = bpf_map__set_max_entries(skel->maps.oncpu, config.map_entries);
   if (!err) {
@@ -46,11 +66,25 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   if ((err = sched_bpf__attach(skel))) {
     return LibbpfError(err, "attaching sched tracepoints");
   }
+  if (sampled) {
+    owner->iter_link_ =
+        bpf_program__attach_iter(skel->progs.wl_sched_sample, nullptr);
+    if (!owner->iter_link_) {
+      return absl::ErrnoToStatus(errno, "attaching the task iterator");
+    }
+    // The baseline of every thread that predates the agent, so that only
+    // one ending before this loses what it ran since the load.
+    owner->SampleAll();
+    if (!owner->harvest_error_.empty()) {
+      return absl::UnavailableError(owner->harvest_error_);
+    }
+  }
   return owner;
 }
 
 SchedProgram::~SchedProgram() {
   // Detach first so nothing writes into the ring while it is torn down.
+  bpf_link__destroy(iter_link_);
   sched_bpf__detach(skel_);
   ring_buffer__free(rb_);
   sched_bpf__destroy(skel_);
@@ -84,7 +118,36 @@ absl::StatusOr<int> SchedProgram::ConsumeEvents() {
   return n;
 }
 
+void SchedProgram::SampleAll() {
+  if (!harvest_error_.empty()) return;
+  // Each read() runs the program over a batch of threads; the program
+  // writes nothing to the seq file, so reads return 0 at the end.
+  const int fd = bpf_iter_create(bpf_link__fd(iter_link_));
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    char buf[64];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        err = errno;
+        break;
+      }
+    }
+    close(fd);
+  }
+  if (!err) return;
+  harvest_error_ = absl::StrCat(
+      "threads are not sampled (task iterator: ", strerror(err),
+      "): on-CPU time arrives when a thread is freed");
+  spdlog::warn("sched: {}", harvest_error_);
+}
+
 void SchedProgram::HarvestRunning() {
+  if (config_.cpu_time_source == CpuTimeSource::kSampled) {
+    SampleAll();
+    return;
+  }
   if (!harvest_error_.empty()) return;
   const int fd = bpf_program__fd(skel_->progs.wl_sched_harvest);
   for (int cpu = 0; cpu < ncpus_; ++cpu) {

@@ -9,18 +9,31 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "agent/bpf/abi.h"
 #include "agent/bpf/map_reader.h"
 #include "agent/bpf/program_info.h"
 
 struct sched_bpf;
 struct ring_buffer;
+struct bpf_link;
 
 namespace wattlens {
+
+// How on-CPU time is read (bpf/sched.bpf.c explains both).
+enum class CpuTimeSource {
+  kSampled,      // a task iterator at each drain + sched_process_free
+  kSchedSwitch,  // a program on every context switch
+};
+
+// "sampled" | "sched_switch".
+absl::string_view CpuTimeSourceName(CpuTimeSource source);
+absl::StatusOr<CpuTimeSource> ParseCpuTimeSource(absl::string_view name);
 
 struct SchedProgramConfig {
   uint32_t map_entries = 16384;
   uint32_t ringbuf_bytes = 4u << 20;  // power of two
+  CpuTimeSource cpu_time_source = CpuTimeSource::kSampled;
 };
 
 class SchedProgram {
@@ -41,10 +54,11 @@ class SchedProgram {
   // Consumes whatever is in the ring now, without waiting.
   absl::StatusOr<int> ConsumeEvents();
 
-  // Reads the cumulative on-CPU time per key. First harvests, on every
-  // CPU, the running task's slice so far (wl_sched_harvest), so that time
-  // is charged to the interval it was used in (within a tick) even for a
-  // task that never switches out.
+  // Reads the cumulative on-CPU time per key. First brings it up to date:
+  // sampled, every thread's runtime so far (the task iterator); with
+  // sched_switch, the running task's slice on every CPU (wl_sched_harvest).
+  // Either way time is charged to the interval it was used in (within a
+  // tick), also for a task that never switches out.
   absl::Status ReadOnCpu(
       const std::function<void(const wl_sched_key&, uint64_t)>& fn,
       MapReadStats* stats);
@@ -55,9 +69,11 @@ class SchedProgram {
                                const uint64_t* per_cpu)>& fn,
       MapReadStats* stats);
   int ncpus() const { return ncpus_; }
-  // Why harvesting is off ("" while it works): the reads then see running
+  // Why harvesting is off ("" while it works): sampled, the reads then see
+  // a thread's time only when it is freed; with sched_switch, running
   // slices only at switch-out.
   const std::string& harvest_error() const { return harvest_error_; }
+  CpuTimeSource cpu_time_source() const { return config_.cpu_time_source; }
   absl::Status DeleteKeys(const std::vector<wl_sched_key>& keys);
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
@@ -72,9 +88,11 @@ class SchedProgram {
         on_event_(std::move(on_event)) {}
   static int HandleRecord(void* ctx, void* data, size_t size);
   void HarvestRunning();
+  void SampleAll();
 
   sched_bpf* skel_;
   ring_buffer* rb_ = nullptr;
+  bpf_link* iter_link_ = nullptr;  // sampled: wl_sched_sample
   int ncpus_;
   SchedProgramConfig config_;
   EventFn on_event_;

@@ -231,7 +231,7 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
 
   auto cpu = Family("wattlens_workload_cpu_seconds_total",
                     "On-CPU time of all processes of the workload (cgroup), "
-                    "from sched_switch.",
+                    "from the scheduler's runtime accounting.",
                     MetricType::Counter);
   auto sys = Family("wattlens_workload_syscalls_total",
                     "System calls made by processes of the workload.",
@@ -377,6 +377,15 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
     Add(up, {{"source", h.source}}, h.healthy ? 1 : 0);
   }
   out.push_back(std::move(up));
+  if (!s.self.cpu_time_source.empty()) {
+    auto source = Family(
+        "wattlens_agent_cpu_time_source_info",
+        "How on-CPU time is read (sampled: scheduler runtime at each drain "
+        "and at thread free; sched_switch: a program per context switch).",
+        MetricType::Gauge);
+    Add(source, {{"source", s.self.cpu_time_source}}, 1);
+    out.push_back(std::move(source));
+  }
   auto events = Family("wattlens_agent_lifecycle_events_total",
                        "Process lifecycle events received from the kernel.",
                        MetricType::Counter);

@@ -20,6 +20,9 @@ std::optional<LifecycleEvent> FromWire(const wl_event& e) {
     case WL_EVENT_EXIT:
       out.type = EventType::kExit;
       break;
+    case WL_EVENT_EXITING:
+      out.type = EventType::kExiting;
+      break;
     default:
       return std::nullopt;
   }
@@ -126,6 +129,14 @@ void Aggregator::ApplyEvent(const LifecycleEvent& e) {
       p->comm_known = true;
       p->cgroup_id = e.cgroup_id;
       break;
+    case EventType::kExiting:
+      if (!p->exiting_since_ns) p->exiting_since_ns = mono_now_;
+      if (!p->comm_known) {
+        p->comm = e.comm;
+        p->ppid = e.ppid;
+        p->comm_known = true;
+      }
+      break;
     case EventType::kExit:
       if (p->exited) return;
       if (!p->comm_known) {
@@ -145,8 +156,19 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
                                       int64_t monotonic_ns, int64_t realtime_ns,
                                       AgentSelfStats self) {
   ++seq_;
+  mono_now_ = monotonic_ns;
   Result result;
   for (const LifecycleEvent& e : events) ApplyEvent(e);
+  // EXITING without its EXIT for a whole grace period: the kernel's free of
+  // the task never reached the program (what it ran after its exit began is
+  // not in the maps). Retire it now, counted.
+  for (auto& [k, p] : procs_) {
+    if (!p.exited && p.exiting_since_ns &&
+        monotonic_ns - p.exiting_since_ns >= options_.exit_grace_ns) {
+      p.exited = true;
+      ++exit_free_unseen_;
+    }
+  }
 
   // On-CPU time: exact per cgroup because the key carries it. A live
   // process is placed in the cgroup whose key grew most this interval: one
@@ -238,11 +260,17 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   if (options_.gc_every && seq_ % options_.gc_every == 0) CollectGarbage();
 
   // Processes that exited now are exported once, then go to the graveyard.
-  graveyard_.clear();
+  for (auto it = graveyard_.begin(); it != graveyard_.end();) {
+    if (monotonic_ns - it->second >= options_.graveyard_ns) {
+      graveyard_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
   exited_now_.clear();
   for (auto it = procs_.begin(); it != procs_.end();) {
     if (it->second.exited) {
-      graveyard_.insert(it->first);
+      graveyard_[it->first] = monotonic_ns;
       exited_now_.emplace_back(it->first, std::move(it->second));
       procs_.erase(it++);
     } else {
@@ -358,6 +386,7 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
   self.processes_tracked = procs_.size();
   self.cgroups_tracked = cgroups_.size();
   self.lost_events["process_table_full"] = process_table_full_;
+  self.lost_events["exit_free_unseen"] = exit_free_unseen_;
   self.lost_events["cgroup_table_full"] = cgroup_table_full_;
   snap->self = std::move(self);
   return snap;

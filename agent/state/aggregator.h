@@ -46,7 +46,7 @@ struct ProcessKey {
   }
 };
 
-enum class EventType { kExec, kFork, kExit };
+enum class EventType { kExec, kFork, kExit, kExiting };
 
 struct LifecycleEvent {
   EventType type = EventType::kExec;
@@ -89,6 +89,14 @@ struct AggregatorOptions {
   // Live processes are checked against /proc every N intervals, to retire
   // those whose EXIT event was lost.
   uint32_t gc_every = 10;
+  // A process announced EXITING (sampled CPU time) is retired this long
+  // after it if its EXIT (sent when the kernel frees it) never comes, and
+  // counted: a small share of task frees never reach BPF programs.
+  int64_t exit_grace_ns = 2'000'000'000;
+  // How long a retired process's keys are still recognised: counts that
+  // arrive after its export (a thread freed after its leader) go to its
+  // cgroup only, and a late EXIT is not exported twice.
+  int64_t graveyard_ns = 10'000'000'000;
 };
 
 class Aggregator {
@@ -125,6 +133,7 @@ class Aggregator {
     uint64_t errors = 0;
     bool exited = false;
     bool comm_known = false;
+    int64_t exiting_since_ns = 0;  // monotonic; 0: no EXITING seen
     int32_t exit_code = 0;
     absl::flat_hash_map<uint32_t, SyscallStats> by_syscall;
     std::array<NetStats, kNetClasses> net{};
@@ -175,9 +184,10 @@ class Aggregator {
   int64_t last_mono_ = 0;
 
   absl::flat_hash_map<ProcessKey, Proc> procs_;
-  // Exited processes exported in the previous snapshot: their kernel keys
-  // are read once more and deleted in this interval.
-  absl::flat_hash_set<ProcessKey> graveyard_;
+  // Exited processes already exported, with when (monotonic ns): their
+  // kernel keys are deleted when read, and anything that arrives for them
+  // later goes to their cgroup only. Kept for options_.graveyard_ns.
+  absl::flat_hash_map<ProcessKey, int64_t> graveyard_;
   // Exited in this interval: exported once now, graveyard next.
   std::vector<std::pair<ProcessKey, Proc>> exited_now_;
   absl::flat_hash_map<uint64_t, Cgroup> cgroups_;
@@ -187,6 +197,8 @@ class Aggregator {
   absl::flat_hash_map<uint32_t, SyscallStats> node_syscalls_;
 
   uint64_t exits_inferred_ = 0;
+  uint64_t exit_free_unseen_ = 0;
+  int64_t mono_now_ = 0;  // of the Update in progress
   uint64_t counter_resets_ = 0;
   uint64_t process_table_full_ = 0;
   uint64_t cgroup_table_full_ = 0;

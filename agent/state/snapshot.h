@@ -141,6 +141,9 @@ struct AgentSelfStats {
   std::vector<ProgramRunStats> programs;  // empty unless BPF stats are on
   bool bpf_stats_enabled = false;
   std::vector<SourceHealth> sources;
+  // How on-CPU time is read: "sampled" or "sched_switch" ("" without the
+  // sched source).
+  std::string cpu_time_source;
   uint64_t events_received = 0;
   uint64_t exits_inferred = 0;  // exit events missed, found via /proc
   uint64_t counter_resets = 0;  // kernel counters that went backwards

@@ -63,8 +63,11 @@ struct wl_sched_key {
 enum wl_event_type {
   WL_EVENT_EXEC = 1,
   WL_EVENT_FORK = 2, /* a new process, not a new thread */
-  WL_EVENT_EXIT = 3, /* last thread of the group switched out dead: its last
-                        slice is already in `oncpu` */
+  WL_EVENT_EXIT = 3, /* the process ended and its CPU time is in `oncpu`
+                        (sampled: its group leader was freed; sched_switch:
+                        its last thread switched out dead) */
+  WL_EVENT_EXITING = 4, /* sampled only: the last thread of the process
+                           began to exit; EXIT follows when it is freed */
 };
 
 /* The only record that crosses the ring buffer: rare lifecycle events. */

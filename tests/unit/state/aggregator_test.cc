@@ -170,6 +170,77 @@ TEST_F(AggregatorTest, ExitedProcessExportedOnceThenKeysDeleted) {
   EXPECT_EQ(Cg(*res.snapshot, 100)->syscalls, 3u);
 }
 
+// Sampled CPU time: EXITING when the last thread starts to exit, EXIT when
+// the kernel frees it (after its final slice). A tail that arrives several
+// intervals after the export still reaches the cgroup, never a phantom
+// live process.
+TEST_F(AggregatorTest, ExitingThenExitExportsOnceAndLateTailsGoToTheCgroup) {
+  Aggregator a = Make();
+  KernelReadings r;
+  r.oncpu = {{SchedKey(7, 1, 100), 500}};
+  auto res = Step(a, {Event(EventType::kExiting, 7, 1, 100, "job")}, r);
+  ASSERT_NE(Proc(*res.snapshot, 7, 1), nullptr);
+  EXPECT_FALSE(Proc(*res.snapshot, 7, 1)->exited);  // not ended yet
+  EXPECT_EQ(Proc(*res.snapshot, 7, 1)->comm, "job");
+
+  r.oncpu = {{SchedKey(7, 1, 100), 900}};  // exit_mm and the final slice
+  res = Step(a, {Event(EventType::kExit, 7, 1, 100)}, r);
+  ASSERT_NE(Proc(*res.snapshot, 7, 1), nullptr);
+  EXPECT_TRUE(Proc(*res.snapshot, 7, 1)->exited);
+  EXPECT_EQ(Proc(*res.snapshot, 7, 1)->cpu_ns, 900u);
+
+  for (int i = 0; i < 3; ++i) {  // keys deleted while it is retired
+    res = Step(a, {}, r);
+    a.ForgetDeleted(res.deletions);
+    r.oncpu.clear();
+  }
+  // A thread freed long after its leader: cgroup only, no live entry.
+  r.oncpu = {{SchedKey(7, 1, 100), 30}};
+  res = Step(a, {}, r);
+  EXPECT_EQ(Proc(*res.snapshot, 7, 1), nullptr);
+  EXPECT_EQ(Cg(*res.snapshot, 100)->cpu_ns, 930u);
+  EXPECT_EQ(res.snapshot->self.lost_events.at("exit_free_unseen"), 0u);
+}
+
+// An EXIT that never follows EXITING (the task free did not reach the
+// program): retired after the grace period, counted, exported once; an EXIT
+// arriving later is not exported again.
+TEST_F(AggregatorTest, ExitingWithoutExitIsRetiredAfterTheGraceAndCounted) {
+  AggregatorOptions o = NoGc();
+  o.exit_grace_ns = 2'500'000'000;  // Step advances 1 s
+  Aggregator a = Make(o);
+  KernelReadings r;
+  r.oncpu = {{SchedKey(9, 1, 100), 100}};
+  auto res = Step(a, {Event(EventType::kExiting, 9, 1, 100)}, r);
+  res = Step(a, {}, r);
+  res = Step(a, {}, r);
+  ASSERT_NE(Proc(*res.snapshot, 9, 1), nullptr);
+  EXPECT_FALSE(Proc(*res.snapshot, 9, 1)->exited);  // 2 s: within grace
+  res = Step(a, {}, r);
+  ASSERT_NE(Proc(*res.snapshot, 9, 1), nullptr);
+  EXPECT_TRUE(Proc(*res.snapshot, 9, 1)->exited);
+  EXPECT_EQ(Proc(*res.snapshot, 9, 1)->cpu_ns, 100u);
+  EXPECT_EQ(res.snapshot->self.lost_events.at("exit_free_unseen"), 1u);
+  res = Step(a, {Event(EventType::kExit, 9, 1, 100)}, r);
+  EXPECT_EQ(Proc(*res.snapshot, 9, 1), nullptr);
+}
+
+// Retired processes are remembered for graveyard_ns only.
+TEST_F(AggregatorTest, GraveyardIsBoundedInTime) {
+  AggregatorOptions o = NoGc();
+  o.graveyard_ns = 3'000'000'000;
+  Aggregator a = Make(o);
+  KernelReadings r;
+  Step(a, {Event(EventType::kExit, 5, 1, 100)}, r);
+  for (int i = 0; i < 3; ++i) Step(a, {}, r);
+  // Forgotten: a (bogus) late count makes a live entry again, as any
+  // process first seen in counters would.
+  r.oncpu = {{SchedKey(5, 1, 100), 10}};
+  auto res = Step(a, {}, r);
+  ASSERT_NE(Proc(*res.snapshot, 5, 1), nullptr);
+  EXPECT_FALSE(Proc(*res.snapshot, 5, 1)->exited);
+}
+
 TEST_F(AggregatorTest, DuplicateExitIsIgnored) {
   Aggregator a = Make();
   KernelReadings r;
