@@ -4,8 +4,11 @@
  *
  * floor_loader picks a set with bpf_program__set_autoload before load:
  *   rawtp      the issue's literal floor: raw_tp/sys_enter alone.
- *   samehooks  the hooks of bpf/syscalls.bpf.c and bpf/sched.bpf.c, each
- *              with an empty body (overhead.sh).
+ *   samehooks  the hooks of bpf/syscalls.bpf.c and bpf/sched.bpf.c as the
+ *              agent attaches them by default (CPU time sampled, no
+ *              sched_switch program), each with an empty body (overhead.sh).
+ *   switchhooks  samehooks plus sched_switch, the hooks of
+ *              --cpu_time_source=sched_switch.
  *   allhooks   samehooks plus the network and power hooks: every hook the
  *              agent attaches (network_overhead.sh). Keep these lists in
  *              step with the bpf/ objects' SEC() names.
@@ -32,8 +35,12 @@ int floor_sched_process_exit(void *ctx) { return 0; }
 SEC("tp_btf/cgroup_attach_task")
 int floor_cgroup_attach_task(void *ctx) { return 0; }
 
+SEC("tp_btf/sched_process_free")
+int floor_sched_process_free(void *ctx) { return 0; }
+
+/* switchhooks only. */
 SEC("tp_btf/sched_switch")
-int floor_sched_switch(void *ctx) { return 0; }
+int floor_sw_sched_switch(void *ctx) { return 0; }
 
 SEC("tp_btf/sched_process_fork")
 int floor_sched_process_fork(void *ctx) { return 0; }

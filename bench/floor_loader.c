@@ -3,7 +3,7 @@
  * SIGTERM or SIGINT. The overhead harness waits for "ready" before it starts
  * a workload.
  *
- * usage: floor_loader --mode=rawtp|samehooks|allhooks
+ * usage: floor_loader --mode=rawtp|samehooks|switchhooks|allhooks
  * output: one line per attached program ("attached <name> id=<prog id>"),
  *         then "ready <count>"; errors go to stderr with a non-zero exit.
  */
@@ -32,17 +32,20 @@ static int PrintLibbpf(enum libbpf_print_level level, const char* fmt,
 }
 
 static int Usage(void) {
-  fprintf(stderr, "usage: floor_loader --mode=rawtp|samehooks|allhooks\n");
+  fprintf(stderr,
+          "usage: floor_loader --mode=rawtp|samehooks|switchhooks|allhooks\n");
   return 2;
 }
 
 int main(int argc, char** argv) {
-  int rawtp = 0, all = 0;
+  int rawtp = 0, all = 0, sw = 0;
   if (argc != 2) return Usage();
   if (strcmp(argv[1], "--mode=rawtp") == 0) {
     rawtp = 1;
   } else if (strcmp(argv[1], "--mode=allhooks") == 0) {
     all = 1;
+  } else if (strcmp(argv[1], "--mode=switchhooks") == 0) {
+    sw = 1;
   } else if (strcmp(argv[1], "--mode=samehooks") != 0) {
     return Usage();
   }
@@ -71,7 +74,10 @@ int main(int argc, char** argv) {
     const int is_rawtp = prog == skel->progs.floor_rawtp_sys_enter;
     const int is_extra =
         strncmp(bpf_program__name(prog), "floor_net_", 10) == 0;
-    bpf_program__set_autoload(prog, is_rawtp == rawtp && (all || !is_extra));
+    const int is_switch =
+        strncmp(bpf_program__name(prog), "floor_sw_", 9) == 0;
+    bpf_program__set_autoload(prog, is_rawtp == rawtp && (all || !is_extra) &&
+                                        (sw || !is_switch));
   }
   int err = floor_bpf__load(skel);
   if (err) {

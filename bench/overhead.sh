@@ -6,7 +6,8 @@
 #
 # usage: sudo bench/overhead.sh [--quick] [--variants=v1,v2,...] [--out=DIR]
 #   --quick      smoke test: 2 rounds, short workloads (< 1 minute)
-#   --variants   subset/order of: none floor_rawtp floor_samehooks agent bpftrace
+#   --variants   subset/order of: none floor_rawtp floor_samehooks agent
+#                bpftrace floor_switchhooks agent_switch
 #   --out        directory for raw data (default: a new mktemp -d)
 #   --bpf-stats  also enable kernel.bpf_stats_enabled and report each
 #                program's run count and ns per run (a diagnostic pass: the
@@ -25,8 +26,11 @@ BENCH_BIN=${BENCH_BIN:-$ROOT/build-bench/bin}
 AGENT_BIN=${AGENT_BIN:-$ROOT/build/bin/wattlens-agent}
 AGENT_PORT=${AGENT_PORT:-19810}
 AGENT_EXTRA_ARGS=${AGENT_EXTRA_ARGS:-}
-# The agent's programs: sys_exit, sched_process_exit, sched_switch,
-# sched_process_fork, sched_process_exec (same as the samehooks floor).
+# The agent's programs by default: sys_exit, sched_process_exit,
+# cgroup_attach_task, sched_process_free, sched_process_fork,
+# sched_process_exec, the task iterator (same as the samehooks floor);
+# agent_switch (--cpu_time_source=sched_switch) adds sched_switch
+# (floor_switchhooks).
 AGENT_MIN_LINKS=${AGENT_MIN_LINKS:-5}
 BPFTRACE=${BPFTRACE:-bpftrace}
 BPFTOOL=${BPFTOOL:-/usr/sbin/bpftool}
@@ -34,7 +38,8 @@ BPFTRACE_PROG='tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }'
 WORKLOAD_CPU=${WORKLOAD_CPU:-1}
 TRACER_CPU=${TRACER_CPU:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
-ALL_VARIANTS=(none floor_rawtp floor_samehooks agent bpftrace)
+ALL_VARIANTS=(none floor_rawtp floor_samehooks agent bpftrace floor_switchhooks
+  agent_switch)
 
 quick=0
 bpf_stats=0
@@ -83,7 +88,10 @@ variant_cmd() {
     none) ;;
     floor_rawtp) printf '%s\n' "$BENCH_BIN/floor_loader" --mode=rawtp ;;
     floor_samehooks) printf '%s\n' "$BENCH_BIN/floor_loader" --mode=samehooks ;;
+    floor_switchhooks)
+      printf '%s\n' "$BENCH_BIN/floor_loader" --mode=switchhooks ;;
     agent) agent_cmd ;;
+    agent_switch) agent_cmd; printf '%s\n' --cpu_time_source=sched_switch ;;
     bpftrace) printf '%s\n' "$BPFTRACE" -e "$BPFTRACE_PROG" ;;
     *) die "unknown variant $1" ;;
   esac
@@ -114,7 +122,7 @@ variant_ready() {
       perf=$("$BPFTOOL" perf list 2>/dev/null) || return 1
       grep -q "^pid $pid .*sys_enter" <<<"$perf"
       ;;
-    agent)
+    agent|agent_switch)
       curl -sf --max-time 1 "http://127.0.0.1:${AGENT_PORT}/metrics" \
         -o "$logdir/metrics.txt" &&
         (($(owned_links "$pid") >= AGENT_MIN_LINKS))
@@ -268,8 +276,8 @@ declare -A skipped=()
 active=()
 for v in "${VARIANTS[@]}"; do
   case "$v" in
-    none|floor_rawtp|floor_samehooks) active+=("$v") ;;
-    agent)
+    none|floor_rawtp|floor_samehooks|floor_switchhooks) active+=("$v") ;;
+    agent|agent_switch)
       if [[ -x $AGENT_BIN ]]; then
         command -v curl >/dev/null || die "curl is needed to wait for the agent"
         active+=("$v")
@@ -523,7 +531,9 @@ summary=$OUT/summary.md
   echo "| ratio | per syscall, wall | per syscall, CPU | per switch, wall | per switch, CPU |"
   echo "|---|---|---|---|---|"
   for pair in agent/floor_rawtp agent/floor_samehooks agent/bpftrace \
-    floor_samehooks/floor_rawtp bpftrace/floor_rawtp; do
+    floor_samehooks/floor_rawtp bpftrace/floor_rawtp \
+    agent_switch/floor_rawtp agent_switch/floor_switchhooks \
+    agent_switch/bpftrace floor_switchhooks/floor_rawtp; do
     a=${pair%/*}; b=${pair#*/}
     [[ -n ${dmed[$a.sysload.cpu]:-} && -n ${dmed[$b.sysload.cpu]:-} ]] || continue
     row="| $a / $b"

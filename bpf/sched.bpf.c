@@ -11,10 +11,13 @@
  *
  * sampled (default): nothing runs on a context switch. At each drain the
  * agent walks every thread with a task iterator (wl_sched_sample) and
- * charges what each ran since it was last charged; when a thread is freed
- * (sched_process_free: it has switched out dead for the last time and been
- * reaped, so its runtime is final, exit_mm() and all) its remainder is
- * charged, and the group leader's free emits EXIT after it. Exact against
+ * charges what each ran since it was last charged; a thread's exit
+ * (sched_process_exit) charges what it ran so far, and the last thread's
+ * announces EXITING; when a thread is freed (sched_process_free: it has
+ * switched out dead for the last time and been reaped, so its runtime is
+ * final, exit_mm() and all) its remainder is charged, and the group
+ * leader's free emits EXIT after it (see wl_sched_exit for frees that
+ * never arrive). Exact against
  * cpu.stat at every drain (both as of each thread's last update_curr(), at
  * the latest the last tick); a thread that moves cgroups between two drains
  * is charged wholly to the cgroup it is in at the drain, within one
