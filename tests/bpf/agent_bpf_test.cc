@@ -31,6 +31,15 @@ SyscallStats Syscall(const ProcessStats& p, uint32_t nr) {
   return {nr, 0, 0};
 }
 
+}  // namespace
+
+// Test names and messages say which source, not its bytes.
+void PrintTo(CpuTimeSource source, std::ostream* os) {
+  *os << CpuTimeSourceName(source);
+}
+
+namespace {
+
 // Every ground-truth test runs with both ways of reading on-CPU time
 // (bpf/sched.bpf.c): sampled (the default) and sched_switch.
 class AgentBpfTest : public ::testing::TestWithParam<CpuTimeSource> {
