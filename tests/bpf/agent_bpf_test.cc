@@ -59,12 +59,13 @@ class AgentBpfTest : public ::testing::TestWithParam<CpuTimeSource> {
   std::unique_ptr<Agent> agent_;
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    BothSources, AgentBpfTest,
-    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch),
-    [](const ::testing::TestParamInfo<CpuTimeSource>& info) {
-      return std::string(CpuTimeSourceName(info.param));
-    });
+const auto kBothSources =
+    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch);
+std::string SourceName(const ::testing::TestParamInfo<CpuTimeSource>& info) {
+  return std::string(CpuTimeSourceName(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(BothSources, AgentBpfTest, kBothSources, SourceName);
 
 TEST_P(AgentBpfTest, ExactSyscallCountsAndFailures) {
   constexpr int kCalls = 100'000;
@@ -374,12 +375,8 @@ TEST(AgentBpfConfigTest, FullMapsAreCountedNotSilentlyLost) {
 // deliberate change. Run statistics appear when BPF stats are enabled.
 class AgentBpfBudgetTest : public ::testing::TestWithParam<CpuTimeSource> {};
 
-INSTANTIATE_TEST_SUITE_P(
-    BothSources, AgentBpfBudgetTest,
-    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch),
-    [](const ::testing::TestParamInfo<CpuTimeSource>& info) {
-      return std::string(CpuTimeSourceName(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(BothSources, AgentBpfBudgetTest, kBothSources,
+                         SourceName);
 
 TEST_P(AgentBpfBudgetTest, VerifierBudgetAndRunStats) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
