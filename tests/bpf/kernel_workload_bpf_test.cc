@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/bpf/sched_program.h"
 #include "agent/export/node_report.h"
 #include "agent/export/prometheus_collectable.h"
 #include "tests/bpf/bpf_test_util.h"
@@ -146,7 +147,16 @@ uint64_t CgroupCpu(const Snapshot& s, uint64_t id) {
   return c ? c->cpu_ns : 0;
 }
 
-TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
+class KernelWorkloadBpfTest : public ::testing::TestWithParam<CpuTimeSource> {};
+
+INSTANTIATE_TEST_SUITE_P(
+    BothSources, KernelWorkloadBpfTest,
+    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch),
+    [](const ::testing::TestParamInfo<CpuTimeSource>& info) {
+      return std::string(CpuTimeSourceName(info.param));
+    });
+
+TEST_P(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
   const long clk = sysconf(_SC_CLK_TCK);
   const uint64_t user_tick_ns = 1'000'000'000 / (clk > 0 ? clk : 100);
@@ -155,7 +165,9 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
   clock_gettime(CLOCK_BOOTTIME, &boot);
   const uint64_t load_ticks =
       (boot.tv_sec * 1'000'000'000ull + boot.tv_nsec) / user_tick_ns + 1;
-  auto created = Agent::Create(TestAgentConfig());
+  AgentConfig config = TestAgentConfig();
+  config.sched.cpu_time_source = GetParam();
+  auto created = Agent::Create(config);
   ASSERT_TRUE(created.ok()) << created.status();
   Agent& agent = **created;
   const auto at_load = ReadKthreads();
@@ -164,12 +176,13 @@ TEST(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
   ASSERT_EQ(stat((*FindCgroup2Mount("/proc")).c_str(), &root_st), 0);
   const uint64_t root_id = root_st.st_ino;
 
-  // Warm-up. The agent charges a thread that predates it from its first
-  // switch-out (or harvest) seen, so the threads this work wakes, and those
-  // that run on their own (kdamond, kcompactd, ...), are awaited until the
-  // agent has charged each one that ran since it loaded, so that it charges
-  // them from a known point. Threads that run too rarely to be awaited here
-  // are checked with a tick of slack below.
+  // Warm-up. With the sched_switch source the agent charges a thread that
+  // predates it from its first switch-out (or harvest) seen (the sampled
+  // source samples every thread once at load), so the threads this work wakes,
+  // and those that run on their own (kdamond, kcompactd, ...), are awaited
+  // until the agent has charged each one that ran since it loaded, so that it
+  // charges them from a known point. Threads that run too rarely to be awaited
+  // here are checked with a tick of slack below.
   DriveWriteback(2);
   testing::DrainUntil(
       agent,
