@@ -137,9 +137,9 @@ void SchedProgram::SampleAll() {
     close(fd);
   }
   if (!err) return;
-  harvest_error_ = absl::StrCat(
-      "threads are not sampled (task iterator: ", strerror(err),
-      "): on-CPU time arrives when a thread is freed");
+  harvest_error_ =
+      absl::StrCat("threads are not sampled (task iterator: ", strerror(err),
+                   "): on-CPU time arrives when a thread is freed");
   spdlog::warn("sched: {}", harvest_error_);
 }
 

@@ -21,6 +21,8 @@ using testing::DrainUntil;
 using testing::FindCgroup;
 using testing::FindExited;
 using testing::GatedChild;
+using testing::kBothSources;
+using testing::SourceName;
 using testing::TestAgentConfig;
 using testing::TestCgroup;
 
@@ -30,15 +32,6 @@ SyscallStats Syscall(const ProcessStats& p, uint32_t nr) {
   }
   return {nr, 0, 0};
 }
-
-}  // namespace
-
-// Test names and messages say which source, not its bytes.
-void PrintTo(CpuTimeSource source, std::ostream* os) {
-  *os << CpuTimeSourceName(source);
-}
-
-namespace {
 
 // Every ground-truth test runs with both ways of reading on-CPU time
 // (bpf/sched.bpf.c): sampled (the default) and sched_switch.
@@ -58,12 +51,6 @@ class AgentBpfTest : public ::testing::TestWithParam<CpuTimeSource> {
   }
   std::unique_ptr<Agent> agent_;
 };
-
-const auto kBothSources =
-    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch);
-std::string SourceName(const ::testing::TestParamInfo<CpuTimeSource>& info) {
-  return std::string(CpuTimeSourceName(info.param));
-}
 
 INSTANTIATE_TEST_SUITE_P(BothSources, AgentBpfTest, kBothSources, SourceName);
 
@@ -204,8 +191,7 @@ TEST_P(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
           EXPECT_EQ(ps.cgroup_id, cg.id());
         }
       }))
-      << "exits seen: " << exits.size() << " of " << children.size()
-      << [&] {
+      << "exits seen: " << exits.size() << " of " << children.size() << [&] {
            // Which ones, and what the agent knows of them.
            std::string out;
            auto s = agent_->store().Latest();
@@ -239,8 +225,7 @@ TEST_P(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
   std::printf(
       "1000 short-lived: agent %.0f us, kernel cpu.stat %lu us "
       "(%.3f%%), task frees unseen %lu\n",
-      agent_us, kernel_us, 100.0 * (agent_us - kernel_us) / kernel_us,
-      unseen);
+      agent_us, kernel_us, 100.0 * (agent_us - kernel_us) / kernel_us, unseen);
   EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.01);  // issue bar: 1 %
   if (GetParam() == CpuTimeSource::kSchedSwitch) {
     EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);
@@ -383,11 +368,11 @@ TEST_P(AgentBpfBudgetTest, VerifierBudgetAndRunStats) {
   absl::flat_hash_map<std::string, uint32_t> budget = {
       // wl_sys_exit includes its global functions, wl_flush_way's loop
       // over a cache way's 64 entries (bpf/syscalls.bpf.c).
-      {"wl_sys_exit", 3000},      {"wl_sys_exit_task", 200},
-      {"wl_sys_flush", 3000},     {"wl_sys_cgroup_move", 50},
-      {"wl_sched_fork", 200},     {"wl_sched_exec", 200},
-      {"wl_sock_send", 1000},     {"wl_sock_recv", 1000},
-      {"wl_tcp_state", 900},      {"wl_tcp_retransmit", 300},
+      {"wl_sys_exit", 3000},  {"wl_sys_exit_task", 200},
+      {"wl_sys_flush", 3000}, {"wl_sys_cgroup_move", 50},
+      {"wl_sched_fork", 200}, {"wl_sched_exec", 200},
+      {"wl_sock_send", 1000}, {"wl_sock_recv", 1000},
+      {"wl_tcp_state", 900},  {"wl_tcp_retransmit", 300},
       {"wl_net_flush", 300}};
   if (GetParam() == CpuTimeSource::kSampled) {
     budget["wl_sched_sample"] = 400;  // wl_sample's claim loop, unrolled

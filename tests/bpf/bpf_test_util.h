@@ -172,4 +172,20 @@ inline AgentConfig TestAgentConfig() {
   return c;
 }
 
+// Tests that run with both ways of reading on-CPU time (bpf/sched.bpf.c):
+//   INSTANTIATE_TEST_SUITE_P(BothSources, Suite, kBothSources, SourceName);
+inline const auto kBothSources =
+    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch);
+inline std::string SourceName(
+    const ::testing::TestParamInfo<CpuTimeSource>& info) {
+  return std::string(CpuTimeSourceName(info.param));
+}
+
 }  // namespace wattlens::testing
+
+namespace wattlens {
+// Test names and messages say which source, not its bytes.
+inline void PrintTo(CpuTimeSource source, std::ostream* os) {
+  *os << CpuTimeSourceName(source);
+}
+}  // namespace wattlens

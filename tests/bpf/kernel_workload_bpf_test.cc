@@ -149,12 +149,8 @@ uint64_t CgroupCpu(const Snapshot& s, uint64_t id) {
 
 class KernelWorkloadBpfTest : public ::testing::TestWithParam<CpuTimeSource> {};
 
-INSTANTIATE_TEST_SUITE_P(
-    BothSources, KernelWorkloadBpfTest,
-    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch),
-    [](const ::testing::TestParamInfo<CpuTimeSource>& info) {
-      return std::string(CpuTimeSourceName(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(BothSources, KernelWorkloadBpfTest,
+                         testing::kBothSources, testing::SourceName);
 
 TEST_P(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
