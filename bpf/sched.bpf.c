@@ -258,8 +258,9 @@ int wl_sched_sample(struct bpf_iter__task *ctx) {
  * (EXITING). The rest, exit_mm() and the final slice, is charged when the
  * thread is freed. On this kernel a small share of task frees never reach
  * the program, with no recursion miss counted: 1 in 5,000 short processes
- * with the agent draining every second, 12 in 5,000 draining every 20 ms,
- * none with only bpftrace attached; the cause is not known. The agent
+ * with the agent draining once a minute, 5 and 12 in 5,000 draining every
+ * 20 ms, none of 2,000 with only bpftrace attached; the cause is not
+ * known. The agent
  * retires a process whose EXIT does not follow its EXITING within a grace
  * period and counts it (lost_events{reason="exit_free_unseen"}). */
 SEC("tp_btf/sched_process_exit")
