@@ -70,14 +70,20 @@ struct {
 
 WL_DECLARE_DROPS();
 
+/* The `oncpu` key a task's time is charged under. */
+static __always_inline struct wl_sched_key wl_key_of(struct task_struct *t) {
+  struct wl_sched_key key = {
+      .tgid = t->tgid,
+      .start_ns = wl_process_start_ns(t),
+      .cgroup_id = wl_task_workload_cgroup(t),
+  };
+  return key;
+}
+
 /* Adds `delta` to prev's slot on this CPU; false (counted) if the map is
  * full. */
 static __always_inline bool wl_charge(struct task_struct *prev, __u64 delta) {
-  struct wl_sched_key key = {
-      .tgid = prev->tgid,
-      .start_ns = wl_process_start_ns(prev),
-      .cgroup_id = wl_task_workload_cgroup(prev),
-  };
+  struct wl_sched_key key = wl_key_of(prev);
   __u64 *val = bpf_map_lookup_elem(&oncpu, &key);
   if (val) {
     *val += delta;
@@ -183,11 +189,7 @@ int wl_sched_harvest(void *ctx) {
  * is full. */
 static __always_inline bool wl_charge_atomic(struct task_struct *task,
                                              __u64 delta) {
-  struct wl_sched_key key = {
-      .tgid = task->tgid,
-      .start_ns = wl_process_start_ns(task),
-      .cgroup_id = wl_task_workload_cgroup(task),
-  };
+  struct wl_sched_key key = wl_key_of(task);
   __u32 cpu = task->thread_info.cpu;
   __u64 *val = bpf_map_lookup_percpu_elem(&oncpu, &key, cpu);
   if (!val) {

@@ -116,6 +116,14 @@ void Aggregator::ApplyEvent(const LifecycleEvent& e) {
   if (graveyard_.contains(e.proc)) return;  // duplicate EXIT of a retired one
   Proc* p = FindOrCreate(e.proc);
   if (!p) return;
+  // A process first seen at its end (it predates the agent, or its FORK
+  // was lost) takes its name from the event.
+  auto adopt_name = [&] {
+    if (p->comm_known) return;
+    p->comm = e.comm;
+    p->ppid = e.ppid;
+    p->comm_known = true;
+  };
   switch (e.type) {
     case EventType::kFork:
       p->ppid = e.ppid;
@@ -131,19 +139,11 @@ void Aggregator::ApplyEvent(const LifecycleEvent& e) {
       break;
     case EventType::kExiting:
       if (!p->exiting_since_ns) p->exiting_since_ns = mono_now_;
-      if (!p->comm_known) {
-        p->comm = e.comm;
-        p->ppid = e.ppid;
-        p->comm_known = true;
-      }
+      adopt_name();
       break;
     case EventType::kExit:
       if (p->exited) return;
-      if (!p->comm_known) {
-        p->comm = e.comm;
-        p->ppid = e.ppid;
-        p->comm_known = true;
-      }
+      adopt_name();
       p->exited = true;
       p->exit_code = e.exit_code;
       p->cgroup_id = e.cgroup_id;
@@ -159,16 +159,6 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   mono_now_ = monotonic_ns;
   Result result;
   for (const LifecycleEvent& e : events) ApplyEvent(e);
-  // EXITING without its EXIT for a whole grace period: the kernel's free of
-  // the task never reached the program (what it ran after its exit began is
-  // not in the maps). Retire it now, counted.
-  for (auto& [k, p] : procs_) {
-    if (!p.exited && p.exiting_since_ns &&
-        monotonic_ns - p.exiting_since_ns >= options_.exit_grace_ns) {
-      p.exited = true;
-      ++exit_free_unseen_;
-    }
-  }
 
   // On-CPU time: exact per cgroup because the key carries it. A live
   // process is placed in the cgroup whose key grew most this interval: one
@@ -269,7 +259,16 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   }
   exited_now_.clear();
   for (auto it = procs_.begin(); it != procs_.end();) {
-    if (it->second.exited) {
+    // EXITING without its EXIT for a whole grace period: the kernel never
+    // reported the task's free (what it ran after its exit began is not in
+    // the maps). Retire it now, counted.
+    Proc& p = it->second;
+    if (!p.exited && p.exiting_since_ns &&
+        monotonic_ns - p.exiting_since_ns >= options_.exit_grace_ns) {
+      p.exited = true;
+      ++exit_free_unseen_;
+    }
+    if (p.exited) {
       graveyard_[it->first] = monotonic_ns;
       exited_now_.emplace_back(it->first, std::move(it->second));
       procs_.erase(it++);
