@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <fstream>
 #include <map>
@@ -188,7 +189,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   };
   long tck = sysconf(_SC_CLK_TCK);
   env.tick_ns = tck > 0 ? 1'000'000'000 / tck : 10'000'000;
-  a->aggregator_ = std::make_unique<Aggregator>(c.aggregator, std::move(env));
+  AggregatorOptions aggregator = c.aggregator;
+  // Sampled, EXIT comes at the first drain after the final switch-out:
+  // give it at least two intervals.
+  aggregator.exit_grace_ns = std::max(aggregator.exit_grace_ns,
+                                      2 * absl::ToInt64Nanoseconds(c.interval));
+  a->aggregator_ = std::make_unique<Aggregator>(aggregator, std::move(env));
 
   if (!c.metrics_address.empty()) {
     AddAgentHealthChecks(a->health_, a->store_, a->clock_, c.interval);

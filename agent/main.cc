@@ -31,13 +31,19 @@ ABSL_FLAG(uint32_t, bpf_syscall_map_entries, 16384,
           "Capacity of the (process, syscall) counter map.");
 ABSL_FLAG(uint32_t, bpf_sched_map_entries, 16384,
           "Capacity of the (process, cgroup) on-CPU map.");
-ABSL_FLAG(std::string, cpu_time_source, "sampled",
-          "How on-CPU time is read: `sampled` (each thread's scheduler "
-          "runtime at every drain and when it is freed; nothing runs on a "
-          "context switch) or `sched_switch` (a program on every context "
-          "switch: exact per CPU and across cgroup moves mid-interval, at a "
-          "cost per switch). sampled falls back to sched_switch on kernels "
-          "without task iterators.");
+ABSL_FLAG(uint32_t, bpf_sched_dying_entries, 8192,
+          "sampled: how many exiting threads are held until a drain sees "
+          "them switched out dead (each pins ~6 KiB of kernel memory for up "
+          "to one interval); beyond it their last slice waits for their "
+          "free, counted as lost_events{reason=\"sched_dying_full\"}.");
+ABSL_FLAG(
+    std::string, cpu_time_source, "sampled",
+    "How on-CPU time is read: `sampled` (each thread's scheduler "
+    "runtime at every drain and after its final switch; nothing runs on a "
+    "context switch) or `sched_switch` (a program on every context "
+    "switch: exact per CPU and across cgroup moves mid-interval, at a "
+    "cost per switch). sampled falls back to sched_switch on kernels "
+    "without task iterators.");
 ABSL_FLAG(uint32_t, bpf_net_map_entries, 16384,
           "Capacity of the (process, cgroup, traffic class) network map.");
 ABSL_FLAG(bool, bpf_network_bytes, true,
@@ -183,6 +189,7 @@ int main(int argc, char** argv) {
   config.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   config.syscalls.map_entries = absl::GetFlag(FLAGS_bpf_syscall_map_entries);
   config.sched.map_entries = absl::GetFlag(FLAGS_bpf_sched_map_entries);
+  config.sched.dying_entries = absl::GetFlag(FLAGS_bpf_sched_dying_entries);
   config.sched.ringbuf_bytes = absl::GetFlag(FLAGS_bpf_ringbuf_bytes);
   if (auto source =
           wattlens::ParseCpuTimeSource(absl::GetFlag(FLAGS_cpu_time_source));

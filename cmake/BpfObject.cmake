@@ -1,7 +1,29 @@
 # Compiles bpf/<name>.bpf.c with clang into a BTF-carrying object and
 # generates its libbpf skeleton (<name>.skel.h) with bpftool. The skeleton
 # embeds the object, so binaries need no .o files at run time.
-find_program(WATTLENS_BPF_CLANG NAMES clang clang-14 REQUIRED)
+# clang >= 15: sched.bpf.c holds exiting tasks as kptrs, which the kernel
+# recognises by a BTF type tag that clang 14 does not emit.
+function(wattlens_clang_version out clang)
+  execute_process(COMMAND ${clang} -dumpversion OUTPUT_VARIABLE v
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  set(${out} "${v}" PARENT_SCOPE)
+endfunction()
+find_program(WATTLENS_BPF_CLANG NAMES clang-16 clang-15 clang REQUIRED)
+wattlens_clang_version(WATTLENS_BPF_CLANG_VERSION ${WATTLENS_BPF_CLANG})
+if(WATTLENS_BPF_CLANG_VERSION VERSION_LESS 15)
+  # A build tree configured before the requirement caches plain clang.
+  unset(WATTLENS_BPF_CLANG CACHE)
+  find_program(WATTLENS_BPF_CLANG NAMES clang-16 clang-15)
+  if(WATTLENS_BPF_CLANG)
+    wattlens_clang_version(WATTLENS_BPF_CLANG_VERSION ${WATTLENS_BPF_CLANG})
+  endif()
+endif()
+if(NOT WATTLENS_BPF_CLANG OR WATTLENS_BPF_CLANG_VERSION VERSION_LESS 15)
+  message(FATAL_ERROR
+          "wattlens: BPF programs need clang >= 15 (BTF type tags for kptrs); "
+          "${WATTLENS_BPF_CLANG} is ${WATTLENS_BPF_CLANG_VERSION}. "
+          "Debian 12: apt install clang-16 (scripts/install-deps.sh does).")
+endif()
 find_program(WATTLENS_LLVM_STRIP NAMES llvm-strip llvm-strip-14 REQUIRED)
 find_program(WATTLENS_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 

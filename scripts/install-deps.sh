@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang llvm clang-format
+  # BPF objects: clang >= 15 emits the BTF type tags kptrs need
+  clang-16
   # BPF
   libbpf-dev bpftool libelf-dev zlib1g-dev
   # libraries

@@ -46,6 +46,12 @@ const char* DropReasonName(int reason) {
       return "ringbuf_full";
     case WL_DROP_TASK_STORAGE:
       return "task_storage_full";
+    case WL_DROP_NET_MAP_FULL:
+      return "net_map_full";
+    case WL_DROP_SOCK_STORAGE:
+      return "socket_storage_full";
+    case WL_DROP_SCHED_DYING_FULL:
+      return "sched_dying_full";
     default:
       return "unknown";
   }

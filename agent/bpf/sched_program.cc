@@ -50,7 +50,21 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   bpf_program__set_autoload(skel->progs.wl_sched_harvest, !sampled);
   bpf_program__set_autoattach(skel->progs.wl_sched_sample, false);
   bpf_program__set_autoattach(skel->progs.wl_sched_harvest, false);
+  // The held exiting threads (kptrs) only exist for sampled, so that
+  // sched_switch still loads on kernels without task kptrs.
+  bpf_map__set_autocreate(skel->maps.dying, sampled);
+  bpf_map__set_autocreate(skel->maps.held_threads, sampled);
+  if (config.dying_entries == 0) {
+    return absl::InvalidArgumentError("the dying-thread map needs entries");
+  }
   int err = bpf_map__set_max_entries(skel->maps.oncpu, config.map_entries);
+  if (!err) {
+    err = bpf_map__set_max_entries(skel->maps.dying, config.dying_entries);
+  }
+  if (!err) {
+    err =
+        bpf_map__set_max_entries(skel->maps.held_threads, config.dying_entries);
+  }
   if (!err) {
     err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
   }

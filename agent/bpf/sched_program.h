@@ -22,7 +22,8 @@ namespace wattlens {
 
 // How on-CPU time is read (bpf/sched.bpf.c explains both).
 enum class CpuTimeSource {
-  kSampled,      // a task iterator at each drain + sched_process_free
+  kSampled,      // a task iterator at each drain + exiting threads held
+                 // until they switch out dead
   kSchedSwitch,  // a program on every context switch
 };
 
@@ -32,6 +33,9 @@ absl::StatusOr<CpuTimeSource> ParseCpuTimeSource(absl::string_view name);
 
 struct SchedProgramConfig {
   uint32_t map_entries = 16384;
+  // sampled: exiting threads held until a drain sees them switched out
+  // dead. Each pins its task_struct (~6 KiB) for up to one interval.
+  uint32_t dying_entries = 8192;
   uint32_t ringbuf_bytes = 4u << 20;  // power of two
   CpuTimeSource cpu_time_source = CpuTimeSource::kSampled;
 };

@@ -381,7 +381,8 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
     auto source = Family(
         "wattlens_agent_cpu_time_source_info",
         "How on-CPU time is read (sampled: scheduler runtime at each drain "
-        "and at thread free; sched_switch: a program per context switch).",
+        "and after each thread's final switch; sched_switch: a program per "
+        "context switch).",
         MetricType::Gauge);
     Add(source, {{"source", s.self.cpu_time_source}}, 1);
     out.push_back(std::move(source));

@@ -259,9 +259,10 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
   }
   exited_now_.clear();
   for (auto it = procs_.begin(); it != procs_.end();) {
-    // EXITING without its EXIT for a whole grace period: the kernel never
-    // reported the task's free (what it ran after its exit began is not in
-    // the maps). Retire it now, counted.
+    // EXITING without its EXIT for a whole grace period: its leader never
+    // finished exiting within it, or was neither held nor seen freed (what
+    // it ran after its exit began is not in the maps). Retire it now,
+    // counted.
     Proc& p = it->second;
     if (!p.exited && p.exiting_since_ns &&
         monotonic_ns - p.exiting_since_ns >= options_.exit_grace_ns) {

@@ -90,8 +90,9 @@ struct AggregatorOptions {
   // those whose EXIT event was lost.
   uint32_t gc_every = 10;
   // A process announced EXITING (sampled CPU time) is retired this long
-  // after it if its EXIT (sent when the kernel frees it) never comes, and
-  // counted: a small share of task frees never reach BPF programs.
+  // after it if its EXIT (sent by the first drain after its leader's final
+  // switch-out, or at its free) never comes, and counted. The agent raises
+  // it to two intervals.
   int64_t exit_grace_ns = 2'000'000'000;
   // How long a retired process's keys are still recognised: counts that
   // arrive after its export (a thread freed after its leader) go to its

@@ -1,8 +1,8 @@
 /* The kernel/user ABI of Wattlens: every map key, map value and ring-buffer
- * record shared between the bpf/ objects and the agent. Plain C, fixed-width types,
- * explicit padding, no implicit holes: the agent mirrors each size with a
- * static_assert (agent/bpf/abi.h), so a change here that is not mirrored fails
- * the build instead of corrupting reads. */
+ * record shared between the bpf/ objects and the agent. Plain C, fixed-width
+ * types, explicit padding, no implicit holes: the agent mirrors each size with
+ * a static_assert (agent/bpf/abi.h), so a change here that is not mirrored
+ * fails the build instead of corrupting reads. */
 #ifndef WATTLENS_BPF_SHARED_ABI_H_
 #define WATTLENS_BPF_SHARED_ABI_H_
 
@@ -22,6 +22,8 @@ enum wl_drop_reason {
   WL_DROP_TASK_STORAGE = 3,     /* no memory for a task's runtime slot */
   WL_DROP_NET_MAP_FULL = 4,     /* (process, cgroup, class) network map full */
   WL_DROP_SOCK_STORAGE = 5,     /* no memory for a socket's owner record */
+  WL_DROP_SCHED_DYING_FULL = 6, /* exiting thread not held (map full): its
+                                   remainder waits for its free */
   WL_DROP_MAX = 8,
 };
 
@@ -62,12 +64,13 @@ struct wl_sched_key {
 
 enum wl_event_type {
   WL_EVENT_EXEC = 1,
-  WL_EVENT_FORK = 2, /* a new process, not a new thread */
-  WL_EVENT_EXIT = 3, /* the process ended and its CPU time is in `oncpu`
-                        (sampled: its group leader was freed; sched_switch:
-                        its last thread switched out dead) */
+  WL_EVENT_FORK = 2,    /* a new process, not a new thread */
+  WL_EVENT_EXIT = 3,    /* the process ended and its CPU time is in `oncpu`
+                           (sampled: a drain found its group leader switched
+                           out dead, or it was freed; sched_switch: its last
+                           thread switched out dead) */
   WL_EVENT_EXITING = 4, /* sampled only: the last thread of the process
-                           began to exit; EXIT follows when it is freed */
+                           began to exit; EXIT follows at the next drain */
 };
 
 /* The only record that crosses the ring buffer: rare lifecycle events. */
@@ -87,9 +90,9 @@ struct wl_event {
  * wins: a node address inside a cluster CIDR is `node`); no match is
  * `internet`. Sockets without a peer (unconnected UDP) are `unknown`. */
 enum wl_net_class {
-  WL_NET_NODE = 0,     /* loopback and this node's addresses */
-  WL_NET_CLUSTER = 1,  /* configured pod and service CIDRs */
-  WL_NET_PRIVATE = 2,  /* other RFC 1918 / RFC 6598 / ULA / link-local */
+  WL_NET_NODE = 0,    /* loopback and this node's addresses */
+  WL_NET_CLUSTER = 1, /* configured pod and service CIDRs */
+  WL_NET_PRIVATE = 2, /* other RFC 1918 / RFC 6598 / ULA / link-local */
   WL_NET_INTERNET = 3,
   WL_NET_UNKNOWN = 4,
   WL_NET_CLASSES = 5,

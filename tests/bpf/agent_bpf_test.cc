@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <linux/sched.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <atomic>
+#include <functional>
 #include <set>
 #include <vector>
 
@@ -139,6 +141,105 @@ TEST_P(AgentBpfTest, CgroupCpuMatchesKernelAccounting) {
   EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);  // issue bar: 1 %
 }
 
+// Burns `ns` of this thread's CPU time without syscalls.
+void BurnThreadCpu(int64_t ns) {
+  timespec t0, t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  volatile uint64_t x = 0;
+  do {
+    for (int i = 0; i < 10000; ++i) x = x + i;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1'000'000'000L + t.tv_nsec - t0.tv_nsec <
+           ns);
+}
+
+// Runs `body` as a process in its own new cgroup and checks, after it ends,
+// that it is exported exactly once and that both its own and its cgroup's
+// CPU time match the cgroup's cpu.stat (to 0.1 %: sampled charges the
+// child's time before the move to its new cgroup), with no exit unseen.
+void ExpectProcessExact(Agent& agent, const std::string& name,
+                        std::function<int()> body, uint64_t min_us) {
+  TestCgroup cg(name);
+  ASSERT_TRUE(cg.ok());
+  GatedChild child(std::move(body));
+  ASSERT_TRUE(cg.Add(child.pid()));
+  child.Release();
+  ASSERT_EQ(child.Wait(), 0);
+  const uint64_t kernel_us = cg.UsageUsec();
+  ASSERT_GT(kernel_us, min_us);
+
+  int exports = 0;
+  uint64_t process_ns = 0;
+  auto count = [&](const Snapshot& s) {
+    if (auto p = FindExited(s, child.pid())) {
+      ++exports;
+      process_ns = p->cpu_ns;
+    }
+  };
+  ASSERT_TRUE(DrainUntil(
+      agent, [&](const Snapshot&) { return exports > 0; }, count));
+  for (int i = 0; i < 3; ++i) {  // no second export
+    ASSERT_TRUE(agent.DrainOnce().ok());
+    count(*agent.store().Latest());
+  }
+  EXPECT_EQ(exports, 1);
+  const CgroupStats* c = FindCgroup(*agent.store().Latest(), cg.id());
+  ASSERT_NE(c, nullptr);
+  std::printf("%s: process %.0f us, cgroup %.0f us, kernel cpu.stat %lu us\n",
+              name.c_str(), process_ns / 1000.0, c->cpu_ns / 1000.0, kernel_us);
+  EXPECT_NEAR(c->cpu_ns / 1000.0, kernel_us, kernel_us * 0.001);
+  EXPECT_NEAR(process_ns / 1000.0, kernel_us, kernel_us * 0.001);
+  EXPECT_EQ(agent.store().Latest()->self.lost_events.at("exit_free_unseen"),
+            0u);
+}
+
+void* BurnThenExitThread(void* ns) {
+  BurnThreadCpu(reinterpret_cast<intptr_t>(ns));
+  syscall(SYS_exit, 0);  // this thread only
+  return nullptr;
+}
+
+void* BurnForever(void*) {
+  for (;;) BurnThreadCpu(1'000'000'000);
+  return nullptr;
+}
+
+// The group leader exits first (a zombie until its threads are gone) and
+// two threads go on burning CPU: the process ends when the last of them
+// exits.
+TEST_P(AgentBpfTest, LeaderExitingBeforeItsThreads) {
+  ExpectProcessExact(
+      *agent_, "leader_first",
+      [] {
+        pthread_t t;
+        for (intptr_t ns : {200'000'000L, 400'000'000L}) {
+          if (pthread_create(&t, nullptr, BurnThenExitThread,
+                             reinterpret_cast<void*>(ns)))
+            return 1;
+        }
+        BurnThreadCpu(50'000'000);
+        syscall(SYS_exit, 0);  // the leader alone
+        return 2;
+      },
+      600'000);
+}
+
+// exit_group() while three threads are busy: they all die together, in
+// whatever order their final switches and reaps come.
+TEST_P(AgentBpfTest, ExitGroupWithBusyThreads) {
+  ExpectProcessExact(
+      *agent_, "exit_group",
+      [] {
+        pthread_t t;
+        for (int i = 0; i < 3; ++i) {
+          if (pthread_create(&t, nullptr, BurnForever, nullptr)) return 1;
+        }
+        BurnThreadCpu(200'000'000);
+        return 0;  // exit_group(0), through exit()
+      },
+      200'000);
+}
+
 TEST_P(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
   constexpr int kProcs = 1000;
   TestCgroup cg("short");
@@ -224,20 +325,16 @@ TEST_P(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
   const uint64_t unseen = lost.at("exit_free_unseen");
   std::printf(
       "1000 short-lived: agent %.0f us, kernel cpu.stat %lu us "
-      "(%.3f%%), task frees unseen %lu\n",
+      "(%.3f%%), exits unseen %lu\n",
       agent_us, kernel_us, 100.0 * (agent_us - kernel_us) / kernel_us, unseen);
   EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.01);  // issue bar: 1 %
-  if (GetParam() == CpuTimeSource::kSchedSwitch) {
-    EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);
-    EXPECT_EQ(unseen, 0u);
-  } else {
-    // Exact, but for processes whose free never reached the program: each
-    // of those is counted and lacks at most its own runtime after its exit
-    // began (a few times the mean of these tiny ones).
-    const double mean_us = static_cast<double>(kernel_us) / kProcs;
-    EXPECT_LE(agent_us, kernel_us * 1.001);
-    EXPECT_GE(agent_us, kernel_us * 0.999 - unseen * 5 * mean_us);
-  }
+  // Both sources are exact: every thread's runtime is charged after its
+  // final switch-out (sampled: the drain after it, from the held task).
+  // What remains is the spawner's own time before it was moved into the
+  // cgroup, which sampled charges to the cgroup it is in at the drain.
+  EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);
+  EXPECT_EQ(unseen, 0u);
+  EXPECT_EQ(lost.at("sched_dying_full"), 0u);
   EXPECT_EQ(lost.at("ringbuf_full"), 0u);
 }
 
@@ -367,16 +464,19 @@ TEST_P(AgentBpfBudgetTest, VerifierBudgetAndRunStats) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
   absl::flat_hash_map<std::string, uint32_t> budget = {
       // wl_sys_exit includes its global functions, wl_flush_way's loop
-      // over a cache way's 64 entries (bpf/syscalls.bpf.c).
-      {"wl_sys_exit", 3000},  {"wl_sys_exit_task", 200},
+      // over a cache way's 64 entries (bpf/syscalls.bpf.c); 3,090 as
+      // clang 16 builds it.
+      {"wl_sys_exit", 3500},  {"wl_sys_exit_task", 200},
       {"wl_sys_flush", 3000}, {"wl_sys_cgroup_move", 50},
       {"wl_sched_fork", 200}, {"wl_sched_exec", 200},
       {"wl_sock_send", 1000}, {"wl_sock_recv", 1000},
       {"wl_tcp_state", 900},  {"wl_tcp_retransmit", 300},
       {"wl_net_flush", 300}};
   if (GetParam() == CpuTimeSource::kSampled) {
-    budget["wl_sched_sample"] = 400;  // wl_sample's claim loop, unrolled
-    budget["wl_sched_free"] = 600;    // wl_sample and the EXIT record
+    // wl_sample's claim loop, unrolled; the reap walk's callback
+    budget["wl_sched_sample"] = 900;
+    budget["wl_sched_exit"] = 900;  // wl_sample, EXITING, the held task
+    budget["wl_sched_free"] = 600;  // wl_sample and the EXIT record
   } else {
     budget["wl_sched_switch"] = 400;
   }
