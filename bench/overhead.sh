@@ -327,7 +327,14 @@ log "raw data in $OUT"
   fi
   echo "bpftrace=$($BPFTRACE --version 2>/dev/null || echo none)"
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  # Left on by someone else, it adds two clock reads to every program run
+  # and inflates every BPF variant (a run at 1 measured a floor of 155 ns
+  # per syscall instead of 72).
+  echo "bpf_stats_enabled_at_start=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo unknown)"
 } >"$OUT/env.txt"
+if ((!bpf_stats)) && [[ $(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null) == 1 ]]; then
+  log "warning: kernel.bpf_stats_enabled is 1: every BPF variant's Δ includes the stats' clock reads"
+fi
 
 # 1,000 live processes for the whole run: every tracer starts and runs with
 # them present.
