@@ -139,7 +139,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   };
   auto sched = SchedProgram::Create(c.sched, ncpus, on_event);
   if (!sched.ok() && c.sched.cpu_time_source == CpuTimeSource::kSampled) {
-    // Kernels before task iterators (5.8) or sched_process_free in BTF.
+    // Kernels without task iterators (5.8), task kptrs and
+    // bpf_task_acquire (6.2), or sched_process_free in BTF.
     spdlog::warn(
         "sched: sampled on-CPU time unavailable ({}); using sched_switch",
         std::string(sched.status().message()));

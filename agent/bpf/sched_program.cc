@@ -153,7 +153,8 @@ void SchedProgram::SampleAll() {
   if (!err) return;
   harvest_error_ =
       absl::StrCat("threads are not sampled (task iterator: ", strerror(err),
-                   "): on-CPU time arrives when a thread is freed");
+                   "): on-CPU time arrives when a thread is freed; exiting "
+                   "threads already held lose their last slice");
   spdlog::warn("sched: {}", harvest_error_);
 }
 

@@ -74,7 +74,8 @@ class SchedProgram {
       MapReadStats* stats);
   int ncpus() const { return ncpus_; }
   // Why harvesting is off ("" while it works): sampled, the reads then see
-  // a thread's time only when it is freed; with sched_switch, running
+  // a thread's time only when it is freed (and threads already held as
+  // exiting stay held, their last slices lost); with sched_switch, running
   // slices only at switch-out.
   const std::string& harvest_error() const { return harvest_error_; }
   CpuTimeSource cpu_time_source() const { return config_.cpu_time_source; }

@@ -202,9 +202,9 @@ TEST_F(AggregatorTest, ExitingThenExitExportsOnceAndLateTailsGoToTheCgroup) {
   EXPECT_EQ(res.snapshot->self.lost_events.at("exit_free_unseen"), 0u);
 }
 
-// An EXIT that never follows EXITING (the task free did not reach the
-// program): retired after the grace period, counted, exported once; an EXIT
-// arriving later is not exported again.
+// An EXIT that never follows EXITING (the leader was neither reaped from
+// `dying` nor seen freed): retired after the grace period, counted, exported
+// once; an EXIT arriving later is not exported again.
 TEST_F(AggregatorTest, ExitingWithoutExitIsRetiredAfterTheGraceAndCounted) {
   AggregatorOptions o = NoGc();
   o.exit_grace_ns = 2'500'000'000;  // Step advances 1 s
