@@ -102,19 +102,24 @@ TEST_P(AgentBpfTest, ExactSyscallCountsAndFailures) {
   EXPECT_EQ(exported_exited, 1);
 }
 
+// Burns `ns` of this thread's CPU time without syscalls (clock_gettime is the
+// vDSO).
+void BurnThreadCpu(int64_t ns) {
+  timespec t0, t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  volatile uint64_t x = 0;
+  do {
+    for (int i = 0; i < 10000; ++i) x = x + i;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1'000'000'000L + t.tv_nsec - t0.tv_nsec <
+           ns);
+}
+
 TEST_P(AgentBpfTest, CgroupCpuMatchesKernelAccounting) {
   TestCgroup cg("cpu");
   ASSERT_TRUE(cg.ok());
   GatedChild child([] {
-    // ~2 s of CPU with no syscalls (clock_gettime is the vDSO).
-    timespec t0, t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-    volatile uint64_t x = 0;
-    do {
-      for (int i = 0; i < 100000; ++i) x = x + i;
-      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    } while ((t.tv_sec - t0.tv_sec) * 1'000'000'000L + t.tv_nsec - t0.tv_nsec <
-             2'000'000'000L);
+    BurnThreadCpu(2'000'000'000);
     return 0;
   });
   ASSERT_TRUE(cg.Add(child.pid()));
@@ -139,18 +144,6 @@ TEST_P(AgentBpfTest, CgroupCpuMatchesKernelAccounting) {
               c->path.c_str(), agent_us, kernel_us,
               100.0 * (agent_us - kernel_us) / kernel_us);
   EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);  // issue bar: 1 %
-}
-
-// Burns `ns` of this thread's CPU time without syscalls.
-void BurnThreadCpu(int64_t ns) {
-  timespec t0, t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-  volatile uint64_t x = 0;
-  do {
-    for (int i = 0; i < 10000; ++i) x = x + i;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  } while ((t.tv_sec - t0.tv_sec) * 1'000'000'000L + t.tv_nsec - t0.tv_nsec <
-           ns);
 }
 
 // Runs `body` as a process in its own new cgroup and checks, after it ends,
