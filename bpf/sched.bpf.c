@@ -271,9 +271,10 @@ static __always_inline bool wl_charge_atomic(struct task_struct *task,
   return true;
 }
 
-/* Charges `task` with its runtime since it was last charged, under `key`;
+/* Charges `task` with its runtime since it was last charged, under `key`
+ * (NULL: its current one, built only if there is something to charge);
  * returns its state (NULL, counted, without memory for it). */
-static __always_inline struct wl_task_state *wl_sample_as(
+static __always_inline struct wl_task_state *wl_sample(
     struct task_struct *task, const struct wl_sched_key *key) {
   __u64 runtime = task->se.sum_exec_runtime;
   struct wl_task_state *st = bpf_task_storage_get(
@@ -300,6 +301,11 @@ static __always_inline struct wl_task_state *wl_sample_as(
     if (runtime <= old) return st;
     __u64 prev = __sync_val_compare_and_swap(seen, old, runtime);
     if (prev == old) {
+      struct wl_sched_key own;
+      if (!key) {
+        own = wl_key_of(task);
+        key = &own;
+      }
       /* Map full: give the interval back for the next sample, if no one
        * has moved on since (else it is lost, and counted). */
       if (!wl_charge_atomic(task, key, runtime - old))
@@ -310,12 +316,6 @@ static __always_inline struct wl_task_state *wl_sample_as(
   }
   wl_count_drop(WL_DROP_TASK_STORAGE); /* not claimed: left for the next */
   return st;
-}
-
-static __always_inline struct wl_task_state *wl_sample(
-    struct task_struct *task) {
-  struct wl_sched_key key = wl_key_of(task);
-  return wl_sample_as(task, &key);
 }
 
 /* One held thread, at the end of a drain's walk: if it has switched out
@@ -335,7 +335,7 @@ static long wl_reap_one(struct bpf_map *map, __u64 *addr, struct wl_dying *d,
     if (t) bpf_task_release(t); /* cannot happen: this walk is the only one */
     return 0;
   }
-  wl_sample_as(t, &d->key);
+  wl_sample(t, &d->key);
   const bool group_dead = t->signal->live.counter == 0;
   if (t->pid == t->tgid) d->exit.exit_code = t->exit_code;
   bpf_task_release(t);
@@ -365,7 +365,7 @@ SEC("iter/task")
 int wl_sched_sample(struct bpf_iter__task *ctx) {
   struct task_struct *task = ctx->task;
   if (task)
-    wl_sample(task);
+    wl_sample(task, NULL);
   else
     bpf_for_each_map_elem(&dying, wl_reap_one, NULL, 0);
   return 0;
@@ -376,15 +376,22 @@ int wl_sched_sample(struct bpf_iter__task *ctx) {
 static __always_inline bool wl_hold(struct task_struct *task,
                                     const struct wl_sched_key *key) {
   __u64 addr = (__u64)task;
-  struct wl_dying *d = bpf_map_lookup_elem(&dying, &addr);
-  if (d) return false; /* cannot happen: a thread exits once */
   struct wl_dying init = {.key = *key};
   /* The process's EXIT as known now; the exit code is final once its
    * leader has exited (re-read at the reap if this is the leader). */
   wl_fill_event(&init.exit, WL_EVENT_EXIT, task, key->cgroup_id);
   init.exit.exit_code = task->group_leader->exit_code;
   if (bpf_map_update_elem(&dying, &addr, &init, BPF_NOEXIST)) return false;
-  d = bpf_map_lookup_elem(&dying, &addr);
+  struct wl_dying *d = bpf_map_lookup_elem(&dying, &addr);
+  struct task_struct *ref = d ? bpf_task_acquire(task) : NULL;
+  if (!ref) { /* cannot happen before the task is released */
+    bpf_map_delete_elem(&dying, &addr);
+    return false;
+  }
+  ref = bpf_kptr_xchg(&d->task, ref);
+  if (ref) bpf_task_release(ref);
+  /* Counted only once held. No reap can interleave: the task is running
+   * here, and a reap takes only threads that have switched out dead. */
   struct wl_sched_key proc = *key;
   proc.cgroup_id = 0;
   __u64 one = 1;
@@ -395,13 +402,6 @@ static __always_inline bool wl_hold(struct task_struct *task,
     n = bpf_map_lookup_elem(&held_threads, &proc); /* a racing insert */
     if (n) __sync_fetch_and_add(n, 1);
   }
-  struct task_struct *ref = d ? bpf_task_acquire(task) : NULL;
-  if (!ref) { /* cannot happen before the task is released */
-    bpf_map_delete_elem(&dying, &addr);
-    return false;
-  }
-  ref = bpf_kptr_xchg(&d->task, ref);
-  if (ref) bpf_task_release(ref);
   return true;
 }
 
@@ -411,7 +411,7 @@ static __always_inline bool wl_hold(struct task_struct *task,
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(wl_sched_exit, struct task_struct *task) {
   struct wl_sched_key key = wl_key_of(task);
-  struct wl_task_state *st = wl_sample_as(task, &key);
+  struct wl_task_state *st = wl_sample(task, &key);
   if (task->signal->live.counter == 0)
     wl_emit(WL_EVENT_EXITING, task, key.cgroup_id);
   if (!st) return 0; /* counted; its remainder is charged at its free */
@@ -434,7 +434,7 @@ int BPF_PROG(wl_sched_exit, struct task_struct *task) {
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(wl_sched_free, struct task_struct *task) {
   if (!task || task->pid == 0) return 0;
-  struct wl_task_state *st = wl_sample(task);
+  struct wl_task_state *st = wl_sample(task, NULL);
   /* A held leader's process ends at a reap instead. */
   if (task->pid == task->tgid && !(st && st->held))
     wl_emit(WL_EVENT_EXIT, task, wl_task_workload_cgroup(task));
