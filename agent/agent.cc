@@ -20,20 +20,6 @@
 namespace wattlens {
 namespace {
 
-int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  std::string_view msg(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
-  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
-  if (level == LIBBPF_WARN) {
-    spdlog::warn("libbpf: {}", msg);
-  } else {
-    spdlog::debug("libbpf: {}", msg);
-  }
-  return 0;
-}
-
 // /proc/<pid>/stat and /proc/<pid>/comm, for processes the agent first meets
 // in its counters. Never environ or cmdline.
 std::optional<ProcInfo> ReadProc(const std::string& proc_root, uint32_t pid) {
@@ -90,7 +76,7 @@ Agent::Agent(AgentConfig config, const Clock& clock)
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
                                                      const Clock& clock) {
-  libbpf_set_print(LibbpfPrint);
+  InstallLibbpfLogger();
   std::unique_ptr<Agent> a(new Agent(std::move(config), clock));
   AgentConfig& c = a->config_;
   a->features_ = ProbeKernelFeatures(c.btf_path, c.proc_root);
@@ -122,7 +108,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     }
   }
 
-  // Each concern loads on its own: a verifier failure degrades the agent.
+  // Each concern loads on its own, in the variant the kernel's features
+  // allow: a verifier failure degrades the agent (with the verifier's
+  // reason), it never silently loads another variant.
+  c.syscalls.task_pt_regs = a->features_.task_pt_regs;
+  a->source_variants_["syscalls"] =
+      c.syscalls.task_pt_regs ? "tp_btf" : "tp_btf_stack_regs";
   auto sys = SyscallsProgram::Create(c.syscalls, ncpus);
   if (sys.ok()) {
     a->syscalls_ = std::move(*sys);
@@ -137,16 +128,15 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     self->events_received_.fetch_add(1, std::memory_order_relaxed);
     self->events_.TryPush(e);  // full: counted by the ring, never blocks
   };
-  auto sched = SchedProgram::Create(c.sched, ncpus, on_event);
-  if (!sched.ok() && c.sched.cpu_time_source == CpuTimeSource::kSampled) {
-    // Kernels without task iterators (5.8), task kptrs and
-    // bpf_task_acquire (6.2), or sched_process_free in BTF.
-    spdlog::warn(
-        "sched: sampled on-CPU time unavailable ({}); using sched_switch",
-        std::string(sched.status().message()));
-    SchedProgramConfig fallback = c.sched;
-    fallback.cpu_time_source = CpuTimeSource::kSchedSwitch;
-    sched = SchedProgram::Create(fallback, ncpus, on_event);
+  absl::StatusOr<std::unique_ptr<SchedProgram>> sched =
+      absl::FailedPreconditionError("");
+  if (auto cpu = ChooseCpuTimeSource(a->features_, c.cpu_time_request);
+      cpu.ok()) {
+    c.sched.cpu_time_source = *cpu;
+    a->source_variants_["sched"] = std::string(CpuTimeSourceName(*cpu));
+    sched = SchedProgram::Create(c.sched, ncpus, on_event);
+  } else {
+    sched = cpu.status();
   }
   if (sched.ok()) {
     a->sched_ = std::move(*sched);
@@ -154,13 +144,28 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     a->sched_error_ = std::string(sched.status().message());
     spdlog::error("sched source disabled: {}", a->sched_error_);
   }
-  auto net = NetworkProgram::Create(c.network, ncpus);
+  absl::StatusOr<std::unique_ptr<NetworkProgram>> net =
+      absl::FailedPreconditionError("");
+  if (auto bytes =
+          ChooseNetworkBytesSource(a->features_, c.network_bytes_request);
+      bytes.ok()) {
+    c.network.bytes_source = *bytes;
+    a->source_variants_["network"] =
+        std::string(NetworkBytesSourceName(*bytes));
+    net = NetworkProgram::Create(c.network, ncpus);
+  } else {
+    net = bytes.status();
+  }
   if (net.ok()) {
     a->network_ = std::move(*net);
     a->network_error_ = a->network_->degraded_reason();
   } else {
     a->network_error_ = std::string(net.status().message());
     spdlog::error("network source disabled: {}", a->network_error_);
+  }
+  for (const auto& [source, variant] : a->source_variants_) {
+    spdlog::info("{}: {} variant on kernel {}", source, variant,
+                 a->features_.kernel_release);
   }
   if (!a->syscalls_ && !a->sched_ && !a->network_) {
     return absl::FailedPreconditionError(
@@ -565,14 +570,19 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
   self.lost_events["malformed_event"] = events_malformed_.load();
   self.events_received = events_received_.load();
   self.bpf_stats_enabled = stats_fd_ >= 0 || features_.bpf_stats_sysctl;
-  self.sources.push_back({"syscalls", syscalls_ != nullptr, syscalls_error_});
-  self.sources.push_back({"sched", sched_ != nullptr,
-                          sched_ && sched_error_.empty()
-                              ? sched_->harvest_error()
-                              : sched_error_});
+  auto variant = [this](const char* source) {
+    auto it = source_variants_.find(source);
+    return it == source_variants_.end() ? std::string() : it->second;
+  };
+  self.sources.push_back(
+      {"syscalls", syscalls_ != nullptr, syscalls_error_, variant("syscalls")});
+  self.sources.push_back(
+      {"sched", sched_ != nullptr,
+       sched_ && sched_error_.empty() ? sched_->harvest_error() : sched_error_,
+       variant("sched")});
   self.sources.push_back({"network",
                           network_ != nullptr && network_error_.empty(),
-                          network_error_});
+                          network_error_, variant("network")});
   if (syscalls_) {
     add_drops(syscalls_->ReadDrops());
     self.maps.push_back(

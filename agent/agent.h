@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/bpf/kernel_features.h"
+#include "agent/bpf/libbpf_log.h"
 #include "agent/bpf/network_program.h"
 #include "agent/bpf/power_program.h"
 #include "agent/bpf/sched_program.h"
@@ -102,6 +104,11 @@ struct AgentConfig {
   SyscallsProgramConfig syscalls;
   SchedProgramConfig sched;
   NetworkProgramConfig network;
+  // The variant of each source: automatic picks the best this kernel
+  // accepts (by probe) and overrides sched.cpu_time_source and
+  // network.bytes_source; an explicit one that cannot load here is an error.
+  VariantRequest<CpuTimeSource> cpu_time_request;
+  VariantRequest<NetworkBytesSource> network_bytes_request;
   // Node addresses are re-read (interfaces change) every N intervals.
   uint32_t network_refresh_every = 30;
   size_t event_queue_capacity = 65536;
@@ -171,6 +178,8 @@ class Agent {
   std::unique_ptr<SchedProgram> sched_;
   std::unique_ptr<NetworkProgram> network_;
   std::string syscalls_error_, sched_error_, network_error_;
+  // Source name -> the variant loaded (or tried), for logs and metrics.
+  std::map<std::string, std::string> source_variants_;
   // Power: the BPF frequency/idle program (or its fallback), the meters,
   // the idle baseline for metered zones and the attribution state; all
   // used by the drain thread only.

@@ -36,20 +36,22 @@ ABSL_FLAG(uint32_t, bpf_sched_dying_entries, 8192,
           "them switched out dead (each pins ~6 KiB of kernel memory for up "
           "to one interval); beyond it their last slice waits for their "
           "free, counted as lost_events{reason=\"sched_dying_full\"}.");
-ABSL_FLAG(
-    std::string, cpu_time_source, "sampled",
-    "How on-CPU time is read: `sampled` (each thread's scheduler "
-    "runtime at every drain and after its final switch; nothing runs on a "
-    "context switch) or `sched_switch` (a program on every context "
-    "switch: exact per CPU and across cgroup moves mid-interval, at a "
-    "cost per switch). sampled falls back to sched_switch on kernels "
-    "without task iterators.");
+ABSL_FLAG(std::string, cpu_time_source, "auto",
+          "How on-CPU time is read: `auto` (the best this kernel accepts, by "
+          "feature probe), `sampled` (each thread's scheduler runtime at every "
+          "drain and after its final switch; nothing runs on a context switch; "
+          "needs the task kfuncs of Linux 6.2) or `sched_switch` (a program on "
+          "every context switch: exact per CPU and across cgroup moves "
+          "mid-interval, at a cost per switch). An explicit choice this kernel "
+          "cannot load is an error (docs/kernels.md).");
 ABSL_FLAG(uint32_t, bpf_net_map_entries, 16384,
           "Capacity of the (process, cgroup, traffic class) network map.");
-ABSL_FLAG(bool, bpf_network_bytes, true,
-          "Count network bytes (sock_send/recv_length). Off, or on kernels "
-          "without those tracepoints, only TCP connections are counted and "
-          "the network source reports itself degraded.");
+ABSL_FLAG(std::string, network_bytes_source, "auto",
+          "Where network bytes come from: `auto` (by feature probe), "
+          "`sock_length` (the sock_send/recv_length tracepoints, Linux 6.3), "
+          "`syscalls` (the socket I/O syscalls at sys_exit, any kernel) or "
+          "`off` (TCP connection counts only; the network source reports "
+          "itself degraded).");
 ABSL_FLAG(std::vector<std::string>, cluster_cidrs, {},
           "Comma-separated pod and service CIDRs: peers inside them are "
           "traffic class `cluster`.");
@@ -194,14 +196,22 @@ int main(int argc, char** argv) {
   if (auto source =
           wattlens::ParseCpuTimeSource(absl::GetFlag(FLAGS_cpu_time_source));
       source.ok()) {
-    config.sched.cpu_time_source = *source;
+    config.cpu_time_request = *source;
   } else {
     std::fprintf(stderr, "wattlens-agent: --cpu_time_source: %s\n",
                  std::string(source.status().message()).c_str());
     return 2;
   }
+  if (auto source = wattlens::ParseNetworkBytesSource(
+          absl::GetFlag(FLAGS_network_bytes_source));
+      source.ok()) {
+    config.network_bytes_request = *source;
+  } else {
+    std::fprintf(stderr, "wattlens-agent: --network_bytes_source: %s\n",
+                 std::string(source.status().message()).c_str());
+    return 2;
+  }
   config.network.map_entries = absl::GetFlag(FLAGS_bpf_net_map_entries);
-  config.network.byte_counts = absl::GetFlag(FLAGS_bpf_network_bytes);
   for (const std::string& text : absl::GetFlag(FLAGS_cluster_cidrs)) {
     auto cidr = wattlens::ParseCidr(text);
     if (!cidr.ok()) {

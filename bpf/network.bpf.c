@@ -2,9 +2,23 @@
 /* Network bytes, packets and TCP connection life per process, cgroup and
  * traffic class.
  *
- * Bytes come from sock:sock_send_length / sock:sock_recv_length (Linux 6.3+),
- * which fire in the calling process after a socket send or receive with the
- * byte count: exact application bytes, and nothing on other syscalls. Each
+ * Bytes come from one of two sources; the agent loads one, by probe:
+ * - sock_length: sock:sock_send_length / sock:sock_recv_length (Linux 6.3+),
+ *   which fire in the calling process after a socket send or receive with
+ *   the byte count: exact application bytes, nothing on other syscalls.
+ * - syscalls (kernels without those tracepoints): raw_syscalls:sys_exit,
+ *   for the socket I/O syscalls only (read, write, readv, writev, send*,
+ *   recv*, sendmmsg/recvmmsg, sendfile, splice) and accept/accept4. The fd
+ *   argument is still in the saved registers at exit; it is resolved through
+ *   the task's file table (probe reads, since the verifier cannot follow the
+ *   fd array), and only a socket inode counts. The byte count is the
+ *   syscall's return value (per message for the mmsg calls), so both sources
+ *   count payload bytes. Paths that bypass syscalls (io_uring, kernel
+ *   sockets) are not counted by this source. Owner records live in a hash
+ *   keyed by the socket's address instead of socket storage (the pointer
+ *   from the file table cannot be handed to socket-storage helpers); an
+ *   accepted socket is owned by the process accept() returns it to.
+ * Each
  * TCP/UDP socket carries an owner record in socket-local storage: the process
  * that last used it and its traffic class, classified once (LPM trie) when
  * the socket has a peer, so there is no trie lookup per packet. Connection
@@ -80,6 +94,21 @@ struct {
   __type(value, struct sock_owner);
 } sock_owners SEC(".maps");
 
+/* Set by the agent between open and load. */
+const volatile bool owner_by_addr = false; /* the syscalls byte source */
+
+/* Owner records keyed by the socket's address, for the syscalls byte source.
+ * TCP only: an entry is removed when its socket reaches TCP_CLOSE, which
+ * every TCP socket does before it is freed; LRU so that a missed removal
+ * cannot fill the map. UDP sockets get no record (their bytes are keyed by
+ * the calling process directly). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, struct sock_owner);
+} sock_owners_by_addr SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
   __uint(max_entries, 16384); /* --bpf_net_map_entries */
@@ -141,37 +170,58 @@ static __always_inline __u32 wl_lookup_v4(__be32 addr) {
   return c ? *c : WL_NET_INTERNET;
 }
 
+/* What the byte path needs of a socket, read once per use. */
+struct wl_sk_facts {
+  __u64 skv; /* its address, as a number */
+  __u16 family;
+  __u16 proto;
+  __u32 daddr;
+  __u32 daddr6[4];
+};
+
+/* By direct BTF loads: for a socket pointer the verifier knows (tracepoint
+ * arguments). */
+static __always_inline void wl_sk_read(struct sock *sk, __u64 skv,
+                                       struct wl_sk_facts *f) {
+  f->skv = skv;
+  f->family = sk->__sk_common.skc_family;
+  f->proto = sk->sk_protocol;
+  f->daddr = sk->__sk_common.skc_daddr;
+  f->daddr6[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+  f->daddr6[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+  f->daddr6[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+  f->daddr6[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+}
+
+/* By probe reads: for a socket found through the fd table. */
+static __always_inline void wl_sk_read_probe(struct sock *sk,
+                                             struct wl_sk_facts *f) {
+  f->skv = (__u64)sk;
+  f->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  f->proto = BPF_CORE_READ(sk, sk_protocol);
+  f->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+  BPF_CORE_READ_INTO(&f->daddr6, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+}
+
 /* The class of the socket's peer, or WL_NET_UNKNOWN when it has none. */
-static __always_inline __u32 wl_classify(struct sock *sk) {
-  __u16 family = sk->__sk_common.skc_family;
-  if (family == WL_AF_INET) {
-    __be32 daddr = sk->__sk_common.skc_daddr;
-    return daddr ? wl_lookup_v4(daddr) : WL_NET_UNKNOWN;
-  }
-  if (family != WL_AF_INET6) return WL_NET_UNKNOWN;
-  struct wl_lpm_v6_key key = {.prefixlen = 128};
-  BPF_CORE_READ_INTO(&key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-  __u64 hi, lo;
-  __builtin_memcpy(&hi, key.addr, 8);
-  __builtin_memcpy(&lo, key.addr + 8, 8);
-  if (!hi && !lo) return WL_NET_UNKNOWN;
+static __always_inline __u32 wl_classify(const struct wl_sk_facts *f) {
+  if (f->family == WL_AF_INET)
+    return f->daddr ? wl_lookup_v4(f->daddr) : WL_NET_UNKNOWN;
+  if (f->family != WL_AF_INET6) return WL_NET_UNKNOWN;
+  if (!(f->daddr6[0] | f->daddr6[1] | f->daddr6[2] | f->daddr6[3]))
+    return WL_NET_UNKNOWN;
   /* ::ffff:a.b.c.d is an IPv4 peer on a dual-stack socket. */
-  __u32 w2;
-  __builtin_memcpy(&w2, key.addr + 8, 4);
-  if (!hi && w2 == bpf_htonl(0x0000ffff)) {
-    __be32 v4;
-    __builtin_memcpy(&v4, key.addr + 12, 4);
-    return wl_lookup_v4(v4);
-  }
+  if (!(f->daddr6[0] | f->daddr6[1]) && f->daddr6[2] == bpf_htonl(0x0000ffff))
+    return wl_lookup_v4(f->daddr6[3]);
+  struct wl_lpm_v6_key key = {.prefixlen = 128};
+  __builtin_memcpy(key.addr, f->daddr6, 16);
   __u32 *c = bpf_map_lookup_elem(&class_v6, &key);
   return c ? *c : WL_NET_INTERNET;
 }
 
-static __always_inline bool wl_tcp_or_udp(struct sock *sk) {
-  __u16 family = sk->__sk_common.skc_family;
-  if (family != WL_AF_INET && family != WL_AF_INET6) return false;
-  __u16 proto = sk->sk_protocol;
-  return proto == WL_IPPROTO_TCP || proto == WL_IPPROTO_UDP;
+static __always_inline bool wl_tcp_or_udp(const struct wl_sk_facts *f) {
+  if (f->family != WL_AF_INET && f->family != WL_AF_INET6) return false;
+  return f->proto == WL_IPPROTO_TCP || f->proto == WL_IPPROTO_UDP;
 }
 
 static __always_inline void wl_add(struct wl_net_key *key, __u32 field,
@@ -200,18 +250,35 @@ static __always_inline void wl_add(struct wl_net_key *key, __u32 field,
 
 enum { F_TX, F_RX, F_CONNECT, F_ACCEPT, F_CLOSE, F_RETRANS };
 
+/* A socket's owner record (created if `create`), from socket storage or,
+ * for the syscalls byte source, from the by-address hash. NULL if absent, or
+ * (counted) if there is no room. */
+static __always_inline struct sock_owner *wl_owner(struct sock *sk, __u64 skv,
+                                                   bool create) {
+  if (!owner_by_addr) {
+    struct sock_owner *o = bpf_sk_storage_get(
+        &sock_owners, sk, 0, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+    if (!o && create) wl_count_drop(WL_DROP_SOCK_STORAGE);
+    return o;
+  }
+  struct sock_owner *o = bpf_map_lookup_elem(&sock_owners_by_addr, &skv);
+  if (o || !create) return o;
+  struct sock_owner zero = {};
+  bpf_map_update_elem(&sock_owners_by_addr, &skv, &zero, BPF_NOEXIST);
+  o = bpf_map_lookup_elem(&sock_owners_by_addr, &skv);
+  if (!o) wl_count_drop(WL_DROP_SOCK_STORAGE);
+  return o;
+}
+
 /* The owner record, (re)claimed by the current process, and its cgroup read
  * again after any cgroup migration (a process that moved charges its new
  * cgroup from then on). */
 static __always_inline struct sock_owner *wl_claim(struct sock *sk,
+                                                   const struct wl_sk_facts *f,
                                                    struct task_struct *task,
                                                    __u64 moves) {
-  struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
-                                            BPF_SK_STORAGE_GET_F_CREATE);
-  if (!o) {
-    wl_count_drop(WL_DROP_SOCK_STORAGE);
-    return 0;
-  }
+  struct sock_owner *o = wl_owner(sk, f->skv, true);
+  if (!o) return 0;
   __u32 tgid = task->tgid;
   if (!(o->flags & OWNER_KNOWN) || o->tgid != tgid || o->moves != moves) {
     o->tgid = tgid;
@@ -221,7 +288,7 @@ static __always_inline struct sock_owner *wl_claim(struct sock *sk,
     o->flags |= OWNER_KNOWN;
   }
   if (!(o->flags & OWNER_CLASSIFIED)) {
-    __u32 c = wl_classify(sk);
+    __u32 c = wl_classify(f);
     o->net_class = c;
     if (c != WL_NET_UNKNOWN) o->flags |= OWNER_CLASSIFIED;
   }
@@ -241,9 +308,11 @@ static __always_inline void wl_key_of(struct sock_owner *o,
  * listener's). */
 static __always_inline void wl_fallback_key(struct sock *sk,
                                             struct wl_net_key *key) {
+  struct wl_sk_facts f;
+  wl_sk_read(sk, 0, &f);
   key->tgid = 0;
   key->start_ns = 0;
-  key->net_class = wl_classify(sk);
+  key->net_class = wl_classify(&f);
   key->cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 }
 
@@ -308,70 +377,82 @@ static __always_inline struct wl_net_way *wl_net_way_for(
 }
 
 static __always_inline bool wl_slot_valid(struct wl_sock_slot *sl,
-                                          struct sock *sk, __u64 skv,
+                                          const struct wl_sk_facts *f,
                                           __u32 tgid, __u64 start_ns,
                                           __u64 moves, __u64 events) {
-  return sl->sk == skv && sl->key.tgid == tgid &&
+  return sl->sk == f->skv && sl->key.tgid == tgid &&
          sl->key.start_ns == start_ns && sl->moves == moves &&
-         sl->events == events &&
-         sl->daddr == sk->__sk_common.skc_daddr &&
-         sl->daddr6[0] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0] &&
-         sl->daddr6[1] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1] &&
-         sl->daddr6[2] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2] &&
-         sl->daddr6[3] == sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+         sl->events == events && sl->daddr == f->daddr &&
+         sl->daddr6[0] == f->daddr6[0] && sl->daddr6[1] == f->daddr6[1] &&
+         sl->daddr6[2] == f->daddr6[2] && sl->daddr6[3] == f->daddr6[3];
 }
 
-static __always_inline void wl_io(struct sock *sk, int ret, __u32 field) {
-  if (ret <= 0 || !wl_tcp_or_udp(sk)) return;
-  __u32 zero = 0;
-  struct wl_net_cache *c = bpf_map_lookup_elem(&io_cache, &zero);
-  if (!c) return;
+/* The key the current process's I/O on a socket is counted under; false if
+ * it has none (counted). */
+static __always_inline bool wl_io_key(struct wl_net_cache *c, struct sock *sk,
+                                      const struct wl_sk_facts *f,
+                                      struct wl_net_key *key) {
   __u64 moves = cgroup_moves;
   __u64 events = sock_events;
-  /* busy brackets every access to the cache: wl_net_flush, in an interrupt
-   * on this CPU, must not run in between. It holds the socket's address,
-   * which also turns the pointer into a number the slot hash may shift. */
-  *(volatile __u64 *)&c->busy = (__u64)sk;
-  asm volatile("" ::: "memory");
-  __u64 skv = *(volatile __u64 *)&c->busy;
   struct task_struct *task = bpf_get_current_task_btf();
   __u32 tgid = task->tgid;
   __u64 start_ns = wl_process_start_ns(task);
   struct wl_sock_slot *sl =
-      &c->slots[((skv >> 6) * 0x9E3779B97F4A7C15ULL) >> (64 - 4)];
-  struct wl_net_key key = {};
-  bool have_key = false;
-  if (wl_slot_valid(sl, sk, skv, tgid, start_ns, moves, events)) {
-    key = sl->key;
-    have_key = true;
+      &c->slots[((f->skv >> 6) * 0x9E3779B97F4A7C15ULL) >> (64 - 4)];
+  if (wl_slot_valid(sl, f, tgid, start_ns, moves, events)) {
+    *key = sl->key;
+    return true;
+  }
+  if (owner_by_addr && f->proto == WL_IPPROTO_UDP) {
+    /* No record for UDP (nothing would remove it): the caller owns it. */
+    key->tgid = tgid;
+    key->start_ns = start_ns;
+    key->cgroup_id = wl_task_cgroup_id(task);
+    key->net_class = wl_classify(f);
   } else {
-    struct sock_owner *o = wl_claim(sk, task, moves);
-    if (o) {
-      wl_key_of(o, &key);
-      if (o->flags & OWNER_ACCEPT_PENDING) {
-        o->flags &= ~OWNER_ACCEPT_PENDING;
-        wl_add(&key, F_ACCEPT, 0);
-      }
-      sl->sk = skv;
-      sl->moves = moves;
-      sl->events = events;
-      sl->daddr = sk->__sk_common.skc_daddr;
-      sl->daddr6[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
-      sl->daddr6[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
-      sl->daddr6[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
-      sl->daddr6[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
-      sl->key = key;
-      have_key = true;
+    struct sock_owner *o = wl_claim(sk, f, task, moves);
+    if (!o) return false;
+    wl_key_of(o, key);
+    if (o->flags & OWNER_ACCEPT_PENDING) {
+      o->flags &= ~OWNER_ACCEPT_PENDING;
+      wl_add(key, F_ACCEPT, 0);
     }
   }
-  if (have_key) {
+  sl->sk = f->skv;
+  sl->moves = moves;
+  sl->events = events;
+  sl->daddr = f->daddr;
+  sl->daddr6[0] = f->daddr6[0];
+  sl->daddr6[1] = f->daddr6[1];
+  sl->daddr6[2] = f->daddr6[2];
+  sl->daddr6[3] = f->daddr6[3];
+  sl->key = *key;
+  return true;
+}
+
+/* Counts `bytes` in `msgs` messages sent or received by the current process
+ * on a socket. */
+static __always_inline void wl_io(struct sock *sk, struct wl_sk_facts *f,
+                                  __u64 bytes, __u32 msgs, __u32 field) {
+  if (!wl_tcp_or_udp(f)) return;
+  __u32 zero = 0;
+  struct wl_net_cache *c = bpf_map_lookup_elem(&io_cache, &zero);
+  if (!c) return;
+  /* busy brackets every access to the cache: wl_net_flush, in an interrupt
+   * on this CPU, must not run in between. It holds the socket's address,
+   * which also turns the pointer into a number the slot hash may shift. */
+  *(volatile __u64 *)&c->busy = f->skv;
+  asm volatile("" ::: "memory");
+  f->skv = *(volatile __u64 *)&c->busy;
+  struct wl_net_key key = {};
+  if (wl_io_key(c, sk, f, &key)) {
     struct wl_net_way *w = wl_net_way_for(c, &key);
     if (field == F_TX) {
-      w->tx_bytes += ret;
-      w->tx_packets += 1;
+      w->tx_bytes += bytes;
+      w->tx_packets += msgs;
     } else {
-      w->rx_bytes += ret;
-      w->rx_packets += 1;
+      w->rx_bytes += bytes;
+      w->rx_packets += msgs;
     }
   }
   asm volatile("" ::: "memory");
@@ -391,14 +472,166 @@ int wl_net_flush(void *ctx) {
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(wl_sock_send, struct sock *sk, int ret, int flags) {
-  wl_io(sk, ret, F_TX);
+  if (ret <= 0) return 0;
+  struct wl_sk_facts f;
+  wl_sk_read(sk, (__u64)sk, &f);
+  wl_io(sk, &f, ret, 1, F_TX);
   return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(wl_sock_recv, struct sock *sk, int ret, int flags) {
+  if (ret <= 0) return 0;
   if (flags & WL_MSG_PEEK) return 0; /* peeked bytes are read again later */
-  wl_io(sk, ret, F_RX);
+  struct wl_sk_facts f;
+  wl_sk_read(sk, (__u64)sk, &f);
+  wl_io(sk, &f, ret, 1, F_RX);
+  return 0;
+}
+
+/* --- the syscalls byte source ------------------------------------------- */
+
+#define WL_S_IFMT 00170000
+#define WL_S_IFSOCK 0140000
+#define WL_UIO_MAXIOV 1024 /* the most messages one mmsg call moves */
+
+#if defined(__TARGET_ARCH_x86)
+enum {
+  WL_NR_READ = 0,
+  WL_NR_WRITE = 1,
+  WL_NR_READV = 19,
+  WL_NR_WRITEV = 20,
+  WL_NR_SENDFILE = 40,
+  WL_NR_ACCEPT = 43,
+  WL_NR_SENDTO = 44,
+  WL_NR_RECVFROM = 45,
+  WL_NR_SENDMSG = 46,
+  WL_NR_RECVMSG = 47,
+  WL_NR_SPLICE = 275,
+  WL_NR_ACCEPT4 = 288,
+  WL_NR_RECVMMSG = 299,
+  WL_NR_SENDMMSG = 307,
+};
+#define WL_SYSCALL_NR(regs) ((regs)->orig_ax)
+#define WL_ARG0(regs) ((regs)->di)
+#define WL_ARG1(regs) ((regs)->si)
+#define WL_ARG2(regs) ((regs)->dx)
+#define WL_ARG3(regs) ((regs)->r10)
+#else
+#error "wattlens: add this architecture's syscall numbers and argument registers"
+#endif
+
+/* The socket behind the current task's descriptor `fd`, or NULL when the
+ * descriptor is not a socket. Probe reads: the verifier cannot index the fd
+ * array, so everything past it is an untyped kernel address. */
+static __always_inline struct sock *wl_sock_of_fd(struct task_struct *task,
+                                                  __u64 fd) {
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  if (!file) return NULL;
+  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+  if ((mode & WL_S_IFMT) != WL_S_IFSOCK) return NULL;
+  struct socket *sock = BPF_CORE_READ(file, private_data);
+  return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+/* The syscalls source's work is in global functions, each verified once on
+ * its own: inlined into every case of the dispatch below, the mmsg loop and
+ * the cache path multiply into more states than the 6.1 verifier allows.
+ * Their arguments are plain numbers (a global function cannot take a task
+ * pointer before 6.8's argument tags), so each gets current itself. */
+
+/* Counts `bytes` in `msgs` messages on the caller's descriptor `fd` if it is
+ * a socket. */
+__noinline int wl_fd_io(__u64 fd, __u64 bytes, __u32 msgs, __u32 field) {
+  struct sock *sk = wl_sock_of_fd(bpf_get_current_task_btf(), fd);
+  if (!sk) return 0;
+  struct wl_sk_facts f;
+  wl_sk_read_probe(sk, &f);
+  wl_io(sk, &f, bytes, msgs, field);
+  return 0;
+}
+
+/* accept()/accept4() returned `fd`: the accepting process owns the socket
+ * from now on, and the accept is counted for it. */
+__noinline int wl_fd_accepted(__u64 fd) {
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct sock *sk = wl_sock_of_fd(task, fd);
+  if (!sk) return 0;
+  struct wl_sk_facts f;
+  wl_sk_read_probe(sk, &f);
+  if (f.proto != WL_IPPROTO_TCP || !wl_tcp_or_udp(&f)) return 0;
+  struct sock_owner *o = wl_claim(sk, &f, task, cgroup_moves);
+  if (!o) return 0;
+  struct wl_net_key key = {};
+  wl_key_of(o, &key);
+  o->flags |= OWNER_OPENED;
+  if (o->flags & OWNER_ACCEPT_PENDING) {
+    o->flags &= ~OWNER_ACCEPT_PENDING;
+    wl_add(&key, F_ACCEPT, 0);
+  }
+  return 0;
+}
+
+/* The payload bytes of `n` messages of an mmsg call at user address `vec`
+ * (struct mmsghdr's msg_len, which the kernel wrote back). */
+__noinline __u64 wl_mmsg_bytes(__u64 vec, __u32 n) {
+  __u64 total = 0;
+  for (__u32 i = 0; i < WL_UIO_MAXIOV && i < n; i++) {
+    unsigned int len = 0;
+    bpf_probe_read_user(&len, sizeof(len),
+                        (void *)(vec + i * sizeof(struct mmsghdr) +
+                                 __builtin_offsetof(struct mmsghdr, msg_len)));
+    total += len;
+  }
+  return total;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(wl_net_sys_exit, struct pt_regs *regs, long ret) {
+  if (ret <= 0) {
+    if (ret == 0 && (WL_SYSCALL_NR(regs) == WL_NR_ACCEPT ||
+                     WL_SYSCALL_NR(regs) == WL_NR_ACCEPT4))
+      wl_fd_accepted(0); /* fd 0 can be a new socket too */
+    return 0;
+  }
+  switch (WL_SYSCALL_NR(regs)) {
+    case WL_NR_WRITE:
+    case WL_NR_WRITEV:
+    case WL_NR_SENDTO:
+    case WL_NR_SENDMSG:
+    case WL_NR_SENDFILE: /* out_fd first */
+      wl_fd_io(WL_ARG0(regs), ret, 1, F_TX);
+      break;
+    case WL_NR_READ:
+    case WL_NR_READV:
+      wl_fd_io(WL_ARG0(regs), ret, 1, F_RX);
+      break;
+    case WL_NR_RECVFROM:
+      if (!(WL_ARG3(regs) & WL_MSG_PEEK)) wl_fd_io(WL_ARG0(regs), ret, 1, F_RX);
+      break;
+    case WL_NR_RECVMSG:
+      if (!(WL_ARG2(regs) & WL_MSG_PEEK)) wl_fd_io(WL_ARG0(regs), ret, 1, F_RX);
+      break;
+    case WL_NR_SENDMMSG:
+      wl_fd_io(WL_ARG0(regs), wl_mmsg_bytes(WL_ARG1(regs), ret), ret, F_TX);
+      break;
+    case WL_NR_RECVMMSG:
+      if (!(WL_ARG3(regs) & WL_MSG_PEEK))
+        wl_fd_io(WL_ARG0(regs), wl_mmsg_bytes(WL_ARG1(regs), ret), ret, F_RX);
+      break;
+    case WL_NR_SPLICE: /* fd_in, off_in, fd_out: either end may be a socket */
+      wl_fd_io(WL_ARG0(regs), ret, 1, F_RX);
+      wl_fd_io(WL_ARG2(regs), ret, 1, F_TX);
+      break;
+    case WL_NR_ACCEPT:
+    case WL_NR_ACCEPT4:
+      wl_fd_accepted(ret);
+      break;
+  }
   return 0;
 }
 
@@ -408,8 +641,10 @@ int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
   struct wl_net_key key = {};
   if (oldstate == WL_TCP_CLOSE && newstate == WL_TCP_SYN_SENT) {
     /* connect(): runs in the connecting process, peer address set. */
+    struct wl_sk_facts f;
+    wl_sk_read(sk, (__u64)sk, &f);
     struct sock_owner *o =
-        wl_claim(sk, bpf_get_current_task_btf(), cgroup_moves);
+        wl_claim(sk, &f, bpf_get_current_task_btf(), cgroup_moves);
     if (!o) return 0;
     o->flags |= OWNER_OPENED;
     wl_key_of(o, &key);
@@ -419,20 +654,21 @@ int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
   if (oldstate == WL_TCP_SYN_RECV && newstate == WL_TCP_ESTABLISHED) {
     __sync_fetch_and_add(&sock_events, 1);
     /* Handshake completed on a child of a listener (softirq): the accepting
-     * process is not known until it uses the socket. */
-    struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0,
-                                              BPF_SK_STORAGE_GET_F_CREATE);
-    if (!o) {
-      wl_count_drop(WL_DROP_SOCK_STORAGE);
-      return 0;
-    }
+     * process is not known until it accepts or uses the socket. */
+    struct sock_owner *o = wl_owner(sk, (__u64)sk, true);
+    if (!o) return 0;
     o->flags |= OWNER_OPENED | OWNER_ACCEPT_PENDING;
     return 0;
   }
   if (newstate != WL_TCP_CLOSE) return 0;
   __sync_fetch_and_add(&sock_events, 1);
-  struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
-  if (!o || !(o->flags & OWNER_OPENED)) return 0; /* listener, or unseen */
+  __u64 skv = (__u64)sk;
+  struct sock_owner *o = wl_owner(sk, skv, false);
+  if (!o) return 0; /* listener, or unseen */
+  if (!(o->flags & OWNER_OPENED)) {
+    if (owner_by_addr) bpf_map_delete_elem(&sock_owners_by_addr, &skv);
+    return 0;
+  }
   if (o->flags & OWNER_KNOWN) {
     wl_key_of(o, &key);
   } else {
@@ -444,13 +680,15 @@ int BPF_PROG(wl_tcp_state, struct sock *sk, int oldstate, int newstate) {
   }
   o->flags &= ~OWNER_OPENED;
   wl_add(&key, F_CLOSE, 0);
+  /* The socket is about to be freed; its address may be reused. */
+  if (owner_by_addr) bpf_map_delete_elem(&sock_owners_by_addr, &skv);
   return 0;
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(wl_tcp_retransmit, struct sock *sk, struct sk_buff *skb) {
   struct wl_net_key key = {};
-  struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+  struct sock_owner *o = wl_owner(sk, (__u64)sk, false);
   if (o && (o->flags & OWNER_KNOWN)) {
     wl_key_of(o, &key);
   } else {

@@ -103,8 +103,12 @@ struct {
   __type(value, __u64);
 } held_threads SEC(".maps");
 
-extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
-extern void bpf_task_release(struct task_struct *p) __ksym;
+/* Weak: libbpf resolves every extern of an object, even those only used by
+ * programs that are not loaded, so a strong one would keep sched_switch from
+ * loading on kernels without these kfuncs (before 6.2). The agent loads the
+ * sampled programs only where its probe found them. */
+extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -190,9 +194,23 @@ static __always_inline __u64 *wl_charged_slot(struct task_struct *t,
 
 /* --- sched_switch -------------------------------------------------------- */
 
+/* task_struct.state was renamed __state in 5.14. */
+struct task_struct___pre514 {
+  volatile long state;
+} __attribute__((preserve_access_index));
+
+/* The switching-out task's state, read from the task: the tracepoint's own
+ * prev_state argument only exists from 5.18 on. A dying task's state is
+ * TASK_DEAD before it enters __schedule() and nothing changes it after, so
+ * the task's field is as good as the argument for the one state read here. */
+static __always_inline unsigned int wl_task_state(struct task_struct *t) {
+  if (bpf_core_field_exists(t->__state)) return t->__state;
+  return ((struct task_struct___pre514 *)t)->state;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
-             struct task_struct *next, unsigned int prev_state) {
+             struct task_struct *next) {
   if (!prev || prev->pid == 0) return 0; /* the idle task */
   __u64 runtime = prev->se.sum_exec_runtime;
   __u64 *seen = wl_charged_slot(prev, 0);
@@ -209,7 +227,7 @@ int BPF_PROG(wl_sched_switch, bool preempt, struct task_struct *prev,
   }
   *seen = runtime;
   if (delta) wl_charge(prev, delta);
-  if (prev_state == WL_TASK_DEAD && prev->signal->live.counter == 0)
+  if (wl_task_state(prev) == WL_TASK_DEAD && prev->signal->live.counter == 0)
     wl_emit(WL_EVENT_EXIT, prev, wl_task_workload_cgroup(prev));
   return 0;
 }

@@ -47,6 +47,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the agent between open and load (native syscall numbers). */
 const volatile __u32 exit_nr = 60;
 const volatile __u32 exit_group_nr = 231;
+/* bpf_task_pt_regs() exists (probed); else the registers are found at the
+ * top of the exiting task's kernel stack, as task_pt_regs() finds them. */
+const volatile bool have_task_pt_regs = true;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -111,9 +114,13 @@ static __always_inline long wl_syscall_nr(struct pt_regs *regs) {
  * instead of once per call site and loop iteration, which keeps the flush
  * loops within its budget. Pointer arguments of global functions may be
  * NULL as far as it knows, hence the checks. */
-__noinline int wl_hash_add(struct wl_syscall_key *key, __u64 calls,
+__noinline int wl_hash_add(struct wl_syscall_key *arg, __u64 calls,
                            __u64 failed) {
-  if (!key) return 0;
+  if (!arg) return 0;
+  /* Map helpers take keys from the stack on kernels before 6.2 (a global
+   * function's pointer argument is not accepted as a key there). */
+  struct wl_syscall_key k = *arg;
+  struct wl_syscall_key *key = &k;
   struct wl_syscall_val *val = bpf_map_lookup_elem(&syscall_counts, key);
   if (val) {
     /* Per-CPU value: only this CPU writes it, a plain add is exact. */
@@ -259,14 +266,33 @@ int wl_sys_flush(void *ctx) {
   return WL_FLUSH_DONE;
 }
 
+#if defined(__TARGET_ARCH_x86)
+#define WL_THREAD_SIZE (4096 << 2) /* THREAD_SIZE_ORDER 2, no KASAN */
+#endif
+
+/* The syscall number in an exiting task's saved user registers. */
+static __always_inline long wl_exit_syscall_nr(struct task_struct *task) {
+  if (have_task_pt_regs) {
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    return regs ? wl_syscall_nr(regs) : -1;
+  }
+#if defined(__TARGET_ARCH_x86)
+  __u64 top = (__u64)BPF_CORE_READ(task, stack) + WL_THREAD_SIZE;
+  struct pt_regs *regs = (struct pt_regs *)top - 1;
+  long nr = -1;
+  bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+  return nr;
+#else
+  return -1;
+#endif
+}
+
 /* exit() and exit_group() never return, so sys_exit never sees them. Every
  * thread exit also retires its way tags: its kernel stack may be reused. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(wl_sys_exit_task, struct task_struct *task) {
   __sync_fetch_and_add(&owner_gen, 1);
-  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-  if (!regs) return 0;
-  long nr = wl_syscall_nr(regs);
+  long nr = wl_exit_syscall_nr(task);
   if (nr != exit_nr && nr != exit_group_nr) return 0; /* killed, not a call */
   struct wl_syscall_key key;
   wl_task_key(task, (__u32)nr, &key);

@@ -7,17 +7,12 @@
 
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "agent/bpf/libbpf_log.h"
 #include "agent/common/status_macros.h"
 #include "network.skel.h"
 
 namespace wattlens {
-
-bool KernelHasTracepoint(const std::string& name) {
-  static btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  return btf__find_by_name_kind(vmlinux, ("btf_trace_" + name).c_str(),
-                                BTF_KIND_TYPEDEF) >= 0;
-}
 
 absl::StatusOr<std::unique_ptr<NetworkProgram>> NetworkProgram::Create(
     const NetworkProgramConfig& config, int ncpus) {
@@ -27,26 +22,26 @@ absl::StatusOr<std::unique_ptr<NetworkProgram>> NetworkProgram::Create(
       new NetworkProgram(skel, ncpus, config));
   int err = bpf_map__set_max_entries(skel->maps.net_counts, config.map_entries);
   if (err) return LibbpfError(err, "sizing net_counts");
-  // Probe features, not versions: without the socket length tracepoints
-  // (Linux < 6.3) byte counts are missing, and the health state says so.
-  if (!config.byte_counts) {
+  // One byte source is loaded (chosen from the kernel's features by the
+  // caller); the other's programs stay out of the kernel.
+  const NetworkBytesSource source = config.bytes_source;
+  if (source == NetworkBytesSource::kOff) {
     owner->degraded_ =
-        "network byte counting switched off (--bpf_network_bytes=false): "
-        "TCP connection counts only";
-  } else if (!KernelHasTracepoint("sock_send_length") ||
-             !KernelHasTracepoint("sock_recv_length")) {
-    owner->degraded_ =
-        "kernel lacks sock:sock_send_length/sock_recv_length (Linux 6.3+): "
-        "no per-process network bytes; TCP connection counts only";
+        "network byte counting switched off: TCP connection counts only";
   }
-  if (!owner->degraded_.empty()) {
-    bpf_program__set_autoload(skel->progs.wl_sock_send, false);
-    bpf_program__set_autoload(skel->progs.wl_sock_recv, false);
-  }
+  const bool tracepoints = source == NetworkBytesSource::kSockLength;
+  const bool syscalls = source == NetworkBytesSource::kSyscalls;
+  bpf_program__set_autoload(skel->progs.wl_sock_send, tracepoints);
+  bpf_program__set_autoload(skel->progs.wl_sock_recv, tracepoints);
+  bpf_program__set_autoload(skel->progs.wl_net_sys_exit, syscalls);
+  skel->rodata->owner_by_addr = syscalls;
+  bpf_map__set_autocreate(skel->maps.sock_owners_by_addr, syscalls);
   // wl_net_flush is run on demand (ReadCounts), never attached.
   bpf_program__set_autoattach(skel->progs.wl_net_flush, false);
+  LibbpfLogCapture log;
   if ((err = network_bpf__load(skel))) {
-    return LibbpfError(err, "loading network BPF object (verifier)");
+    return log.Error(err, absl::StrCat("loading the network BPF object (",
+                                       NetworkBytesSourceName(source), ")"));
   }
   RETURN_IF_ERROR(owner->RefreshClasses());
   if ((err = network_bpf__attach(skel))) {

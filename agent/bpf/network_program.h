@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/bpf/abi.h"
+#include "agent/bpf/kernel_features.h"
 #include "agent/bpf/map_reader.h"
 #include "agent/bpf/network_classes.h"
 #include "agent/bpf/program_info.h"
@@ -22,9 +23,9 @@ struct NetworkProgramConfig {
   uint32_t map_entries = 16384;
   std::vector<Cidr> cluster_cidrs;  // pod and service CIDRs
   bool node_addresses_from_interfaces = true;
-  // Off: do not load the byte-counting programs even where the kernel has
-  // them (user override; also how tests reach the degraded path).
-  bool byte_counts = true;
+  // Where bytes come from (chosen by ChooseNetworkBytesSource). kOff loads
+  // no byte-counting program: connection counts only, reported degraded.
+  NetworkBytesSource bytes_source = NetworkBytesSource::kSockLength;
   std::vector<Cidr> extra_node_addresses;
 };
 
@@ -51,8 +52,9 @@ class NetworkProgram {
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
   uint32_t map_capacity() const { return config_.map_entries; }
-  // Empty when complete; otherwise what this kernel cannot provide.
+  // Empty when complete; otherwise what is not counted.
   const std::string& degraded_reason() const { return degraded_; }
+  NetworkBytesSource bytes_source() const { return config_.bytes_source; }
 
  private:
   NetworkProgram(network_bpf* skel, int ncpus, NetworkProgramConfig config)
@@ -63,8 +65,5 @@ class NetworkProgram {
   std::string degraded_;
   std::vector<ClassRule> loaded_;
 };
-
-// True when vmlinux BTF has the named raw tracepoint (btf_trace_<name>).
-bool KernelHasTracepoint(const std::string& name);
 
 }  // namespace wattlens

@@ -8,22 +8,12 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/bpf/libbpf_log.h"
 #include "agent/common/status_macros.h"
 #include "sched.skel.h"
 #include "spdlog/spdlog.h"
 
 namespace wattlens {
-
-absl::string_view CpuTimeSourceName(CpuTimeSource source) {
-  return source == CpuTimeSource::kSampled ? "sampled" : "sched_switch";
-}
-
-absl::StatusOr<CpuTimeSource> ParseCpuTimeSource(absl::string_view name) {
-  if (name == "sampled") return CpuTimeSource::kSampled;
-  if (name == "sched_switch") return CpuTimeSource::kSchedSwitch;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "cpu time source must be sampled or sched_switch, got \"", name, "\""));
-}
 
 absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
     const SchedProgramConfig& config, int ncpus, EventFn on_event) {
@@ -69,8 +59,11 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
     err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
   }
   if (err) return LibbpfError(err, "sizing sched maps");
+  LibbpfLogCapture log;
   if ((err = sched_bpf__load(skel))) {
-    return LibbpfError(err, "loading sched BPF object (verifier)");
+    return log.Error(
+        err, absl::StrCat("loading the sched BPF object (",
+                          CpuTimeSourceName(config.cpu_time_source), ")"));
   }
   owner->rb_ =
       ring_buffer__new(bpf_map__fd(skel->maps.events),

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "agent/bpf/abi.h"
+#include "agent/bpf/kernel_features.h"
 #include "agent/bpf/map_reader.h"
 #include "agent/bpf/program_info.h"
 
@@ -19,17 +20,6 @@ struct ring_buffer;
 struct bpf_link;
 
 namespace wattlens {
-
-// How on-CPU time is read (bpf/sched.bpf.c explains both).
-enum class CpuTimeSource {
-  kSampled,      // a task iterator at each drain + exiting threads held
-                 // until they switch out dead
-  kSchedSwitch,  // a program on every context switch
-};
-
-// "sampled" | "sched_switch".
-absl::string_view CpuTimeSourceName(CpuTimeSource source);
-absl::StatusOr<CpuTimeSource> ParseCpuTimeSource(absl::string_view name);
 
 struct SchedProgramConfig {
   uint32_t map_entries = 16384;

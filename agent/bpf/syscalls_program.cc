@@ -2,6 +2,7 @@
 
 #include <sys/syscall.h>
 
+#include "agent/bpf/libbpf_log.h"
 #include "agent/common/status_macros.h"
 #include "syscalls.skel.h"
 
@@ -16,13 +17,15 @@ absl::StatusOr<std::unique_ptr<SyscallsProgram>> SyscallsProgram::Create(
   // Configure between open and load.
   skel->rodata->exit_nr = SYS_exit;
   skel->rodata->exit_group_nr = SYS_exit_group;
+  skel->rodata->have_task_pt_regs = config.task_pt_regs;
   int err =
       bpf_map__set_max_entries(skel->maps.syscall_counts, config.map_entries);
   if (err) return LibbpfError(err, "sizing syscall_counts");
   // wl_sys_flush is run on demand (FlushCaches), never attached.
   bpf_program__set_autoattach(skel->progs.wl_sys_flush, false);
+  LibbpfLogCapture log;
   if ((err = syscalls_bpf__load(skel))) {
-    return LibbpfError(err, "loading syscalls BPF object (verifier)");
+    return log.Error(err, "loading the syscalls BPF object");
   }
   if ((err = syscalls_bpf__attach(skel))) {
     return LibbpfError(err, "attaching raw_syscalls:sys_exit");

@@ -18,6 +18,9 @@ namespace wattlens {
 
 struct SyscallsProgramConfig {
   uint32_t map_entries = 16384;
+  // bpf_task_pt_regs() is available (KernelFeatures::task_pt_regs); false
+  // finds an exiting task's registers on its kernel stack instead.
+  bool task_pt_regs = true;
 };
 
 class SyscallsProgram {

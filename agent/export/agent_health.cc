@@ -8,7 +8,10 @@
 namespace wattlens {
 namespace {
 
-constexpr const char* kRequiredSources[] = {"syscalls", "sched", "network"};
+// Readiness means the core sources count. Network is optional: a kernel
+// that cannot count its bytes leaves it degraded (source_up 0, with the
+// reason), and the node still serves what it measures.
+constexpr const char* kRequiredSources[] = {"syscalls", "sched"};
 
 }  // namespace
 

@@ -216,6 +216,7 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     hs->set_source(src.source);
     hs->set_healthy(src.healthy);
     hs->set_last_error(src.last_error.substr(0, 1024));
+    hs->set_variant(src.variant.substr(0, 64));
   }
   for (const auto& [reason, count] : s.self.lost_events) {
     auto* d = h->add_drops();

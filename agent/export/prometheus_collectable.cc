@@ -373,10 +373,19 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   auto up = Family("wattlens_agent_source_up",
                    "1 when a data source is healthy, 0 when degraded.",
                    MetricType::Gauge);
+  auto variants = Family(
+      "wattlens_agent_source_variant",
+      "1 for the design of each BPF source this kernel loads (chosen by "
+      "feature probes; docs/kernels.md).",
+      MetricType::Gauge);
   for (const SourceHealth& h : s.self.sources) {
     Add(up, {{"source", h.source}}, h.healthy ? 1 : 0);
+    if (!h.variant.empty()) {
+      Add(variants, {{"source", h.source}, {"variant", h.variant}}, 1);
+    }
   }
   out.push_back(std::move(up));
+  out.push_back(std::move(variants));
   if (!s.self.cpu_time_source.empty()) {
     auto source = Family(
         "wattlens_agent_cpu_time_source_info",

@@ -132,6 +132,7 @@ struct SourceHealth {
   std::string source;
   bool healthy = false;
   std::string last_error;
+  std::string variant = {};  // the design loaded here; empty: one only
 };
 
 struct AgentSelfStats {

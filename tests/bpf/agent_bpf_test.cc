@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -42,7 +43,7 @@ class AgentBpfTest : public ::testing::TestWithParam<CpuTimeSource> {
   void SetUp() override {
     WATTLENS_REQUIRE_BPF_OR_SKIP();
     AgentConfig c = TestAgentConfig();
-    c.sched.cpu_time_source = GetParam();
+    c.cpu_time_request = {false, GetParam()};
     auto a = Agent::Create(c);
     ASSERT_TRUE(a.ok()) << a.status();
     agent_ = std::move(*a);
@@ -417,6 +418,35 @@ TEST_P(AgentBpfTest, SnapshotReportsHealthyMapsAndNoDrops) {
   }
 }
 
+// With no variant asked for, each source loads the design the probes chose
+// for this kernel, all three count (none degraded), and the snapshot says
+// which design each is.
+TEST(AgentVariantBpfTest, ProbedVariantsLoadHealthyAndAreReported) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  const KernelFeatures& f = testing::TestKernelFeatures();
+  auto cpu = ChooseCpuTimeSource(f, {});
+  auto net = ChooseNetworkBytesSource(f, {});
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  ASSERT_TRUE(net.ok()) << net.status();
+  auto agent = Agent::Create(TestAgentConfig());
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ASSERT_TRUE((*agent)->DrainOnce().ok());
+  std::map<std::string, std::string> want = {
+      {"syscalls", f.task_pt_regs ? "tp_btf" : "tp_btf_stack_regs"},
+      {"sched", std::string(CpuTimeSourceName(*cpu))},
+      {"network", std::string(NetworkBytesSourceName(*net))}};
+  std::map<std::string, std::string> got;
+  for (const SourceHealth& h : (*agent)->store().Latest()->self.sources) {
+    if (!want.count(h.source)) continue;
+    EXPECT_TRUE(h.healthy) << h.source << ": " << h.last_error;
+    got[h.source] = h.variant;
+  }
+  EXPECT_EQ(got, want) << "kernel " << f.kernel_release;
+  std::printf("kernel %s: syscalls=%s sched=%s network=%s\n",
+              f.kernel_release.c_str(), got["syscalls"].c_str(),
+              got["sched"].c_str(), got["network"].c_str());
+}
+
 TEST(AgentBpfConfigTest, FullMapsAreCountedNotSilentlyLost) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
   AgentConfig c = TestAgentConfig();
@@ -474,7 +504,7 @@ TEST_P(AgentBpfBudgetTest, VerifierBudgetAndRunStats) {
     budget["wl_sched_switch"] = 400;
   }
   AgentConfig c = TestAgentConfig();
-  c.sched.cpu_time_source = GetParam();
+  c.cpu_time_request = {false, GetParam()};
   c.enable_bpf_stats = true;
   auto agent = Agent::Create(c);
   ASSERT_TRUE(agent.ok()) << agent.status();

@@ -172,13 +172,54 @@ inline AgentConfig TestAgentConfig() {
   return c;
 }
 
-// Tests that run with both ways of reading on-CPU time (bpf/sched.bpf.c):
+// The features of the kernel the tests run on, probed once.
+inline const KernelFeatures& TestKernelFeatures() {
+  static const KernelFeatures f =
+      ProbeKernelFeatures("/sys/kernel/btf/vmlinux");
+  return f;
+}
+
+// Every way of reading on-CPU time (bpf/sched.bpf.c) that this kernel can
+// load: each test runs once per design the agent may choose here (both on
+// Linux 6.2+, sched_switch alone before), so no instance skips.
 //   INSTANTIATE_TEST_SUITE_P(BothSources, Suite, kBothSources, SourceName);
-inline const auto kBothSources =
-    ::testing::Values(CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch);
+inline std::vector<CpuTimeSource> SupportedCpuTimeSources() {
+  std::vector<CpuTimeSource> out;
+  for (CpuTimeSource s :
+       {CpuTimeSource::kSampled, CpuTimeSource::kSchedSwitch}) {
+    if (ChooseCpuTimeSource(TestKernelFeatures(), {false, s}).ok()) {
+      out.push_back(s);
+    }
+  }
+  // Without BPF privileges nothing is supported; one instance then skips
+  // (or fails where BPF is required) with the reason.
+  if (out.empty()) out.push_back(CpuTimeSource::kSchedSwitch);
+  return out;
+}
+inline const auto kBothSources = ::testing::ValuesIn(SupportedCpuTimeSources());
 inline std::string SourceName(
     const ::testing::TestParamInfo<CpuTimeSource>& info) {
   return std::string(CpuTimeSourceName(info.param));
+}
+
+// Every network byte source this kernel can load (the syscalls source loads
+// everywhere; sock_length on Linux 6.3+).
+inline std::vector<NetworkBytesSource> SupportedNetworkBytesSources() {
+  std::vector<NetworkBytesSource> out;
+  for (NetworkBytesSource s :
+       {NetworkBytesSource::kSockLength, NetworkBytesSource::kSyscalls}) {
+    if (ChooseNetworkBytesSource(TestKernelFeatures(), {false, s}).ok()) {
+      out.push_back(s);
+    }
+  }
+  if (out.empty()) out.push_back(NetworkBytesSource::kSyscalls);
+  return out;
+}
+inline const auto kNetworkSources =
+    ::testing::ValuesIn(SupportedNetworkBytesSources());
+inline std::string NetworkSourceName(
+    const ::testing::TestParamInfo<NetworkBytesSource>& info) {
+  return std::string(NetworkBytesSourceName(info.param));
 }
 
 }  // namespace wattlens::testing
@@ -187,5 +228,8 @@ namespace wattlens {
 // Test names and messages say which source, not its bytes.
 inline void PrintTo(CpuTimeSource source, std::ostream* os) {
   *os << CpuTimeSourceName(source);
+}
+inline void PrintTo(NetworkBytesSource source, std::ostream* os) {
+  *os << NetworkBytesSourceName(source);
 }
 }  // namespace wattlens

@@ -162,7 +162,7 @@ TEST_P(KernelWorkloadBpfTest, KernelThreadsAreTheKernelWorkloadExactly) {
   const uint64_t load_ticks =
       (boot.tv_sec * 1'000'000'000ull + boot.tv_nsec) / user_tick_ns + 1;
   AgentConfig config = TestAgentConfig();
-  config.sched.cpu_time_source = GetParam();
+  config.cpu_time_request = {false, GetParam()};
   auto created = Agent::Create(config);
   ASSERT_TRUE(created.ok()) << created.status();
   Agent& agent = **created;

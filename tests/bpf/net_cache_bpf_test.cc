@@ -76,8 +76,10 @@ std::map<std::pair<uint32_t, uint64_t>, Totals> ReadByTgidAndCgroup(
   return out;
 }
 
-std::unique_ptr<NetworkProgram> Load() {
-  auto p = NetworkProgram::Create({}, libbpf_num_possible_cpus());
+std::unique_ptr<NetworkProgram> Load(NetworkBytesSource source) {
+  NetworkProgramConfig config;
+  config.bytes_source = source;
+  auto p = NetworkProgram::Create(config, libbpf_num_possible_cpus());
   EXPECT_TRUE(p.ok()) << p.status();
   return p.ok() ? std::move(*p) : nullptr;
 }
@@ -97,9 +99,15 @@ std::map<uint32_t, Totals> ReadByTgid(NetworkProgram& p) {
   return out;
 }
 
-TEST(NetCacheBpfTest, ExactWhileFlushedConcurrentlyAndEvicted) {
+// Each byte source this kernel can load has its own path into the cache.
+class NetCacheBpfTest : public ::testing::TestWithParam<NetworkBytesSource> {};
+INSTANTIATE_TEST_SUITE_P(Sources, NetCacheBpfTest, testing::kNetworkSources,
+                         testing::NetworkSourceName);
+
+TEST_P(NetCacheBpfTest, ExactWhileFlushedConcurrentlyAndEvicted) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
   NetworkProgramConfig config;
+  config.bytes_source = GetParam();
   auto prog = NetworkProgram::Create(config, libbpf_num_possible_cpus());
   ASSERT_TRUE(prog.ok()) << prog.status();
   ASSERT_TRUE((*prog)->degraded_reason().empty()) << (*prog)->degraded_reason();
@@ -163,9 +171,9 @@ TEST(NetCacheBpfTest, ExactWhileFlushedConcurrentlyAndEvicted) {
 // A process that moves to another cgroup charges each cgroup the bytes it
 // sent there, also on a socket it already used (the owner record is checked
 // again after a migration).
-TEST(NetCacheBpfTest, MoveMidRunChargesEachCgroupItsOwnBytes) {
+TEST_P(NetCacheBpfTest, MoveMidRunChargesEachCgroupItsOwnBytes) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
-  auto prog = Load();
+  auto prog = Load(GetParam());
   ASSERT_NE(prog, nullptr);
   testing::TestCgroup a("net-a"), b("net-b");
   ASSERT_TRUE(a.ok() && b.ok());
@@ -204,9 +212,9 @@ TEST(NetCacheBpfTest, MoveMidRunChargesEachCgroupItsOwnBytes) {
 
 // Two processes sharing sockets (inherited across fork) take turns: each
 // is charged exactly what it sent and received.
-TEST(NetCacheBpfTest, SharedSocketChargesEachProcessItsOwnBytes) {
+TEST_P(NetCacheBpfTest, SharedSocketChargesEachProcessItsOwnBytes) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
-  auto prog = Load();
+  auto prog = Load(GetParam());
   ASSERT_NE(prog, nullptr);
   constexpr int kTurns = 50, kPerTurn = 20;
   int pids[2];

@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "agent/bpf/network_classes.h"
 #include "tests/bpf/bpf_test_util.h"
 
@@ -79,11 +81,16 @@ uint16_t PortOf(int fd) {
                    : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
-class NetworkBpfTest : public ::testing::TestWithParam<int> {
+// Every byte test runs for each address family and each byte source this
+// kernel can load (sock_length on Linux 6.3+, syscalls everywhere).
+class NetworkBpfTest
+    : public ::testing::TestWithParam<std::tuple<int, NetworkBytesSource>> {
  protected:
   void SetUp() override {
     WATTLENS_REQUIRE_BPF_OR_SKIP();
-    auto a = Agent::Create(TestAgentConfig());
+    AgentConfig config = TestAgentConfig();
+    config.network_bytes_request = {false, std::get<1>(GetParam())};
+    auto a = Agent::Create(config);
     ASSERT_TRUE(a.ok()) << a.status();
     agent_ = std::move(*a);
     for (const auto& s : agent_->store().Latest()
@@ -111,7 +118,7 @@ class NetworkBpfTest : public ::testing::TestWithParam<int> {
 };
 
 TEST_P(NetworkBpfTest, TcpLoopbackBytesExactBothWays) {
-  const int family = GetParam();
+  const int family = std::get<0>(GetParam());
   const size_t kUp = 10 * kMiB, kDown = 3 * kMiB;
   std::vector<char> buf(kUp, 'x');
   TestCgroup cga("tcp-client"), cgb("tcp-server");
@@ -176,7 +183,7 @@ TEST_P(NetworkBpfTest, TcpLoopbackBytesExactBothWays) {
 }
 
 TEST_P(NetworkBpfTest, UdpDatagramsExact) {
-  const int family = GetParam();
+  const int family = std::get<0>(GetParam());
   constexpr int kDatagrams = 500;
   constexpr size_t kSize = 1200;
   TestCgroup cga("udp-tx"), cgb("udp-rx");
@@ -229,7 +236,7 @@ TEST_P(NetworkBpfTest, UdpDatagramsExact) {
 }
 
 TEST_P(NetworkBpfTest, ConnectAcceptCloseCountsExact) {
-  const int family = GetParam();
+  const int family = std::get<0>(GetParam());
   constexpr int kConns = 200;
   TestCgroup cga("conn-client"), cgb("conn-server");
   ASSERT_TRUE(cga.ok() && cgb.ok());
@@ -487,7 +494,7 @@ TEST(NetworkNginxBpfTest, NginxTransmitMatchesClientBytes) {
 TEST(NetworkDegradedBpfTest, MissingByteCountsAreReportedNotSilent) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
   AgentConfig config = TestAgentConfig();
-  config.network.byte_counts = false;
+  config.network_bytes_request = {false, NetworkBytesSource::kOff};
   auto agent = Agent::Create(config);
   ASSERT_TRUE(agent.ok()) << agent.status();
   int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -525,11 +532,14 @@ TEST(NetworkDegradedBpfTest, MissingByteCountsAreReportedNotSilent) {
   EXPECT_TRUE(reported);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, NetworkBpfTest,
-                         ::testing::Values(AF_INET, AF_INET6),
-                         [](const auto& info) {
-                           return info.param == AF_INET ? "IPv4" : "IPv6";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Families, NetworkBpfTest,
+    ::testing::Combine(::testing::Values(AF_INET, AF_INET6),
+                       testing::kNetworkSources),
+    [](const auto& info) {
+      return absl::StrCat(std::get<0>(info.param) == AF_INET ? "IPv4" : "IPv6",
+                          "_", NetworkBytesSourceName(std::get<1>(info.param)));
+    });
 
 }  // namespace
 }  // namespace wattlens

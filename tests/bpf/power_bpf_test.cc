@@ -170,8 +170,12 @@ TEST(SchedHarvestTest, RunningSliceIsChargedBeforeItSwitchesOut) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
   const int ncpus =
       ProbeKernelFeatures("/sys/kernel/btf/vmlinux").possible_cpus;
+  SchedProgramConfig sched_config;
+  sched_config.cpu_time_source =
+      ChooseCpuTimeSource(ProbeKernelFeatures("/sys/kernel/btf/vmlinux"), {})
+          .value_or(CpuTimeSource::kSchedSwitch);
   auto sched =
-      SchedProgram::Create(SchedProgramConfig{}, ncpus, [](const wl_event&) {});
+      SchedProgram::Create(sched_config, ncpus, [](const wl_event&) {});
   ASSERT_TRUE(sched.ok()) << sched.status();
   // The child publishes its own CPU time (CLOCK_THREAD_CPUTIME_ID, which
   // includes the slice in progress) in shared memory as it burns.

@@ -165,5 +165,52 @@ TEST(SyscallCacheBpfTest, MoveMidRunChargesEachCgroupItsOwnCalls) {
   EXPECT_EQ((counts[{tgid, SYS_getppid, b.id()}].calls), uint64_t{kAfter});
 }
 
+void* ReturnAtOnce(void*) { return nullptr; }  // the thread ends in exit()
+
+// exit() and exit_group() never reach sys_exit; they are counted from the
+// exiting task's saved registers, found by bpf_task_pt_regs() where the
+// kernel has it (Linux 5.15) and on the task's kernel stack elsewhere. Both
+// ways run here, whatever this kernel has.
+class ExitCallsBpfTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ExitCallsBpfTest, EveryThreadExitAndTheGroupExitAreCounted) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  SyscallsProgramConfig config;
+  config.task_pt_regs = GetParam();
+  auto p = SyscallsProgram::Create(config, libbpf_num_possible_cpus());
+  ASSERT_TRUE(p.ok()) << p.status();
+  constexpr int kThreads = 5;
+  GatedChild child([] {
+    for (int i = 0; i < kThreads; ++i) {
+      pthread_t t;
+      if (pthread_create(&t, nullptr, ReturnAtOnce, nullptr) != 0) return 3;
+      if (pthread_join(t, nullptr) != 0) return 4;
+    }
+    return 0;  // exit_group()
+  });
+  ASSERT_GT(child.pid(), 0);
+  child.Release();
+  ASSERT_EQ(child.Wait(), 0);
+  uint64_t exits = 0, group_exits = 0;
+  for (const auto& [key, v] : ReadAll(**p)) {
+    if (std::get<0>(key) != static_cast<uint32_t>(child.pid())) continue;
+    if (std::get<1>(key) == SYS_exit) exits += v.calls;
+    if (std::get<1>(key) == SYS_exit_group) group_exits += v.calls;
+  }
+  EXPECT_EQ(exits, uint64_t{kThreads});
+  EXPECT_EQ(group_exits, 1u);
+}
+
+std::vector<bool> RegsSources() {
+  if (testing::TestKernelFeatures().task_pt_regs) return {true, false};
+  return {false};
+}
+
+INSTANTIATE_TEST_SUITE_P(RegsFrom, ExitCallsBpfTest,
+                         ::testing::ValuesIn(RegsSources()),
+                         [](const auto& info) {
+                           return info.param ? "task_pt_regs" : "kernel_stack";
+                         });
+
 }  // namespace
 }  // namespace wattlens
