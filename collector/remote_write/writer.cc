@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "collector/remote_write/writer.h"
 
-#include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <utility>
 
@@ -66,6 +66,9 @@ absl::Status ValidateRemoteWriteOptions(const RemoteWriteOptions& o) {
   if (o.delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--remote_write_delay must be >= 0");
   }
+  if (o.rebase_after <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("rebase interval must be > 0");
+  }
   if (o.timeout < absl::Milliseconds(100)) {
     return absl::InvalidArgumentError(
         "--remote_write_timeout must be >= 100ms");
@@ -98,7 +101,10 @@ RemoteWriter::RemoteWriter(RemoteWriteOptions options, UsageFn usage,
     : options_(std::move(options)),
       usage_(std::move(usage)),
       resolution_ns_(resolution_ns),
-      rebase_after_ns_(std::max(resolution_ns, retention_ns / 2)),
+      rebase_after_ns_(
+          std::max(resolution_ns,
+                   std::min(absl::ToInt64Nanoseconds(options_.rebase_after),
+                            retention_ns / 2))),
       clock_(clock),
       queue_(std::make_unique<SendQueue>(options_.queue, std::move(poster))),
       builder_(options_.series) {

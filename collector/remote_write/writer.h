@@ -6,9 +6,11 @@
 // at least `delay` old, turns the answer into series (series.h) and queues
 // them for the endpoint (queue.h). The anchor is the first such boundary
 // after start; it moves forward (and the totals so far become the base the
-// next answers add to) every half retention, so it never leaves the window
-// the collector holds. Data arriving later than that for buckets before the
-// moved anchor is in the collector's queries but not in the written series.
+// next answers add to) every `rebase_after`, capped at half the retention:
+// that keeps the anchor inside the data the collector holds and bounds the
+// buckets each snapshot sums. Data arriving later than that for buckets
+// before the moved anchor is in the collector's queries but not in the
+// written series.
 #pragma once
 
 #include <atomic>
@@ -40,6 +42,8 @@ struct RemoteWriteOptions {
   // last interval have time to arrive.
   absl::Duration delay = absl::Seconds(10);
   absl::Duration timeout = absl::Seconds(30);
+  // How long the anchor stays put (at most half the retention).
+  absl::Duration rebase_after = absl::Hours(1);
   SeriesOptions series;
   QueueOptions queue;
 };

@@ -448,9 +448,10 @@ TEST(RemoteWriter, WindowsFollowBucketBoundariesAndRebase) {
   o.interval = absl::ZeroDuration();
   o.delay = absl::Seconds(10);
   o.queue.min_backoff = absl::Milliseconds(5);
-  // 10 s buckets, 60 s retention: the anchor moves every 30 s.
+  o.rebase_after = absl::Seconds(30);
+  // 10 s buckets, an hour's retention: the anchor moves every 30 s.
   auto w =
-      RemoteWriter::Create(o, usage, 10'000'000'000, 60'000'000'000, clock);
+      RemoteWriter::Create(o, usage, 10'000'000'000, 3600'000'000'000, clock);
   ASSERT_TRUE(w.ok()) << w.status();
   (*w)->Start();
   // Realtime 1000.003 s: minus the delay, the boundary is 990 s.
@@ -494,6 +495,31 @@ TEST(RemoteWriter, WindowsFollowBucketBoundariesAndRebase) {
   }
   EXPECT_EQ(values, (std::vector<double>{10, 10, 13}));
   EXPECT_EQ((*w)->stats().last_sent_timestamp_ms.load(), 1'030'000);
+}
+
+// However long rebase_after is, the anchor moves within half the retention,
+// so the window it starts never reaches data the collector has dropped.
+TEST(RemoteWriter, AnchorStaysWithinHalfTheRetention) {
+  FakeClock clock(1'000'003'000'000 - 1'700'000'000'000'000'000);
+  UsageFn usage = [](const wattlens::v1::GetUsageRequest&)
+      -> absl::StatusOr<GetUsageResponse> { return GetUsageResponse(); };
+  RemoteWriteOptions o;
+  o.url = "http://127.0.0.1:9/api/v1/write";
+  o.interval = absl::ZeroDuration();
+  o.delay = absl::ZeroDuration();
+  ASSERT_EQ(o.rebase_after, absl::Hours(1));
+  // 10 s buckets, 40 s retention.
+  auto w =
+      RemoteWriter::Create(o, usage, 10'000'000'000, 40'000'000'000, clock);
+  ASSERT_TRUE(w.ok());
+  const int64_t s = 1'000'000'000;
+  EXPECT_EQ((*w)->anchor_ns(), 1000 * s);
+  clock.AdvanceNs(10 * s);
+  ASSERT_TRUE((*w)->CollectNow().ok());
+  EXPECT_EQ((*w)->anchor_ns(), 1000 * s);
+  clock.AdvanceNs(10 * s);
+  ASSERT_TRUE((*w)->CollectNow().ok());
+  EXPECT_EQ((*w)->anchor_ns(), 1020 * s);
 }
 
 }  // namespace
