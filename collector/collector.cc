@@ -47,6 +47,20 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
     c->store_->Start();
   }
 
+  if (!o.remote_write.url.empty()) {
+    // main.cc validated the flags (ValidateRemoteWriteOptions); tests may
+    // set a zero interval and snapshot with CollectNow().
+    ClusterState* state = c->state_.get();
+    auto writer = remote_write::RemoteWriter::Create(
+        o.remote_write,
+        [state](const wattlens::v1::GetUsageRequest& req) {
+          return state->GetUsage(req);
+        },
+        o.cluster.resolution_ns, o.cluster.retention_ns, clock);
+    if (!writer.ok()) return writer.status();
+    c->remote_writer_ = std::move(writer).value();
+  }
+
   std::shared_ptr<grpc::ServerCredentials> creds;
   IngestOptions ingest = o.ingest;
   if (o.insecure) {
@@ -108,16 +122,19 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
     c->exposer_ = std::move(exposer).value();
     c->metrics_ = std::make_shared<CollectorMetrics>(
         *c->state_, c->ingest_counters_, c->store_.get(),
-        o.max_metric_namespaces, o.max_metric_workloads);
+        o.max_metric_namespaces, o.max_metric_workloads,
+        c->remote_writer_.get());
     c->exposer_->RegisterCollectable(c->metrics_);
   }
+  if (c->remote_writer_) c->remote_writer_->Start();
   if (o.tick_period > absl::ZeroDuration()) {
     c->ticker_ = std::thread([p = c.get()] { p->TickLoop(); });
   }
-  spdlog::info("collector listening on port {} ({}){}", c->port_,
+  spdlog::info("collector listening on port {} ({}){}{}", c->port_,
                o.insecure ? "plaintext: --insecure" : "mTLS",
                c->store_ ? absl::StrCat(", store ", o.db_path)
-                         : std::string(", no store"));
+                         : std::string(", no store"),
+               c->remote_writer_ ? ", remote write on" : "");
   return c;
 }
 
@@ -151,6 +168,7 @@ void Collector::Shutdown() {
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
   }
+  if (remote_writer_) remote_writer_->Stop();
   if (store_) store_->Stop();
   exposer_.reset();
 }

@@ -15,6 +15,7 @@
 #include "collector/cluster_state.h"
 #include "collector/ingest_service.h"
 #include "collector/query_service.h"
+#include "collector/remote_write/writer.h"
 #include "collector/store.h"
 #include "grpcpp/server.h"
 #include "proto/transport/tls.h"
@@ -48,6 +49,8 @@ struct CollectorOptions {
   bool cost = true;
   std::string cost_config;
   std::string data_dir;
+  // Prometheus remote write of the cluster-wide series (url empty: off).
+  remote_write::RemoteWriteOptions remote_write;
 };
 
 class Collector {
@@ -64,6 +67,8 @@ class Collector {
   int metrics_port() const;
   ClusterState& state() { return *state_; }
   Store* store() { return store_.get(); }
+  // Null without --remote_write_url.
+  remote_write::RemoteWriter* remote_writer() { return remote_writer_.get(); }
   const IngestCounters& ingest_counters() const { return ingest_counters_; }
   void Tick() { state_->Tick(); }
   // /healthz and /readyz on the metrics port.
@@ -80,6 +85,7 @@ class Collector {
   IngestCounters ingest_counters_;
   std::unique_ptr<IngestServiceImpl> ingest_;
   std::unique_ptr<QueryServiceImpl> query_;
+  std::unique_ptr<remote_write::RemoteWriter> remote_writer_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<CollectorMetrics> metrics_;
   HealthChecks health_;  // outlives exposer_, whose handlers read it

@@ -72,6 +72,33 @@ ABSL_FLAG(std::vector<std::string>, agent_service_accounts,
           {"system:serviceaccount:wattlens:wattlens-agent"},
           "--node_identity=token: users whose tokens may report for their "
           "node.");
+ABSL_FLAG(std::string, remote_write_url, "",
+          "Prometheus remote-write 1.0 endpoint that receives the "
+          "cluster-wide per-workload series (docs/remote-write.md), e.g. "
+          "http://prometheus:9090/api/v1/write; empty: off.");
+ABSL_FLAG(std::string, remote_write_cluster, "",
+          "Value of the cluster label on every written series (needed when "
+          "several clusters share a store).");
+ABSL_FLAG(absl::Duration, remote_write_interval, absl::Seconds(30),
+          "How often a snapshot of every workload's totals is written.");
+ABSL_FLAG(absl::Duration, remote_write_delay, absl::Seconds(10),
+          "Age of the newest bucket boundary written: late reports of the "
+          "last interval have this long to arrive.");
+ABSL_FLAG(absl::Duration, remote_write_timeout, absl::Seconds(30),
+          "Timeout of one remote-write request.");
+ABSL_FLAG(uint32_t, remote_write_queue_samples, 100000,
+          "Samples queued for the receiver; beyond it the oldest requests "
+          "are dropped (counted, reason queue_full).");
+ABSL_FLAG(uint32_t, remote_write_max_samples_per_send, 2000,
+          "Samples per remote-write request.");
+ABSL_FLAG(uint32_t, remote_write_max_workloads, 1000,
+          "Workloads with series of their own; later ones are summed into "
+          "workload=\"__other__\".");
+ABSL_FLAG(std::string, remote_write_bearer_token_file, "",
+          "File with a bearer token for the receiver (re-read per request).");
+ABSL_FLAG(std::string, remote_write_tls_ca_file, "",
+          "PEM CA bundle that verifies an https receiver (empty: the "
+          "system's).");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error");
 
 int main(int argc, char** argv) {
@@ -116,6 +143,28 @@ int main(int argc, char** argv) {
   o.cost_config = absl::GetFlag(FLAGS_cost_config);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
   o.max_metric_workloads = absl::GetFlag(FLAGS_max_metric_workloads);
+  o.remote_write.url = absl::GetFlag(FLAGS_remote_write_url);
+  o.remote_write.series.cluster = absl::GetFlag(FLAGS_remote_write_cluster);
+  o.remote_write.interval = absl::GetFlag(FLAGS_remote_write_interval);
+  o.remote_write.delay = absl::GetFlag(FLAGS_remote_write_delay);
+  o.remote_write.timeout = absl::GetFlag(FLAGS_remote_write_timeout);
+  o.remote_write.queue.capacity_samples =
+      absl::GetFlag(FLAGS_remote_write_queue_samples);
+  o.remote_write.queue.max_samples_per_send =
+      absl::GetFlag(FLAGS_remote_write_max_samples_per_send);
+  o.remote_write.series.max_workloads =
+      absl::GetFlag(FLAGS_remote_write_max_workloads);
+  o.remote_write.bearer_token_file =
+      absl::GetFlag(FLAGS_remote_write_bearer_token_file);
+  o.remote_write.ca_file = absl::GetFlag(FLAGS_remote_write_tls_ca_file);
+  if (absl::Status st =
+          wattlens::collector::remote_write::ValidateRemoteWriteOptions(
+              o.remote_write);
+      !st.ok()) {
+    std::fprintf(stderr, "wattlens-collector: %s\n",
+                 std::string(st.message()).c_str());
+    return 2;
+  }
   if (o.cluster.resolution_ns < 1'000'000'000 ||
       o.cluster.retention_ns < o.cluster.resolution_ns ||
       o.cluster.gone_ttl_ns < o.cluster.stale_ttl_ns) {

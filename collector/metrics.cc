@@ -15,6 +15,70 @@ using prometheus::MetricType;
 using prom::Add;
 using prom::Family;
 
+// The remote-write queue's health: what was sent, retried and dropped (by
+// reason) and how far the receiver has got.
+void AddRemoteWrite(const remote_write::RemoteWriter& w,
+                    std::vector<MetricFamily>& out) {
+  namespace rw = remote_write;
+  const rw::QueueStats& st = w.stats();
+  auto sent = Family("wattlens_collector_remote_write_sent_samples_total",
+                     "Samples a remote-write receiver acknowledged (2xx).",
+                     MetricType::Counter);
+  Add(sent, {}, st.sent_samples.load());
+  out.push_back(std::move(sent));
+  auto dropped =
+      Family("wattlens_collector_remote_write_dropped_samples_total",
+             "Samples never delivered, by reason: queue_full (evicted by "
+             "newer snapshots while the receiver lagged), rejected (4xx "
+             "other than 429), shutdown (queued at stop).",
+             MetricType::Counter);
+  for (int r = 0; r < static_cast<int>(rw::DropReason::kCount); ++r) {
+    Add(dropped,
+        {{"reason", rw::DropReasonName(static_cast<rw::DropReason>(r))}},
+        st.dropped_samples[r].load());
+  }
+  out.push_back(std::move(dropped));
+  auto retries = Family("wattlens_collector_remote_write_retries_total",
+                        "Requests sent again after a backoff, by reason: "
+                        "server_error (5xx), too_many_requests (429), network "
+                        "(no response).",
+                        MetricType::Counter);
+  for (int r = 0; r < static_cast<int>(rw::RetryReason::kCount); ++r) {
+    Add(retries,
+        {{"reason", rw::RetryReasonName(static_cast<rw::RetryReason>(r))}},
+        st.retries[r].load());
+  }
+  out.push_back(std::move(retries));
+  auto queued = Family("wattlens_collector_remote_write_queue_samples",
+                       "Samples queued or in flight.", MetricType::Gauge);
+  Add(queued, {}, st.queued_samples.load());
+  out.push_back(std::move(queued));
+  auto errors = Family("wattlens_collector_remote_write_snapshot_errors_total",
+                       "Snapshots not written because the query failed.",
+                       MetricType::Counter);
+  Add(errors, {}, w.snapshot_errors());
+  out.push_back(std::move(errors));
+  auto last =
+      Family("wattlens_collector_remote_write_last_sent_timestamp_seconds",
+             "Newest sample timestamp a receiver acknowledged (0: none yet).",
+             MetricType::Gauge);
+  Add(last, {}, st.last_sent_timestamp_ms.load() / 1e3);
+  out.push_back(std::move(last));
+  auto anchor =
+      Family("wattlens_collector_remote_write_window_start_timestamp_seconds",
+             "Start of the window the written totals are currently summed over "
+             "(they continue the values written before it moved).",
+             MetricType::Gauge);
+  Add(anchor, {}, w.anchor_ns() / 1e9);
+  out.push_back(std::move(anchor));
+  auto workloads =
+      Family("wattlens_collector_remote_write_workloads",
+             "Workloads with series of their own (the rest are __other__).",
+             MetricType::Gauge);
+  Add(workloads, {}, w.admitted_workloads());
+  out.push_back(std::move(workloads));
+}
+
 }  // namespace
 
 std::vector<MetricFamily> CollectorMetrics::Collect() const {
@@ -141,6 +205,8 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
     out.push_back(std::move(queued));
   }
 
+  if (remote_writer_ != nullptr) AddRemoteWrite(*remote_writer_, out);
+
   // Cluster aggregates by namespace: bounded to the busiest namespaces.
   auto cpu = Family("wattlens_cluster_cpu_seconds_total",
                     "On-CPU time accepted since the collector started, by "
@@ -199,8 +265,10 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
         return l;
       };
       const std::pair<const char*, double> by_resource[] = {
-          {"cpu", i.cpu_cost},         {"ram", i.ram_cost},
-          {"gpu", i.gpu_cost},         {"network", i.network_cost},
+          {"cpu", i.cpu_cost},
+          {"ram", i.ram_cost},
+          {"gpu", i.gpu_cost},
+          {"network", i.network_cost},
           {"energy", i.energy_cost}};
       for (const auto& [res, v] : by_resource) {
         Add(cost, labels({{"resource", res}, {"currency", currency}}), v);

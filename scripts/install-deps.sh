@@ -14,9 +14,13 @@ packages=(
   libbenchmark-dev prometheus-cpp-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc nlohmann-json3-dev libssl-dev
   libsqlite3-dev libyaml-dev libcurl4-openssl-dev libcivetweb-dev
+  # remote write: snappy block compression
+  libsnappy-dev
   # tests and benchmarks
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
   nginx-light
+  # remote-write end-to-end test: a second receiver next to prometheus
+  victoria-metrics
   # pricing data: ISO 3166 / ISO 4217 codes (data/currencies.csv, alpha-2)
   iso-codes
 )
