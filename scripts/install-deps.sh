@@ -14,9 +14,13 @@ packages=(
   libbenchmark-dev prometheus-cpp-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc nlohmann-json3-dev libssl-dev
   libsqlite3-dev libyaml-dev libcurl4-openssl-dev libcivetweb-dev
+  # CLI: command-line parser (header-only); time zones for --tz
+  libcli11-dev tzdata
   # tests and benchmarks
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
   nginx-light
+  # the CLI's zsh completion is loaded by a test
+  zsh
   # pricing data: ISO 3166 / ISO 4217 codes (data/currencies.csv, alpha-2)
   iso-codes
 )
