@@ -124,7 +124,13 @@ std::string YamlScalar(const Json& j) {
     // JSON's double-quoted strings are YAML double-quoted scalars.
     return PlainSafe(s) ? s : j.dump();
   }
-  return j.dump();  // numbers (round-trip precision), booleans, null
+  std::string text = j.dump();  // round-trip precision
+  // YAML 1.1 readers (PyYAML) take 1e-05 for a string: a float needs a dot.
+  if (j.is_number_float() && text.find_first_of("eE") != std::string::npos &&
+      text.find('.') == std::string::npos) {
+    text.insert(text.find_first_of("eE"), ".0");
+  }
+  return text;  // numbers, booleans, null
 }
 
 bool IsLeaf(const Json& j) { return !j.is_structured() || j.empty(); }

@@ -130,6 +130,7 @@ TEST(UsageYamlTest, SameTreeAsJson) {
   row->mutable_key()->set_namespace_("shop");
   row->mutable_key()->set_workload("on");  // a YAML 1.1 boolean
   row->mutable_usage()->set_cpu_cores(0.25);
+  row->mutable_usage()->set_watts(1e-05);
   row->mutable_usage()->set_syscalls(7);
   r.add_missing_nodes("node-2");
   const std::string yaml = ToYaml(r);
@@ -137,6 +138,7 @@ TEST(UsageYamlTest, SameTreeAsJson) {
                               "    namespace: shop\n"));
   EXPECT_THAT(yaml, HasSubstr("    workload: \"on\"\n"));
   EXPECT_THAT(yaml, HasSubstr("    cpu_cores: 0.25\n"));
+  EXPECT_THAT(yaml, HasSubstr("    watts: 1.0e-05\n"));
   // uint64 is a string in the JSON mapping; YAML keeps it a string.
   EXPECT_THAT(yaml, HasSubstr("    syscalls: \"7\"\n"));
   EXPECT_THAT(yaml, HasSubstr("currency: USD\n"));
