@@ -15,8 +15,9 @@ namespace wattlens::cli {
 // accepts, for flags with a fixed set.
 using ChoiceMap = std::map<std::string, std::vector<std::string>>;
 
-// `program` is the command name completed ("wattlens"). Flags of the root
-// command are offered under every subcommand: they are accepted there.
+// The script completes the root command's name (app.get_name()). Flags of
+// the root command are offered under every subcommand: they are accepted
+// there too.
 std::string BashCompletion(const CLI::App& app, const ChoiceMap& choices);
 std::string ZshCompletion(const CLI::App& app, const ChoiceMap& choices);
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The `wattlens` command line: every command a new user tried (issue "Why"
-// list) is answered or refused with the flag's name and what it accepts;
-// durations and calendar periods become the query's time range.
+// The `wattlens` command line: what a new user types first (--version,
+// top --help, --window=7d, --month, a mistyped flag) is answered, or refused
+// with the flag's name and what it accepts; durations and calendar periods
+// become the query's time range.
 #include <sstream>
 #include <string>
 #include <vector>
