@@ -17,6 +17,7 @@
 #include "agent/export/node_report.h"
 #include "agent/export/upload_health.h"
 #include "agent/export/uploader.h"
+#include "common/version/daemon_flags.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -166,10 +167,38 @@ ABSL_FLAG(uint64_t, metrics_max_workload_series, 2000,
           "Bound on wattlens_workload_* series on /metrics; past it the "
           "least busy rows are folded into cgroup=\"__other__\".");
 
+// --help lists the flags by the part of the agent they configure.
+wattlens::version::DaemonUsage AgentUsage() {
+  return {"wattlens-agent",
+          "Per-node Wattlens agent: per-workload CPU time, syscalls, network "
+          "and energy from eBPF, served as Prometheus metrics on /metrics and "
+          "uploaded to the collector.",
+          {{"Sampling and BPF",
+            {"interval", "bpf_", "cpu_time_source", "event_queue_capacity",
+             "btf_path", "max_processes", "max_cgroups", "cluster_cidrs",
+             "drop_capabilities"}},
+           {"Workload identity",
+            {"node_name", "node_labels", "node_provider_id", "kubeconfig",
+             "watch_pods", "kubelet_", "identity_", "dpkg_root", "proc_root",
+             "cgroup_"}},
+           {"Power and energy", {"power", "power_"}},
+           {"Metrics and local API",
+            {"metrics_", "process_metrics_top_n", "node_api_address", "live",
+             "live_top"}},
+           {"Upload to the collector",
+            {"collector", "collector_", "insecure", "tls_", "upload_",
+             "outbox_reports"}},
+           {"Logging", {"log_level"}}}};
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Per-node Wattlens agent: per-workload CPU time and syscalls from eBPF,\n"
       "served as Prometheus metrics on /metrics.");
+  if (auto rc = wattlens::version::HandleHelpAndVersion(
+          argc, argv, AgentUsage(), std::cout)) {
+    return *rc;
+  }
   absl::ParseCommandLine(argc, argv);
   // Logs go to stderr: stdout carries the live view.
   spdlog::set_default_logger(spdlog::stderr_color_mt("wattlens-agent"));

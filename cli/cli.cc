@@ -1,204 +1,431 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "cli/cli.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <memory>
-#include <optional>
 #include <thread>
 
+#include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/time.h"
-#include "google/protobuf/util/json_util.h"
+#include "cli/completion.h"
+#include "cli/time_range.h"
+#include "common/version/version.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/create_channel.h"
-#include "proto/transport/tls.h"
 #include "wattlens/v1/query.grpc.pb.h"
 
 namespace wattlens::cli {
 namespace {
 
 using google::protobuf::util::TimeUtil;
+namespace v1 = wattlens::v1;
 
-constexpr char kUsage[] = R"(Usage: wattlens [global flags] <command> [flags]
+constexpr int kUsageError = 2;
+constexpr char kDefaultServer[] = "127.0.0.1:9811";
 
-Commands:
-  top       per-workload CPU, syscalls, network and energy over a window
-  projects  the open-source project bill: cost, energy and carbon per
-            project (postgres, nginx, ...) across the cluster
-  status    nodes known to the collector and their state
-  watch     node status events (-f: follow until interrupted)
+// Every flag as typed. Both query commands bind the same fields: only one
+// subcommand is parsed per run.
+struct Flags {
+  std::string server = kDefaultServer;
+  bool insecure = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
+  std::string timeout = "12s";
+  std::string output = "table";
+  bool no_headers = false;
+  std::string tz;
+  bool version = false;
 
-Global flags:
-  --server=HOST:PORT     collector address (default 127.0.0.1:9811)
-  --insecure             plaintext, no certificates (collector --insecure)
-  --tls-ca-file=PATH     CA that signed the collector's certificate
-  --tls-cert-file=PATH   client certificate (mTLS)
-  --tls-key-file=PATH    client key
-  --tls-server-name=NAME name expected in the collector's certificate
-  --timeout=DURATION     per request (default 12s)
-  -o, --output=table|json
+  std::string group_by, sort_by, show;
+  bool reverse = false, share_idle = false, all_namespaces = false;
+  std::string ns, node, project, limit;
+  TimeFlags time;
 
-top flags (projects takes the same; it groups by project, sorts by cost):
-  --group-by=node|namespace|workload|pod|container|project|cgroup (workload)
-  --sort-by=cpu|energy|network|syscalls|cost|carbon|name (cpu)   --reverse
-  --show=usage|cost|carbon|all (usage): column sets; cost = money by
-         resource, carbon = kWh and g CO2e (operational, embodied, SCI)
-  --share-idle   share each node's idle cost among its workloads
-  -n, --namespace=NS ("-" = host workloads)   -A, --all-namespaces
-  --node=NAME   --project=NAME   --limit=N   --no-headers
-  --window=1m|5m|1h|24h|DURATION (5m)
-  --since=RFC3339|DURATION-ago   --until=RFC3339|DURATION-ago
-
-watch flags:
-  -f, --follow   --include-reports
-)";
-
-struct Args {
-  std::map<std::string, std::string> flags;  // name -> value ("" for bools)
-  std::vector<std::string> positional;
+  bool follow = false, include_reports = false;
+  std::string shell;
 };
 
-// Accepts --name=value, --name value, -x value, -xvalue, and bools.
-bool Parse(const std::vector<std::string>& in, Args* a, std::string* error) {
-  static const std::map<std::string, std::string> kShort = {
-      {"-o", "output"},
-      {"-n", "namespace"},
-      {"-A", "all-namespaces"},
-      {"-f", "follow"},
-      {"-h", "help"}};
-  static const std::vector<std::string> kBool = {
-      "insecure", "all-namespaces", "follow",         "help",
-      "reverse",  "no-headers",     "include-reports", "share-idle"};
-  for (size_t i = 0; i < in.size(); ++i) {
-    const std::string& s = in[i];
-    std::string name, value;
-    bool has_value = false;
-    if (s.rfind("--", 0) == 0) {
-      const size_t eq = s.find('=');
-      name = s.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      if (eq != std::string::npos) {
-        value = s.substr(eq + 1);
-        has_value = true;
+const std::map<std::string, v1::GroupBy>& Groups() {
+  static const auto* const kGroups = new std::map<std::string, v1::GroupBy>{
+      {"node", v1::GROUP_BY_NODE},
+      {"namespace", v1::GROUP_BY_NAMESPACE},
+      {"workload", v1::GROUP_BY_WORKLOAD},
+      {"pod", v1::GROUP_BY_POD},
+      {"container", v1::GROUP_BY_CONTAINER},
+      {"project", v1::GROUP_BY_PROJECT},
+      {"cgroup", v1::GROUP_BY_CGROUP}};
+  return *kGroups;
+}
+
+const std::map<std::string, v1::SortBy>& Sorts() {
+  static const auto* const kSorts = new std::map<std::string, v1::SortBy>{
+      {"cpu", v1::SORT_BY_CPU},         {"energy", v1::SORT_BY_ENERGY},
+      {"network", v1::SORT_BY_NETWORK}, {"syscalls", v1::SORT_BY_SYSCALLS},
+      {"cost", v1::SORT_BY_COST},       {"carbon", v1::SORT_BY_CARBON},
+      {"name", v1::SORT_BY_NAME}};
+  return *kSorts;
+}
+
+// A value from a fixed set; the error names every accepted value.
+CLI::Validator OneOf(std::vector<std::string> values) {
+  const std::string accepted = absl::StrJoin(values, ", ");
+  return CLI::Validator(
+      [values, accepted](std::string& v) -> std::string {
+        if (std::find(values.begin(), values.end(), v) != values.end()) {
+          return "";
+        }
+        return absl::StrCat("\"", v, "\" is not accepted; expected one of ",
+                            accepted);
+      },
+      absl::StrCat("{", absl::StrJoin(values, "|"), "}"));
+}
+
+CLI::Validator DurationValue() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        auto d = ParseHumanDuration(v);
+        return d.ok() ? "" : std::string(d.status().message());
+      },
+      "DURATION");
+}
+
+CLI::Validator CountValue() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        uint32_t n = 0;
+        return absl::SimpleAtoi(v, &n)
+                   ? ""
+                   : absl::StrCat("\"", v,
+                                  "\" is not a whole number from 0 (all rows) "
+                                  "to 4294967295");
+      },
+      "N");
+}
+
+// The whole command tree. `choices` receives every fixed value set, for the
+// completion scripts.
+std::unique_ptr<CLI::App> BuildApp(Flags& f, ChoiceMap* choices) {
+  auto app = std::make_unique<CLI::App>(
+      "Wattlens: per-workload CPU, syscalls, network, energy, cost and "
+      "carbon, from a Wattlens collector.",
+      "wattlens");
+  app->allow_extras();  // refused after parsing, with a suggestion
+  app->footer(
+      "Run 'wattlens <command> --help' for a command's flags.\n"
+      "Durations: 90s, 30m, 1h30m, 7d, 2w. Times: 2026-11-03, "
+      "2026-11-03T14:00 (in --tz), RFC 3339, or a duration ago.");
+  auto choice = [&](CLI::Option* o, std::vector<std::string> values) {
+    (*choices)[o->get_name()] = values;
+    o->check(OneOf(std::move(values)));
+    return o;
+  };
+  const std::string global = "Global flags (also after the command)";
+  app->add_flag("--version", f.version,
+                "Print version, git commit and build type");
+  app->add_option("--server", f.server,
+                  "Collector address HOST:PORT (default 127.0.0.1:9811)")
+      ->group(global);
+  app->add_flag("--insecure", f.insecure,
+                "Plaintext, no certificates (collector --insecure)")
+      ->group(global);
+  app->add_option("--tls-ca-file", f.tls_ca,
+                  "CA that signed the collector's certificate")
+      ->group(global);
+  app->add_option("--tls-cert-file", f.tls_cert, "Client certificate (mTLS)")
+      ->group(global);
+  app->add_option("--tls-key-file", f.tls_key, "Client private key")
+      ->group(global);
+  app->add_option("--tls-server-name", f.tls_server_name,
+                  "Name expected in the collector's certificate")
+      ->group(global);
+  app->add_option("--timeout", f.timeout, "Per request (default 12s)")
+      ->check(DurationValue())
+      ->group(global);
+  choice(app->add_option("-o,--output", f.output,
+                         "Output format (default table); csv uses FOCUS "
+                         "column names (docs/cli.md)"),
+         {"table", "wide", "json", "yaml", "csv"})
+      ->group(global);
+  app->add_flag("--no-headers", f.no_headers,
+                "Tables and CSV without the header line")
+      ->group(global);
+  app->add_option("--tz", f.tz,
+                  "Time zone for dates and times without an offset and for "
+                  "times printed in tables: an IANA name such as "
+                  "Europe/Paris, or UTC (default UTC)")
+      ->group(global);
+
+  auto query = [&](CLI::App* sub, bool projects) {
+    sub->fallthrough();
+    sub->allow_extras();
+    sub->footer("Global flags (--server, -o, --tz, TLS): wattlens --help");
+    choice(sub->add_option("--group-by", f.group_by,
+                           projects ? "Group rows by (default project)"
+                                    : "Group rows by (default workload)"),
+           {"node", "namespace", "workload", "pod", "container", "project",
+            "cgroup"});
+    choice(sub->add_option("--sort-by", f.sort_by,
+                           projects ? "Sort rows by (default cost)"
+                                    : "Sort rows by (default cpu)"),
+           {"cpu", "energy", "network", "syscalls", "cost", "carbon", "name"});
+    sub->add_flag("--reverse", f.reverse, "Reverse the sort order");
+    choice(
+        sub->add_option("--show", f.show,
+                        "Column set: usage; cost = money by resource; "
+                        "carbon = kWh and g CO2e (default " +
+                            std::string(projects ? "projects" : "usage") + ")"),
+        {"usage", "cost", "carbon", "all", "projects"});
+    sub->add_flag("--share-idle", f.share_idle,
+                  "Share each node's idle cost among its workloads");
+    sub->add_option("-n,--namespace", f.ns,
+                    "Only this namespace (\"-\" = host workloads)");
+    sub->add_flag("-A,--all-namespaces", f.all_namespaces,
+                  "Every namespace (the default)");
+    sub->add_option("--node", f.node, "Only this node");
+    sub->add_option("--project", f.project, "Only this project");
+    sub->add_option("--limit", f.limit, "At most N rows (0 = all)")
+        ->check(CountValue());
+    sub->add_option("--window", f.time.window,
+                    "Length of the range ending at --until or now (default "
+                    "5m): 90s, 30m, 1h, 7d, 2w")
+        ->check(DurationValue());
+    sub->add_option("--since", f.time.since,
+                    "Start: 2026-11-03, 2026-11-03T14:00, RFC 3339, or a "
+                    "duration ago (2h)");
+    sub->add_option("--until", f.time.until,
+                    "End (exclusive), same forms as --since (default now)");
+    sub->add_option("--month", f.time.month,
+                    "A calendar month YYYY-MM in --tz (--month=2026-11)");
+  };
+  query(app->add_subcommand(
+            "top",
+            "Per-workload CPU, syscalls, network and energy over a "
+            "time range"),
+        false);
+  query(app->add_subcommand("projects",
+                            "The open-source project bill: cost, energy and "
+                            "carbon per project across the cluster"),
+        true);
+  CLI::App* status = app->add_subcommand(
+      "status", "Nodes known to the collector and their state");
+  status->fallthrough();
+  status->allow_extras();
+  CLI::App* watch = app->add_subcommand(
+      "watch", "Node status events (-f: follow until interrupted)");
+  watch->fallthrough();
+  watch->allow_extras();
+  watch->add_flag("-f,--follow", f.follow, "Follow until interrupted");
+  watch->add_flag("--include-reports", f.include_reports,
+                  "Also an event per accepted report");
+  CLI::App* completion = app->add_subcommand(
+      "completion",
+      "Shell completion script: source <(wattlens completion bash)");
+  completion->allow_extras();
+  choice(completion->add_option("shell", f.shell, "bash or zsh")->required(),
+         {"bash", "zsh"});
+  CLI::App* version = app->add_subcommand(
+      "version", "Version, git commit and build type (-o json|yaml too)");
+  version->fallthrough();
+  version->allow_extras();
+  return app;
+}
+
+// The known long flag closest to `typed` (a prefix either way, or at most
+// two edits away), for "did you mean".
+std::string Suggest(const std::string& typed,
+                    const std::vector<const CLI::App*>& apps) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        const size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                           diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        diag = up;
       }
-    } else if (s.size() >= 2 && s[0] == '-' && s != "-") {
-      auto it = kShort.find(s.substr(0, 2));
-      if (it == kShort.end()) {
-        *error = absl::StrCat("unknown flag ", s);
-        return false;
-      }
-      name = it->second;
-      if (s.size() > 2) {
-        value = s.substr(2);
-        has_value = true;
-      }
-    } else {
-      a->positional.push_back(s);
-      continue;
     }
-    const bool is_bool =
-        std::find(kBool.begin(), kBool.end(), name) != kBool.end();
-    if (!has_value && !is_bool) {
-      if (i + 1 >= in.size()) {
-        *error = absl::StrCat("flag --", name, " needs a value");
-        return false;
-      }
-      value = in[++i];
-    }
-    a->flags[name] = value;
-  }
-  return true;
-}
-
-std::string Flag(const Args& a, const std::string& name,
-                 const std::string& def = "") {
-  auto it = a.flags.find(name);
-  return it == a.flags.end() ? def : it->second;
-}
-bool Has(const Args& a, const std::string& name) {
-  return a.flags.count(name) > 0;
-}
-
-// RFC 3339, or a duration meaning that long before now.
-std::optional<google::protobuf::Timestamp> ParseWhen(const std::string& s) {
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, s, &t, &err)) {
-    return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-  }
-  absl::Duration d;
-  if (absl::ParseDuration(s, &d) && d >= absl::ZeroDuration()) {
-    return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now() - d));
-  }
-  return std::nullopt;
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.always_print_primitive_fields = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
-
-std::string StateName(wattlens::v1::NodeState s) {
-  switch (s) {
-    case wattlens::v1::NODE_STATE_CONNECTED:
-      return "Connected";
-    case wattlens::v1::NODE_STATE_STALE:
-      return "Stale";
-    case wattlens::v1::NODE_STATE_GONE:
-      return "Gone";
-    default:
-      return "Unknown";
-  }
-}
-
-std::string HumanBytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  return u == 0 ? absl::StrFormat("%.0f%s", b, units[u])
-                : absl::StrFormat("%.1f%s", b, units[u]);
-}
-
-std::string Ago(const google::protobuf::Timestamp& t) {
-  const int64_t s =
-      (absl::ToUnixNanos(absl::Now()) - TimeUtil::TimestampToNanoseconds(t)) /
-      1'000'000'000;
-  if (s < 0) return "0s";
-  if (s < 120) return absl::StrCat(s, "s");
-  if (s < 7200) return absl::StrCat(s / 60, "m");
-  return absl::StrCat(s / 3600, "h");
-}
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows, bool headers,
-                std::ostream& out) {
-  if (rows.empty()) return;
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) {
-      width[i] = std::max(width[i], r[i].size());
-    }
-  }
-  for (size_t k = headers ? 0 : 1; k < rows.size(); ++k) {
-    std::string line;
-    for (size_t i = 0; i < rows[k].size(); ++i) {
-      line += rows[k][i];
-      if (i + 1 < rows[k].size()) {
-        line += std::string(width[i] - rows[k][i].size() + 3, ' ');
+    return row[b.size()];
+  };
+  std::string best;
+  size_t best_score = 3;
+  for (const CLI::App* app : apps) {
+    for (const CLI::Option* o : app->get_options()) {
+      for (const std::string& l : o->get_lnames()) {
+        const std::string name = "--" + l;
+        size_t score = distance(typed, name);
+        if (typed.size() > 3 &&
+            (absl::StartsWith(name, typed) || absl::StartsWith(typed, name))) {
+          score = 0;
+        }
+        if (score < best_score) {
+          best_score = score;
+          best = name;
+        }
       }
     }
-    out << line << "\n";
   }
+  return best;
 }
+
+// Nothing is left unrecognised: unknown flags and stray words are errors.
+bool RefuseExtras(const CLI::App& app, const CLI::App* sub, std::ostream& err) {
+  const std::vector<std::string> extras = app.remaining(true);
+  if (extras.empty()) return true;
+  const std::string where = sub != nullptr
+                                ? absl::StrCat("wattlens ", sub->get_name())
+                                : std::string("wattlens");
+  const std::string& first = extras.front();
+  if (sub == nullptr && !absl::StartsWith(first, "-")) {
+    std::vector<std::string> names;
+    for (const CLI::App* s :
+         app.get_subcommands([](const CLI::App*) { return true; })) {
+      names.push_back(s->get_name());
+    }
+    err << "wattlens: unknown command \"" << first
+        << "\"; commands: " << absl::StrJoin(names, ", ") << "\n";
+    return false;
+  }
+  if (absl::StartsWith(first, "-")) {
+    const std::string name = first.substr(0, first.find('='));
+    std::vector<const CLI::App*> apps = {&app};
+    if (sub != nullptr) apps.insert(apps.begin(), sub);
+    const std::string suggestion = Suggest(name, apps);
+    err << where << ": unknown flag " << name;
+    if (!suggestion.empty()) err << " (did you mean " << suggestion << "?)";
+  } else {
+    err << where << ": unexpected argument \"" << first << "\"";
+  }
+  err << "; see '" << where << " --help'\n";
+  return false;
+}
+
+}  // namespace
+
+ParseOutcome ParseCommandLine(const std::vector<std::string>& args,
+                              absl::Time now, std::ostream& out,
+                              std::ostream& err) {
+  Flags f;
+  ChoiceMap choices;
+  std::unique_ptr<CLI::App> app = BuildApp(f, &choices);
+  ParseOutcome outcome;
+  outcome.exit_code = kUsageError;
+  // CLI11 reports through exceptions; they do not leave this function.
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app->parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    out << app->help();
+    outcome.exit_code = 0;
+    return outcome;
+  } catch (const CLI::ParseError& e) {
+    const auto subs = app->get_subcommands();
+    err << "wattlens" << (subs.empty() ? "" : " " + subs[0]->get_name()) << ": "
+        << e.what() << "\n";
+    return outcome;
+  }
+  const auto selected = app->get_subcommands();
+  const CLI::App* sub = selected.empty() ? nullptr : selected[0];
+  if (!RefuseExtras(*app, sub, err)) return outcome;
+
+  Invocation inv;
+  if (f.version) {
+    inv.command = Command::kVersion;
+  } else if (sub == nullptr) {
+    err << app->help();
+    return outcome;
+  }
+  const std::string name = sub == nullptr ? "version" : sub->get_name();
+  if (!f.version) {
+    inv.command = name == "top"          ? Command::kTop
+                  : name == "projects"   ? Command::kProjects
+                  : name == "status"     ? Command::kStatus
+                  : name == "watch"      ? Command::kWatch
+                  : name == "completion" ? Command::kCompletion
+                                         : Command::kVersion;
+  }
+  inv.server = f.server;
+  inv.insecure = f.insecure;
+  inv.tls.ca = f.tls_ca;
+  inv.tls.cert = f.tls_cert;
+  inv.tls.key = f.tls_key;
+  inv.tls_server_name = f.tls_server_name;
+  inv.timeout = *ParseHumanDuration(f.timeout);      // checked by its validator
+  inv.render.format = *ParseOutputFormat(f.output);  // likewise
+  inv.render.headers = !f.no_headers;
+  inv.render.now = now;
+  absl::StatusOr<absl::TimeZone> tz = LoadZone(f.tz);
+  if (!tz.ok()) {
+    err << "wattlens: " << tz.status().message() << "\n";
+    return outcome;
+  }
+  inv.render.tz = *tz;
+  inv.follow = f.follow;
+  inv.include_reports = f.include_reports;
+  inv.shell = f.shell;
+
+  if (inv.command == Command::kTop || inv.command == Command::kProjects) {
+    const bool projects = inv.command == Command::kProjects;
+    const std::string where = absl::StrCat("wattlens ", name);
+    v1::GetUsageRequest& req = inv.usage;
+    req.set_group_by(Groups().at(
+        f.group_by.empty() ? (projects ? "project" : "workload") : f.group_by));
+    req.set_sort_by(Sorts().at(f.sort_by.empty() ? (projects ? "cost" : "cpu")
+                                                 : f.sort_by));
+    inv.render.show =
+        f.show.empty() ? (projects ? "projects" : "usage") : f.show;
+    req.set_reverse(f.reverse);
+    req.set_share_idle(f.share_idle);
+    if (f.all_namespaces && !f.ns.empty()) {
+      err << where << ": -A/--all-namespaces and -n/--namespace exclude "
+          << "each other\n";
+      return outcome;
+    }
+    req.set_namespace_(f.ns);
+    req.set_node_name(f.node);
+    req.set_project(f.project);
+    if (!f.limit.empty()) {
+      uint32_t limit = 0;
+      (void)absl::SimpleAtoi(f.limit, &limit);  // checked by its validator
+      req.set_limit(limit);
+    }
+    // Times without an offset are in --tz, UTC when it is not given.
+    f.time.tz = f.tz;
+    absl::StatusOr<TimeRange> range = ResolveTimeRange(f.time, now);
+    if (!range.ok()) {
+      err << where << ": " << range.status().message() << "\n";
+      return outcome;
+    }
+    *req.mutable_window() = TimeUtil::NanosecondsToDuration(
+        absl::ToInt64Nanoseconds(range->window.value_or(absl::Minutes(5))));
+    if (range->since) {
+      *req.mutable_since() =
+          TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(*range->since));
+    }
+    if (range->until) {
+      *req.mutable_until() =
+          TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(*range->until));
+    }
+  }
+  outcome.invocation = std::move(inv);
+  outcome.exit_code = 0;
+  return outcome;
+}
+
+std::string CompletionScript(const std::string& shell) {
+  Flags f;
+  ChoiceMap choices;
+  std::unique_ptr<CLI::App> app = BuildApp(f, &choices);
+  return shell == "zsh" ? ZshCompletion(*app, choices)
+                        : BashCompletion(*app, choices);
+}
+
+namespace {
 
 int RpcError(const grpc::Status& st, const std::string& server,
              std::ostream& err) {
@@ -207,250 +434,70 @@ int RpcError(const grpc::Status& st, const std::string& server,
   return 1;
 }
 
-int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
-        absl::Duration timeout, bool json, std::ostream& out,
-        std::ostream& err, bool projects) {
-  const char* cmd = projects ? "wattlens projects" : "wattlens top";
-  static const std::map<std::string, wattlens::v1::GroupBy> kGroups = {
-      {"node", wattlens::v1::GROUP_BY_NODE},
-      {"namespace", wattlens::v1::GROUP_BY_NAMESPACE},
-      {"workload", wattlens::v1::GROUP_BY_WORKLOAD},
-      {"pod", wattlens::v1::GROUP_BY_POD},
-      {"container", wattlens::v1::GROUP_BY_CONTAINER},
-      {"project", wattlens::v1::GROUP_BY_PROJECT},
-      {"cgroup", wattlens::v1::GROUP_BY_CGROUP}};
-  static const std::map<std::string, wattlens::v1::SortBy> kSorts = {
-      {"cpu", wattlens::v1::SORT_BY_CPU},
-      {"energy", wattlens::v1::SORT_BY_ENERGY},
-      {"network", wattlens::v1::SORT_BY_NETWORK},
-      {"syscalls", wattlens::v1::SORT_BY_SYSCALLS},
-      {"cost", wattlens::v1::SORT_BY_COST},
-      {"carbon", wattlens::v1::SORT_BY_CARBON},
-      {"name", wattlens::v1::SORT_BY_NAME}};
-  wattlens::v1::GetUsageRequest req;
-  const std::string group =
-      Flag(a, "group-by", projects ? "project" : "workload");
-  const std::string sort = Flag(a, "sort-by", projects ? "cost" : "cpu");
-  const std::string show = Flag(a, "show", projects ? "projects" : "usage");
-  if (!kGroups.count(group) || !kSorts.count(sort)) {
-    err << cmd << ": bad --group-by or --sort-by\n";
-    return 2;
-  }
-  if (show != "usage" && show != "cost" && show != "carbon" &&
-      show != "all" && show != "projects") {
-    err << cmd << ": bad --show (usage, cost, carbon or all)\n";
-    return 2;
-  }
-  req.set_share_idle(Has(a, "share-idle"));
-  req.set_group_by(kGroups.at(group));
-  req.set_sort_by(kSorts.at(sort));
-  req.set_reverse(Has(a, "reverse"));
-  if (!Has(a, "all-namespaces")) req.set_namespace_(Flag(a, "namespace"));
-  req.set_node_name(Flag(a, "node"));
-  req.set_project(Flag(a, "project"));
-  if (Has(a, "limit")) {
-    uint32_t limit = 0;
-    if (!absl::SimpleAtoi(Flag(a, "limit"), &limit)) {
-      err << cmd << ": bad --limit\n";
-      return 2;
+int Version(const Invocation& inv, std::ostream& out) {
+  switch (inv.render.format) {
+    case OutputFormat::kJson:
+    case OutputFormat::kYaml: {
+      const bool json = inv.render.format == OutputFormat::kJson;
+      const std::string v(version::Version()), c(version::GitCommit()),
+          b(version::BuildType());
+      if (json) {
+        out << "{\"version\":\"" << v << "\",\"commit\":\"" << c
+            << "\",\"build_type\":\"" << b << "\"}\n";
+      } else {
+        out << "version: \"" << v << "\"\ncommit: \"" << c
+            << "\"\nbuild_type: \"" << b << "\"\n";
+      }
+      return 0;
     }
-    req.set_limit(limit);
-  }
-  absl::Duration window = absl::Minutes(5);
-  if (Has(a, "window") && (!absl::ParseDuration(Flag(a, "window"), &window) ||
-                           window <= absl::ZeroDuration())) {
-    err << cmd << ": bad --window (e.g. 1m, 5m, 1h, 24h)\n";
-    return 2;
-  }
-  *req.mutable_window() =
-      TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(window));
-  for (const char* f : {"since", "until"}) {
-    if (!Has(a, f)) continue;
-    auto t = ParseWhen(Flag(a, f));
-    if (!t) {
-      err << cmd << ": bad --" << f << " (RFC 3339 or a duration ago)\n";
-      return 2;
-    }
-    *(std::string(f) == "since" ? req.mutable_since() : req.mutable_until()) =
-        *t;
-  }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  wattlens::v1::GetUsageResponse resp;
-  grpc::Status st = stub.GetUsage(&ctx, req, &resp);
-  if (!st.ok()) return RpcError(st, Flag(a, "server", "127.0.0.1:9811"), err);
-  if (json) {
-    out << Json(resp) << "\n";
-    return 0;
-  }
-  std::vector<std::string> key_cols;
-  switch (req.group_by()) {
-    case wattlens::v1::GROUP_BY_NODE:
-      key_cols = {"NODE"};
-      break;
-    case wattlens::v1::GROUP_BY_NAMESPACE:
-      key_cols = {"NAMESPACE"};
-      break;
-    case wattlens::v1::GROUP_BY_POD:
-      key_cols = {"NAMESPACE", "POD"};
-      break;
-    case wattlens::v1::GROUP_BY_CONTAINER:
-      key_cols = {"NAMESPACE", "POD", "CONTAINER"};
-      break;
-    case wattlens::v1::GROUP_BY_PROJECT:
-      key_cols = {"PROJECT"};
-      break;
-    case wattlens::v1::GROUP_BY_CGROUP:
-      key_cols = {"NODE", "CGROUP"};
-      break;
+    case OutputFormat::kCsv:
+      out << CsvLine({"Version", "Commit", "BuildType"})
+          << CsvLine({std::string(version::Version()),
+                      std::string(version::GitCommit()),
+                      std::string(version::BuildType())});
+      return 0;
     default:
-      key_cols = {"NAMESPACE", "WORKLOAD"};
+      out << version::VersionLine("wattlens") << "\n";
+      return 0;
   }
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> header = key_cols;
-  const bool usage_cols = show == "usage" || show == "all";
-  const bool cost_cols = show == "cost" || show == "all";
-  const bool carbon_cols = show == "carbon" || show == "all";
-  const bool project_cols = show == "projects";
-  const std::string cur = resp.currency().empty() ? "$" : resp.currency();
-  if (usage_cols) {
-    for (const char* h : {"CPU(cores)", "CPU(s)", "SYSCALLS/s", "NET(B/s)",
-                          "ENERGY(J)", "POWER(W)"}) {
-      header.push_back(h);
-    }
-  }
-  if (cost_cols) {
-    for (const char* h : {"COST", "CPU", "RAM", "GPU", "NETWORK", "ENERGY"}) {
-      header.push_back(absl::StrCat(h, "(", cur, ")"));
-    }
-  }
-  if (carbon_cols) {
-    for (const char* h : {"ENERGY(kWh)", "FACILITY(kWh)", "CO2e(g)",
-                          "OPERATIONAL(g)", "EMBODIED(g)", "SCI(g)"}) {
-      header.push_back(h);
-    }
-  }
-  if (project_cols) {
-    for (std::string h :
-         {absl::StrCat("COST(", cur, ")"), std::string("SHARE"),
-          std::string("CPU(cores)"), std::string("ENERGY(kWh)"),
-          std::string("CO2e(g)"), std::string("OPERATIONAL(g)"),
-          std::string("EMBODIED(g)")}) {
-      header.push_back(h);
-    }
-  }
-  rows.push_back(header);
-  auto or_dash = [](const std::string& s) { return s.empty() ? "-" : s; };
-  for (const auto& r : resp.rows()) {
-    const auto& k = r.key();
-    std::vector<std::string> row;
-    for (const auto& c : key_cols) {
-      if (c == "NODE") row.push_back(k.node_name());
-      if (c == "NAMESPACE") row.push_back(or_dash(k.namespace_()));
-      if (c == "POD") row.push_back(k.pod());
-      if (c == "CONTAINER") row.push_back(k.container());
-      if (c == "PROJECT") row.push_back(or_dash(k.project()));
-      if (c == "CGROUP") row.push_back(k.cgroup_path());
-      if (c == "WORKLOAD") {
-        row.push_back(k.workload_kind().empty()
-                          ? k.workload()
-                          : absl::StrCat(k.workload_kind(), "/", k.workload()));
-      }
-    }
-    const auto& u = r.usage();
-    auto money = [](double v) { return absl::StrFormat("%.6f", v); };
-    auto grams = [](double v) { return absl::StrFormat("%.3f", v); };
-    if (usage_cols) {
-      row.push_back(absl::StrFormat("%.3f", u.cpu_cores()));
-      row.push_back(absl::StrFormat("%.3f", u.cpu_seconds()));
-      row.push_back(absl::StrFormat("%.1f", u.syscalls_per_second()));
-      row.push_back(HumanBytes(u.network_bytes_per_second()));
-      row.push_back(absl::StrFormat("%.1f", u.energy_joules()));
-      row.push_back(absl::StrFormat("%.2f", u.watts()));
-    }
-    if (cost_cols) {
-      const auto& c = u.cost();
-      for (double v : {c.total(), c.cpu(), c.ram(), c.gpu(), c.network(),
-                       c.energy()}) {
-        row.push_back(money(v));
-      }
-    }
-    if (carbon_cols) {
-      const auto& c = u.carbon();
-      row.push_back(absl::StrFormat("%.6f", u.energy_kwh()));
-      row.push_back(absl::StrFormat("%.6f", u.facility_energy_kwh()));
-      row.push_back(grams(c.total_grams()));
-      row.push_back(grams(c.operational_grams()));
-      row.push_back(grams(c.embodied_grams()));
-      row.push_back(c.sci_unit().empty()
-                        ? "-"
-                        : absl::StrFormat("%.4g/%s", c.sci_grams(),
-                                          c.sci_unit()));
-    }
-    if (project_cols) {
-      row.push_back(money(u.cost().total()));
-      row.push_back(absl::StrFormat("%.1f%%", 100 * u.cost_share()));
-      row.push_back(absl::StrFormat("%.3f", u.cpu_cores()));
-      row.push_back(absl::StrFormat("%.6f", u.energy_kwh()));
-      row.push_back(grams(u.carbon().total_grams()));
-      row.push_back(grams(u.carbon().operational_grams()));
-      row.push_back(grams(u.carbon().embodied_grams()));
-    }
-    rows.push_back(std::move(row));
-  }
-  PrintTable(rows, !Has(a, "no-headers"), out);
-  for (const auto& w : resp.warnings()) err << "NOTE: " << w << "\n";
-  if (resp.partial()) {
-    err << "WARNING: partial view; nodes not reporting now: "
-        << absl::StrJoin(resp.missing_nodes(), ", ") << "\n";
-  }
-  return 0;
 }
 
-int Status(const Args& a, wattlens::v1::QueryService::Stub& stub,
-           absl::Duration timeout, bool json, std::ostream& out,
-           std::ostream& err) {
+int Usage(const Invocation& inv, v1::QueryService::Stub& stub,
+          std::ostream& out, std::ostream& err) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  wattlens::v1::ListNodesResponse resp;
-  grpc::Status st = stub.ListNodes(&ctx, {}, &resp);
-  if (!st.ok()) return RpcError(st, Flag(a, "server", "127.0.0.1:9811"), err);
-  if (json) {
-    out << Json(resp) << "\n";
-    return 0;
-  }
-  std::vector<std::vector<std::string>> rows = {
-      {"NODE", "STATE", "LAST-SEEN", "EPOCH", "SEQUENCE", "WORKLOADS",
-       "RESTARTS", "VERSION"}};
-  int connected = 0;
-  for (const auto& n : resp.nodes()) {
-    connected += n.state() == wattlens::v1::NODE_STATE_CONNECTED;
-    rows.push_back({n.node_name(), StateName(n.state()),
-                    Ago(n.last_seen_time()), absl::StrCat(n.epoch()),
-                    absl::StrCat(n.last_sequence()),
-                    absl::StrCat(n.workloads()),
-                    absl::StrCat(n.epochs_seen() > 0 ? n.epochs_seen() - 1 : 0),
-                    n.agent_version().empty() ? "-" : n.agent_version()});
-  }
-  PrintTable(rows, !Has(a, "no-headers"), out);
-  out << "Nodes: " << connected << "/" << resp.nodes_size() << " connected\n";
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+  v1::GetUsageResponse resp;
+  grpc::Status st = stub.GetUsage(&ctx, inv.usage, &resp);
+  if (!st.ok()) return RpcError(st, inv.server, err);
+  RenderUsage(inv.usage, resp, inv.render, out, err);
   return 0;
 }
 
-int Watch(const Args& a, wattlens::v1::QueryService::Stub& stub, bool json,
+int Status(const Invocation& inv, v1::QueryService::Stub& stub,
+           std::ostream& out, std::ostream& err) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+  v1::ListNodesResponse resp;
+  grpc::Status st = stub.ListNodes(&ctx, {}, &resp);
+  if (!st.ok()) return RpcError(st, inv.server, err);
+  RenderNodes(resp, inv.render, out);
+  return 0;
+}
+
+int Watch(const Invocation& inv, v1::QueryService::Stub& stub,
           std::ostream& out, std::ostream& err,
           const std::atomic<bool>* cancel) {
   grpc::ClientContext ctx;
-  wattlens::v1::WatchRequest req;
-  req.set_include_reports(Has(a, "include-reports"));
-  const bool follow = Has(a, "follow");
+  v1::WatchRequest req;
+  req.set_include_reports(inv.include_reports);
   // Without -f only the current state is printed: as many events as nodes.
   int remaining = -1;
-  if (!follow) {
+  if (!inv.follow) {
     grpc::ClientContext lctx;
-    wattlens::v1::ListNodesResponse nodes;
+    lctx.set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+    v1::ListNodesResponse nodes;
     grpc::Status st = stub.ListNodes(&lctx, {}, &nodes);
-    if (!st.ok()) return RpcError(st, Flag(a, "server"), err);
+    if (!st.ok()) return RpcError(st, inv.server, err);
     remaining = nodes.nodes_size();
     if (remaining == 0) return 0;
   }
@@ -466,31 +513,10 @@ int Watch(const Args& a, wattlens::v1::QueryService::Stub& stub, bool json,
     });
   }
   auto reader = stub.Watch(&ctx, req);
-  wattlens::v1::WatchResponse ev;
+  v1::WatchResponse ev;
+  size_t index = 0;
   while (remaining != 0 && reader->Read(&ev)) {
-    if (json) {
-      out << Json(ev) << "\n";
-    } else {
-      const std::string when = absl::FormatTime(
-          "%H:%M:%S",
-          absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(ev.time())),
-          absl::LocalTimeZone());
-      if (ev.has_node_status()) {
-        const auto& s = ev.node_status();
-        out << when << "  " << s.node_name() << "  " << StateName(s.state());
-        if (s.previous_state() != wattlens::v1::NODE_STATE_UNSPECIFIED) {
-          out << " (was " << StateName(s.previous_state()) << ")";
-        }
-        out << "  " << s.message() << "\n";
-      } else if (ev.has_report()) {
-        out << when << "  " << ev.report().node_name() << "  report #"
-            << ev.report().sequence() << " (" << ev.report().workloads()
-            << " workloads)\n";
-      } else if (ev.has_lost_events()) {
-        out << when << "  LOST " << ev.lost_events().count()
-            << " events (reading too slowly)\n";
-      }
-    }
+    RenderWatchEvent(ev, index++, inv.render, out);
     out.flush();
     if (remaining > 0) --remaining;
   }
@@ -499,7 +525,7 @@ int Watch(const Args& a, wattlens::v1::QueryService::Stub& stub, bool json,
   grpc::Status st = reader->Finish();
   if (canceller.joinable()) canceller.join();
   if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
-    return RpcError(st, Flag(a, "server"), err);
+    return RpcError(st, inv.server, err);
   }
   return 0;
 }
@@ -507,59 +533,46 @@ int Watch(const Args& a, wattlens::v1::QueryService::Stub& stub, bool json,
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out,
-           std::ostream& err, const std::atomic<bool>* cancel) {
-  Args a;
-  std::string error;
-  if (!Parse(args, &a, &error)) {
-    err << "wattlens: " << error << "\n" << kUsage;
-    return 2;
+           std::ostream& err, const std::atomic<bool>* cancel,
+           const CliEnvironment& env) {
+  ParseOutcome parsed = ParseCommandLine(args, env.now(), out, err);
+  if (!parsed.invocation) return parsed.exit_code;
+  const Invocation& inv = *parsed.invocation;
+  if (inv.command == Command::kVersion) return Version(inv, out);
+  if (inv.command == Command::kCompletion) {
+    out << CompletionScript(inv.shell);
+    return 0;
   }
-  if (Has(a, "help") || a.positional.empty()) {
-    (Has(a, "help") ? out : err) << kUsage;
-    return Has(a, "help") ? 0 : 2;
-  }
-  const std::string cmd = a.positional[0];
-  const std::string output = Flag(a, "output", "table");
-  if (output != "table" && output != "json") {
-    err << "wattlens: -o must be table or json\n";
-    return 2;
-  }
-  absl::Duration timeout = absl::Seconds(12);
-  if (Has(a, "timeout") && !absl::ParseDuration(Flag(a, "timeout"), &timeout)) {
-    err << "wattlens: bad --timeout\n";
-    return 2;
-  }
-  const std::string server = Flag(a, "server", "127.0.0.1:9811");
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (Has(a, "insecure")) {
+  if (inv.insecure) {
     creds = grpc::InsecureChannelCredentials();
   } else {
-    transport::TlsFiles f;
-    f.ca = Flag(a, "tls-ca-file");
-    f.cert = Flag(a, "tls-cert-file");
-    f.key = Flag(a, "tls-key-file");
-    auto c = transport::ClientCredentials(f);
+    auto c = transport::ClientCredentials(inv.tls);
     if (!c.ok()) {
       err << "wattlens: " << c.status().message()
-          << " (use --tls-ca-file/--tls-cert-file/--tls-key-file)\n";
-      return 2;
+          << " (use --tls-ca-file/--tls-cert-file/--tls-key-file, or "
+             "--insecure)\n";
+      return kUsageError;
     }
     creds = *c;
   }
   grpc::ChannelArguments ch;
-  if (Has(a, "tls-server-name")) {
-    ch.SetSslTargetNameOverride(Flag(a, "tls-server-name"));
+  if (!inv.tls_server_name.empty()) {
+    ch.SetSslTargetNameOverride(inv.tls_server_name);
   }
-  auto channel = grpc::CreateCustomChannel(server, creds, ch);
-  auto stub = wattlens::v1::QueryService::NewStub(channel);
-  const bool json = output == "json";
-  a.flags["server"] = server;
-  if (cmd == "top") return Top(a, *stub, timeout, json, out, err, false);
-  if (cmd == "projects") return Top(a, *stub, timeout, json, out, err, true);
-  if (cmd == "status") return Status(a, *stub, timeout, json, out, err);
-  if (cmd == "watch") return Watch(a, *stub, json, out, err, cancel);
-  err << "wattlens: unknown command \"" << cmd << "\"\n" << kUsage;
-  return 2;
+  auto channel = grpc::CreateCustomChannel(inv.server, creds, ch);
+  auto stub = v1::QueryService::NewStub(channel);
+  switch (inv.command) {
+    case Command::kTop:
+    case Command::kProjects:
+      return Usage(inv, *stub, out, err);
+    case Command::kStatus:
+      return Status(inv, *stub, out, err);
+    case Command::kWatch:
+      return Watch(inv, *stub, out, err, cancel);
+    default:
+      return kUsageError;
+  }
 }
 
 }  // namespace wattlens::cli

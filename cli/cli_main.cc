@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wattlens: the command-line client of the collector (see cli.h).
 #include <signal.h>
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "agent/common/clock.h"
 #include "collector/collector.h"
+#include "common/version/daemon_flags.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -101,11 +103,35 @@ ABSL_FLAG(std::string, remote_write_tls_ca_file, "",
           "system's).");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error");
 
+// --help lists the flags by the part of the collector they configure.
+wattlens::version::DaemonUsage CollectorUsage() {
+  return {
+      "wattlens-collector",
+      "Wattlens cluster collector: receives node reports from the agents "
+      "(gRPC, mTLS), merges them into cluster views and serves them to "
+      "the `wattlens` CLI.",
+      {{"Serving and TLS",
+        {"listen_address", "metrics_address", "insecure", "tls_",
+         "reflection"}},
+       {"Agents: identity and limits",
+        {"node_identity", "token_audience", "agent_service_accounts",
+         "max_report_bytes", "max_workloads"}},
+       {"Storage and time windows",
+        {"db", "db_sync_full", "resolution", "retention", "stale_ttl",
+         "gone_ttl"}},
+       {"Cost and carbon", {"cost_config", "data_dir", "max_metric_workloads"}},
+       {"Logging", {"log_level"}}}};
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Wattlens cluster collector: receives node reports from the agents "
       "(gRPC, mTLS),\nmerges them into cluster views and serves them to the "
       "`wattlens` CLI.");
+  if (auto rc = wattlens::version::HandleHelpAndVersion(
+          argc, argv, CollectorUsage(), std::cout)) {
+    return *rc;
+  }
   absl::ParseCommandLine(argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("wattlens-collector"));
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));

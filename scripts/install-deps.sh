@@ -16,11 +16,15 @@ packages=(
   libsqlite3-dev libyaml-dev libcurl4-openssl-dev libcivetweb-dev
   # remote write: snappy block compression
   libsnappy-dev
+  # CLI: command-line parser (header-only); time zones for --tz
+  libcli11-dev tzdata
   # tests and benchmarks
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
   nginx-light
   # remote-write end-to-end test: a second receiver next to prometheus
   victoria-metrics
+  # the CLI's zsh completion is loaded by a test
+  zsh
   # pricing data: ISO 3166 / ISO 4217 codes (data/currencies.csv, alpha-2)
   iso-codes
 )

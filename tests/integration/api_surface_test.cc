@@ -1,10 +1,12 @@
 // The rest of the API surface, in process on 127.0.0.1:0: grpc.health.v1 on
 // the collector and on the agent's node API, the node API's RPCs over a real
 // channel, and the CLI's table output and `watch -f`.
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "agent/export/node_report.h"
 #include "cli/cli.h"
@@ -259,6 +261,94 @@ TEST_F(ApiSurfaceTest, CliProjectsBillsEachProjectWithShares) {
   EXPECT_NEAR(resp.total().cost().total(), 4 * 0.031611 + 16 * 0.004237,
               1e-12);
   EXPECT_EQ(resp.currency(), "USD");
+}
+
+// Every view in every output format against the real API: the CSV's
+// BilledCost is the price of what the test allocated, to the last digit.
+TEST_F(ApiSurfaceTest, CliPrintsEveryViewInEveryFormat) {
+  wattlens::v1::NodeReport r;
+  r.set_node_name("node-o");
+  r.set_epoch(1);
+  r.set_sequence(1);
+  *r.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      clock_.RealtimeNs());
+  r.set_elapsed_nanoseconds(3600ull * 1'000'000'000);
+  r.mutable_node()->set_cpus(4);
+  r.mutable_node()->set_memory_bytes(16ull << 30);
+  for (const auto& [pod, cores] :
+       {std::pair<const char*, uint64_t>{"pg-0", 3}, {"web-0", 1}}) {
+    auto* id = r.add_workloads()->mutable_identity();
+    id->set_cgroup_path(absl::StrCat("/kubepods/", pod));
+    id->set_namespace_("shop");
+    id->set_pod(pod);
+    auto* w = r.mutable_workloads(r.workloads_size() - 1);
+    w->set_cpu_allocated_core_nanoseconds(cores * 3600ull * 1'000'000'000);
+    w->set_memory_allocated_byte_seconds((8ull << 30) * 3600);
+  }
+  collector_->state().Apply(r, nullptr);
+  const double pg_cost = 3 * 0.031611 + 8 * 0.004237;  // OpenCost defaults
+  const double web_cost = 1 * 0.031611 + 8 * 0.004237;
+
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = {"--server=" + server_, "--insecure"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::ostringstream out, err;
+    EXPECT_EQ(cli::RunCli(all, out, err), 0) << err.str();
+    return out.str();
+  };
+  const std::vector<std::string> top = {"top", "--group-by=pod", "--window=1h"};
+  auto top_as = [&](const char* format) {
+    std::vector<std::string> args = top;
+    args.insert(args.end(), {"-o", format});
+    return run(args);
+  };
+
+  const std::string table = top_as("table");
+  EXPECT_NE(table.find("POD"), std::string::npos) << table;
+  EXPECT_NE(table.find("pg-0"), std::string::npos) << table;
+  const std::string wide = top_as("wide");
+  for (const char* h : {"COST(USD)", "CO2e(g)", "SERIES"}) {
+    EXPECT_NE(wide.find(h), std::string::npos) << wide;
+  }
+  wattlens::v1::GetUsageResponse resp;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(top_as("json"), &resp).ok());
+  ASSERT_EQ(resp.rows_size(), 2);
+  const std::string yaml = top_as("yaml");
+  EXPECT_NE(yaml.find("currency: USD\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("    pod: pg-0\n"), std::string::npos) << yaml;
+
+  // CSV: one line per pod under the FOCUS header.
+  const std::string csv = top_as("csv");
+  std::vector<std::vector<std::string>> cells;
+  for (absl::string_view line :
+       absl::StrSplit(csv, "\r\n", absl::SkipEmpty())) {
+    cells.push_back(absl::StrSplit(line, ','));
+  }
+  ASSERT_EQ(cells.size(), 3u) << csv;
+  auto column = [&](const std::string& name) {
+    const auto it = std::find(cells[0].begin(), cells[0].end(), name);
+    EXPECT_NE(it, cells[0].end()) << name;
+    return static_cast<size_t>(it - cells[0].begin());
+  };
+  double billed = 0;
+  for (size_t i = 1; i < cells.size(); ++i) {
+    const std::string& pod = cells[i][column("x_Pod")];
+    const double cost = std::stod(cells[i][column("BilledCost")]);
+    EXPECT_NEAR(cost, pod == "pg-0" ? pg_cost : web_cost, 1e-12) << pod;
+    EXPECT_EQ(cells[i][column("ResourceId")], "shop/" + pod);
+    EXPECT_EQ(cells[i][column("BillingCurrency")], "USD");
+    billed += cost;
+  }
+  EXPECT_NEAR(billed, resp.total().cost().total(), 1e-12);
+
+  for (const char* format : {"table", "wide", "json", "yaml", "csv"}) {
+    EXPECT_NE(run({"status", "-o", format}).find("node-o"), std::string::npos)
+        << format;
+    const std::string events = run({"watch", "-o", format});
+    EXPECT_NE(events.find("node-o"), std::string::npos) << format << events;
+  }
+  EXPECT_EQ(run({"watch", "-o", "csv"}).rfind("Time,NodeName,Event,", 0), 0u);
 }
 
 // The agent's local node API: health and both RPCs over a real channel.
