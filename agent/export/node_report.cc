@@ -9,6 +9,7 @@
 #include "agent/common/report_limits.h"
 #include "agent/export/workload_series.h"
 #include "agent/identity/workload_identity.h"
+#include "agent/power/attribution.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace wattlens {
@@ -100,7 +101,12 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
     const auto zone = ZoneToProto(we.zone);
     if (zone == wattlens::v1::ENERGY_ZONE_UNSPECIFIED) continue;
     wattlens::v1::WorkloadCounters* w = nullptr;
-    if (we.cgroup_id) {
+    // Cgroup id 0 is also the row of a full cgroup table: only the two
+    // energy buckets are workloads of their own.
+    const bool bucket = we.cgroup_id == 0 &&
+                        (we.workload == power::kIdleWorkload ||
+                         we.workload == power::kUnattributedWorkload);
+    if (!bucket) {
       auto it = by_id.find(we.cgroup_id);
       if (it != by_id.end()) w = it->second;
     } else {

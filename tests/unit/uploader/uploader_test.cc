@@ -315,6 +315,35 @@ TEST(NodeReportTest, NamesAreSanitisedAndBoundedToTheCollectorsLimits) {
   EXPECT_EQ(r.health().sources(0).last_error(), "line one\\x0aline two");
 }
 
+// The full table's row is cgroup id 0, like the energy buckets: its energy
+// joins its row instead of making a second /overflow workload (which the
+// collector refuses as a repeated path).
+TEST(NodeReportTest, OverflowRowKeepsItsEnergyInOneWorkload) {
+  Snapshot s;
+  s.sequence = 2;
+  CgroupStats overflow;
+  overflow.id = 0;
+  overflow.path = report_limits::kOverflowCgroupPath;
+  overflow.cpu_ns = 70;
+  s.cgroups = {overflow};
+  s.energy.enabled = true;
+  s.energy.zones = {{"package", "model:ccf", "model", 100, 0, 0, 0, 1}};
+  s.energy.workloads = {{0, "/overflow", "package", 30, 0, 0, 0},
+                        {0, "__idle__", "package", 0, 70, 0, 0}};
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  int overflow_rows = 0;
+  for (const auto& w : r.workloads()) {
+    if (w.identity().cgroup_path() != "/overflow") continue;
+    ++overflow_rows;
+    EXPECT_EQ(w.cpu_nanoseconds(), 70u);
+    ASSERT_EQ(w.energy_size(), 2);
+    EXPECT_EQ(w.energy(0).microjoules(), 30u);
+  }
+  EXPECT_EQ(overflow_rows, 1);
+  ASSERT_EQ(r.workloads_size(), 2);  // the row and __idle__
+  EXPECT_EQ(r.workloads(1).identity().cgroup_path(), "__idle__");
+}
+
 TEST(ReportLimitsTest, SanitizeKeepsValidUtf8AndNeverSplitsACharacter) {
   namespace rl = report_limits;
   EXPECT_EQ(rl::Sanitize("/caf\xc3\xa9", 100), "/caf\xc3\xa9");
