@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <tuple>
 #include <utility>
 
@@ -20,8 +21,13 @@ using wattlens::v1::GetUsageResponse;
 using wattlens::v1::NodeReport;
 using wattlens::v1::NodeState;
 
+// Saturating: validation admits times up to year 9999, beyond int64 ns.
 int64_t ToNs(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1'000'000'000 + t.nanos();
+  constexpr int64_t kMaxSeconds =
+      std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+  const int64_t sec =
+      std::clamp<int64_t>(t.seconds(), -kMaxSeconds, kMaxSeconds);
+  return sec * 1'000'000'000 + t.nanos();
 }
 int64_t ToNs(const google::protobuf::Duration& d) {
   return d.seconds() * 1'000'000'000 + d.nanos();
@@ -35,6 +41,47 @@ int64_t FloorDiv(int64_t a, int64_t b) {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
+}
+
+// A report's clock may run ahead of the collector's by this much before its
+// time stops buying growth budget.
+constexpr int64_t kMaxClockSkewNs = 600'000'000'000;
+// What the first report of an epoch may say it covers at most: the agent's
+// uptime when the collector first hears of it (a collector that starts
+// late meets agents that ran for weeks).
+constexpr uint64_t kMaxFirstCoverNs = 31 * 86400'000'000'000;
+// Snapshot timing: counters read a little after the report's time.
+constexpr int64_t kGrowthSlackNs = 2'000'000'000;
+// A node that does not say how many CPUs it has: the validation limit.
+constexpr uint32_t kUnknownCpus = 1u << 20;
+constexpr size_t kRetiredEpochs = 16;
+
+uint64_t SatMul(uint64_t a, uint64_t b) {
+  uint64_t out;
+  return __builtin_mul_overflow(a, b, &out) ? UINT64_MAX : out;
+}
+
+// The most a workload can grow in `span_ns` on a node: CPU time by its CPUs;
+// counts by rates no real workload reaches (10 ns per syscall, 50 GB/s,
+// 10 kW and 10^7 accepts/s per CPU, 10 kW per GPU); allocation, which
+// requests may overcommit, only so that sums cannot wrap.
+Counters GrowthCap(int64_t span_ns, uint32_t cpus,
+                   const wattlens::v1::NodeSpec& spec) {
+  const uint64_t span = static_cast<uint64_t>(std::max<int64_t>(span_ns, 0));
+  Counters c;
+  c.cpu_ns = SatMul(span, cpus);
+  c.syscalls = SatMul(span / 10, cpus);
+  c.syscall_errors = c.syscalls;
+  c.net_tx_bytes = c.net_rx_bytes = SatMul(span, SatMul(50, cpus));
+  c.tx_node = c.tx_cluster = c.tx_private = c.tx_internet = c.tx_unknown =
+      c.net_tx_bytes;
+  // 1 W for 1 ns is 10^-3 µJ.
+  c.energy_uj = SatMul(span, SatMul(10, uint64_t{cpus} + spec.gpus()));
+  c.tcp_accepted = SatMul(span / 100, cpus);
+  c.cpu_alloc_core_ns = SatMul(span, kUnknownCpus);
+  c.mem_alloc_byte_s = SatMul(span / 1'000'000'000 + 1, uint64_t{1} << 50);
+  c.elapsed_ns = span;
+  return c;
 }
 
 void FillUsage(const Counters& c, double seconds, wattlens::v1::Usage* u) {
@@ -226,9 +273,22 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
   bool became_connected = false;
   {
     absl::MutexLock lock(&node->mu);
-    if (r.epoch() < node->epoch) {
-      // A report of an earlier agent instance, arriving late: everything it
-      // could add belongs to an epoch whose counters were already superseded.
+    const bool known_epoch =
+        r.epoch() == node->epoch ||
+        std::find(node->retired_epochs.begin(), node->retired_epochs.end(),
+                  r.epoch()) != node->retired_epochs.end();
+    // An epoch is an agent's start on its own wall clock, which may have
+    // stepped back: an unseen lower epoch is a restarted agent when the
+    // current one has gone silent or has sent more reports.
+    const bool fresh_epoch =
+        !known_epoch &&
+        (node->epoch == 0 || r.epoch() > node->epoch ||
+         now_mono - node->last_seen_mono_ns >= options_.epoch_silence_ns ||
+         r.sequence() < node->last_sequence);
+    if (r.epoch() != node->epoch && !fresh_epoch) {
+      // A report of an earlier (or a concurrent, older) agent instance:
+      // everything it could add belongs to an epoch whose counters were
+      // superseded.
       res.duplicate = res.stale_epoch = true;
       ++node->duplicates;
       stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
@@ -242,15 +302,50 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return res;
     }
+    // The agent's clock, bounded by the collector's (a report far from the
+    // present must not buy itself a large growth budget).
+    const int64_t t_agent =
+        std::clamp<int64_t>(ToNs(r.time()), now_real - options_.retention_ns,
+                            now_real + kMaxClockSkewNs);
     if (r.epoch() != node->epoch) {
       res.new_epoch = node->epoch != 0;
       if (res.new_epoch) {
         stats_.new_epochs.fetch_add(1, std::memory_order_relaxed);
+        node->retired_epochs.push_back(node->epoch);
+        if (node->retired_epochs.size() > kRetiredEpochs) {
+          node->retired_epochs.erase(node->retired_epochs.begin());
+        }
+      }
+      // What the epoch's first report covers: the agent's uptime, which
+      // for a restart cannot exceed the previous instance's silence.
+      uint64_t covered = std::max<uint64_t>(
+          r.elapsed_nanoseconds(), static_cast<uint64_t>(ToNs(r.interval())));
+      // A node the collector never heard of may have run for long (the
+      // collector may be new): its first epoch is trusted up to the limit.
+      covered = node->epoch == 0 ? kMaxFirstCoverNs
+                                 : std::min(covered, kMaxFirstCoverNs);
+      if (node->epoch != 0) {
+        covered = std::min<uint64_t>(
+            covered, static_cast<uint64_t>(std::max<int64_t>(
+                         0, now_mono - node->last_seen_mono_ns)) +
+                         static_cast<uint64_t>(ToNs(r.interval())));
       }
       node->epoch = r.epoch();
       node->last_sequence = 0;
       ++node->epochs_seen;
+      node->epoch_origin_ns = t_agent - static_cast<int64_t>(covered);
+      node->time_high_water_ns = t_agent;
     }
+    // Growth budgets: a series seen before in this epoch may have grown for
+    // the time since the node's latest report; one new in the epoch, since
+    // the epoch started. Slack covers snapshot timing.
+    const uint32_t cpus = r.node().cpus() > 0 ? r.node().cpus() : kUnknownCpus;
+    const int64_t cont_span =
+        std::max<int64_t>(0, t_agent - node->time_high_water_ns) +
+        kGrowthSlackNs;
+    const int64_t fresh_span =
+        std::max<int64_t>(0, t_agent - node->epoch_origin_ns) + kGrowthSlackNs;
+    node->time_high_water_ns = std::max(node->time_high_water_ns, t_agent);
     // Buckets follow the agent's clock, clamped to the collector's present
     // and retention, and never move backwards for a node.
     int64_t t = ToNs(r.time());
@@ -271,10 +366,10 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
     }
     // One series: the growth past its last cumulative value goes into the
     // bucket (and to the store).
-    auto apply_series = [&](WorkloadLabels labels, uint64_t cgroup_id,
-                            const Counters& cur)
-                            ABSL_EXCLUSIVE_LOCKS_REQUIRED(node->mu)
-                                -> std::pair<Series*, Counters> {
+    auto apply_series =
+        [&](WorkloadLabels labels, uint64_t cgroup_id, const Counters& cur)
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                node->mu) -> std::pair<Series*, Counters> {
       auto [it, inserted] = node->series.try_emplace(labels.cgroup_path);
       Series& s = it->second;
       const bool labels_changed = inserted || !(*s.labels == labels);
@@ -282,14 +377,28 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
         s.labels = std::make_shared<const WorkloadLabels>(std::move(labels));
       }
       Counters delta;
-      if (inserted || s.epoch != r.epoch()) {
+      const bool new_in_epoch = inserted || s.epoch != r.epoch();
+      if (new_in_epoch) {
         delta = cur;  // counters of a new epoch or series start at zero
-      } else if (s.cgroup_id != cgroup_id || s.cumulative.AnyAbove(cur)) {
-        delta = cur;  // the cgroup was recreated or its counters reset
+      } else if (s.cgroup_id != cgroup_id) {
+        delta = cur;  // the cgroup was recreated
         stats_.counter_resets.fetch_add(1, std::memory_order_relaxed);
       } else {
-        delta = cur.Minus(s.cumulative);
+        bool reset = false;
+        delta = cur.GrowthSince(s.cumulative, &reset);
+        if (reset)
+          stats_.counter_resets.fetch_add(1, std::memory_order_relaxed);
       }
+      const Counters cap =
+          GrowthCap(new_in_epoch ? fresh_span : cont_span, cpus, r.node());
+      if (delta.cpu_ns > cap.cpu_ns) {
+        stats_.capped_cpu.fetch_add(1, std::memory_order_relaxed);
+      }
+      const uint64_t cpu_before = delta.cpu_ns;
+      if (delta.CapAt(cap) && delta.cpu_ns == cpu_before) {
+        stats_.capped_counts.fetch_add(1, std::memory_order_relaxed);
+      }
+      s.last_seen_bucket = bucket;
       const bool state_changed = inserted || s.epoch != r.epoch() ||
                                  s.cgroup_id != cgroup_id ||
                                  !(s.cumulative == cur);
@@ -297,14 +406,16 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       s.cgroup_id = cgroup_id;
       s.cumulative = cur;
       if (!delta.IsZero()) {
+        bool saturated = false;
         if (!s.buckets.empty() && s.buckets.back().index == bucket) {
-          s.buckets.back().delta.Add(delta);
+          saturated = s.buckets.back().delta.Add(delta);
         } else {
           s.buckets.push_back({bucket, delta});
         }
         if (s.labels->cgroup_path != kNodeSeriesPath) {
-          node->ns_totals[s.labels->ns].Add(delta);
+          saturated |= node->ns_totals[s.labels->ns].Add(delta);
         }
+        if (saturated) stats_.saturated.fetch_add(1, std::memory_order_relaxed);
         ++res.series_changed;
       }
       if (sink && (labels_changed || state_changed)) {
@@ -733,11 +844,22 @@ void ClusterState::Tick() {
       epoch = node->epoch;
       if (trim) {
         for (auto it = node->series.begin(); it != node->series.end();) {
-          auto& b = it->second.buckets;
+          Series& s = it->second;
+          auto& b = s.buckets;
           auto keep = std::lower_bound(
               b.begin(), b.end(), cutoff,
               [](const Bucket& x, int64_t v) { return x.index < v; });
           b.erase(b.begin(), keep);
+          // No data left and not reported for the whole retention: its
+          // cgroup is gone (an agent reports every cgroup it tracks each
+          // time), so its last cumulative value is no longer needed.
+          if (b.empty() && s.last_seen_bucket < cutoff &&
+              it->first != kNodeSeriesPath) {
+            FoldFreedImpactLocked(*node, s);
+            node->series.erase(it++);
+            stats_.series_freed.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
           ++it;
         }
       }
@@ -761,6 +883,28 @@ void ClusterState::Tick() {
   }
 }
 
+void ClusterState::FoldFreedImpactLocked(Node& node, const Series& s) {
+  if (s.impact_total.total_cost() == 0 && s.impact_total.carbon_g() == 0 &&
+      s.impact_total.energy_kwh == 0) {
+    return;
+  }
+  auto [key, k] = RowKey(wattlens::v1::GROUP_BY_WORKLOAD, node.name, *s.labels);
+  absl::StrAppend(&key, "\x1f", s.labels->project);
+  k.set_project(s.labels->project);
+  // Churned host cgroups are workloads of their own: bounded, the rest go
+  // to the node's __other__ row.
+  constexpr size_t kMaxFreedRows = 1024;
+  if (!node.freed_impact.contains(key) &&
+      node.freed_impact.size() >= kMaxFreedRows) {
+    key = "__other__";
+    k = wattlens::v1::UsageKey();
+    k.set_workload("__other__");
+  }
+  auto& slot = node.freed_impact[key];
+  if (slot.first.workload().empty()) slot.first = std::move(k);
+  slot.second.Add(s.impact_total);
+}
+
 void ClusterState::RestoreNode(const RestoredNode& r) {
   auto node = FindOrCreate(r.node_name);
   const int64_t now_mono = clock_.MonotonicNs();
@@ -776,6 +920,9 @@ void ClusterState::RestoreNode(const RestoredNode& r) {
     node->spec_bytes = r.spec;
   }
   node->state = StateFor(now_mono - node->last_seen_mono_ns);
+  node->time_high_water_ns = r.report_time_ns;
+  node->epoch_origin_ns =
+      r.report_time_ns - static_cast<int64_t>(kMaxFirstCoverNs);
   // Same rule as Apply: a report's time ends its interval.
   node->last_bucket = FloorDiv(std::min(r.report_time_ns, now_real) - 1,
                                options_.resolution_ns);
@@ -790,6 +937,9 @@ void ClusterState::RestoreSeries(const RestoredSeries& r) {
   s.epoch = r.epoch;
   s.cgroup_id = r.cgroup_id;
   s.cumulative = r.cumulative;
+  // Reported as recently as its node, as far as anyone knows: it stays until
+  // it has been silent for the retention.
+  s.last_seen_bucket = node->last_bucket;
 }
 
 void ClusterState::RestoreBucket(const std::string& node_name,
@@ -884,6 +1034,11 @@ ClusterState::WorkloadImpactTotals(size_t max_keys) const {
       add(node->name, *s.labels, s.impact_total);
     }
     if (node->rates) add(node->name, idle_labels, node->idle_total);
+    for (const auto& [key, v] : node->freed_impact) {
+      auto& slot = sum[key];
+      if (slot.first.workload().empty()) slot.first = v.first;
+      slot.second.Add(v.second);
+    }
   }
   std::vector<std::pair<wattlens::v1::UsageKey, Impact>> out;
   out.reserve(sum.size());

@@ -5,8 +5,19 @@
 //
 // Exactness: per (node, epoch) a report with sequence <= the last applied one
 // adds nothing; per series the growth past the last cumulative value is added
-// (a decrease or a new cgroup id for the same path is a reset: the new value
-// is all growth). A new epoch (agent restart) starts every series from zero.
+// field by field (a field that decreased restarted: its new value is its
+// growth; a new cgroup id for the same path resets every field). A new epoch
+// (agent restart) starts every series from zero.
+//
+// Epochs are agent start times on the agent's wall clock, which can step
+// back: an epoch is new when it was never seen on the node and it is either
+// higher, or younger by sequence, or the current one has gone silent; an
+// epoch once replaced is never taken back (its late reports add nothing).
+//
+// Bounds: growth is capped by the time the report covers (its time past the
+// node's previous report, or past the epoch's start for a series new in the
+// epoch) times the node's capacity: CPU time by its CPUs, counts by
+// generous per-CPU rates. Capped growth is counted, never wrapped.
 #pragma once
 
 #include <atomic>
@@ -34,6 +45,10 @@ struct ClusterOptions {
   int64_t stale_ttl_ns = 30'000'000'000;         // silent -> STALE
   int64_t gone_ttl_ns = 300'000'000'000;         // silent -> GONE
   int64_t default_window_ns = 300'000'000'000;
+  // An unseen epoch lower than the node's current one (the agent restarted
+  // after its clock stepped back) replaces it once the current epoch has
+  // been silent this long, or at once when its sequence is lower.
+  int64_t epoch_silence_ns = 5'000'000'000;
 };
 
 // What a report changed, handed to the store in the node's apply order.
@@ -75,6 +90,13 @@ struct IngestStats {
   std::atomic<uint64_t> counter_resets{0};
   std::atomic<uint64_t> new_epochs{0};
   std::atomic<uint64_t> clamped_times{0};
+  // Growth capped by the node's capacity over the time covered, by field
+  // kind, and sums that saturated instead of wrapping.
+  std::atomic<uint64_t> capped_cpu{0};
+  std::atomic<uint64_t> capped_counts{0};
+  std::atomic<uint64_t> saturated{0};
+  // Series freed: no data left in retention and not reported for as long.
+  std::atomic<uint64_t> series_freed{0};
 };
 
 // Restoring state from the store at start-up.
@@ -173,6 +195,8 @@ class ClusterState {
     std::vector<Bucket> buckets;  // ascending index, sparse
     // Cost and carbon accepted since the collector started, for /metrics.
     Impact impact_total;
+    // Bucket index of the last report that carried the series.
+    int64_t last_seen_bucket = 0;
   };
   struct Node {
     explicit Node(std::string n) : name(std::move(n)) {}
@@ -181,6 +205,12 @@ class ClusterState {
     uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
     uint64_t last_sequence ABSL_GUARDED_BY(mu) = 0;
     uint64_t epochs_seen ABSL_GUARDED_BY(mu) = 0;
+    // Epochs this node replaced, newest last (bounded): never taken back.
+    std::vector<uint64_t> retired_epochs ABSL_GUARDED_BY(mu);
+    // Growth bounds: the current epoch's start (report time minus the time
+    // its first report covered) and the latest report time seen in it.
+    int64_t epoch_origin_ns ABSL_GUARDED_BY(mu) = 0;
+    int64_t time_high_water_ns ABSL_GUARDED_BY(mu) = 0;
     int64_t last_report_time_ns ABSL_GUARDED_BY(mu) = 0;
     int64_t last_seen_mono_ns ABSL_GUARDED_BY(mu) = 0;
     int64_t last_bucket ABSL_GUARDED_BY(mu) = 0;
@@ -200,6 +230,10 @@ class ClusterState {
     uint64_t duplicates ABSL_GUARDED_BY(mu) = 0;
     absl::flat_hash_map<std::string, Series> series ABSL_GUARDED_BY(mu);
     absl::flat_hash_map<std::string, Counters> ns_totals ABSL_GUARDED_BY(mu);
+    // impact_total of freed series, by workload row (bounded), so that the
+    // cumulative /metrics totals never go down.
+    absl::flat_hash_map<std::string, std::pair<wattlens::v1::UsageKey, Impact>>
+        freed_impact ABSL_GUARDED_BY(mu);
   };
 
   std::shared_ptr<Node> FindOrCreate(const std::string& name);
@@ -209,6 +243,8 @@ class ClusterState {
                     wattlens::v1::NodeState now, uint64_t epoch,
                     const std::string& message);
   wattlens::v1::NodeState StateFor(int64_t silent_ns) const;
+  void FoldFreedImpactLocked(Node& node, const Series& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(node.mu);
 
   const Clock& clock_;
   const ClusterOptions options_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -32,13 +33,13 @@ struct Counters {
 
   // Every field, in a fixed order (the packed storage order).
   static constexpr std::array<uint64_t Counters::*, 15> kFields = {
-      &Counters::cpu_ns,         &Counters::syscalls,
-      &Counters::syscall_errors, &Counters::net_tx_bytes,
-      &Counters::net_rx_bytes,   &Counters::energy_uj,
-      &Counters::tcp_accepted,   &Counters::cpu_alloc_core_ns,
+      &Counters::cpu_ns,           &Counters::syscalls,
+      &Counters::syscall_errors,   &Counters::net_tx_bytes,
+      &Counters::net_rx_bytes,     &Counters::energy_uj,
+      &Counters::tcp_accepted,     &Counters::cpu_alloc_core_ns,
       &Counters::mem_alloc_byte_s, &Counters::tx_node,
-      &Counters::tx_cluster,     &Counters::tx_private,
-      &Counters::tx_internet,    &Counters::tx_unknown,
+      &Counters::tx_cluster,       &Counters::tx_private,
+      &Counters::tx_internet,      &Counters::tx_unknown,
       &Counters::elapsed_ns};
 
   // Egress bytes by class index (NetworkClass - 1).
@@ -46,8 +47,43 @@ struct Counters {
     return {tx_node, tx_cluster, tx_private, tx_internet, tx_unknown};
   }
 
-  void Add(const Counters& o) {
-    for (auto f : kFields) this->*f += o.*f;
+  // Saturating: a sum pinned at 2^64-1 is wrong, a wrapped one is wrong and
+  // small. True when any field saturated.
+  bool Add(const Counters& o) {
+    bool saturated = false;
+    for (auto f : kFields) {
+      if (__builtin_add_overflow(this->*f, o.*f, &(this->*f))) {
+        this->*f = UINT64_MAX;
+        saturated = true;
+      }
+    }
+    return saturated;
+  }
+  // Growth from `prev` to this, field by field: a field below its previous
+  // value restarted from zero (its whole value is growth), the others grew
+  // by the difference. One field going backwards must not re-add the rest.
+  Counters GrowthSince(const Counters& prev, bool* any_reset) const {
+    Counters d;
+    for (auto f : kFields) {
+      if (this->*f < prev.*f) {
+        d.*f = this->*f;
+        *any_reset = true;
+      } else {
+        d.*f = this->*f - prev.*f;
+      }
+    }
+    return d;
+  }
+  // Lowers every field above `cap` to it; true when any was.
+  bool CapAt(const Counters& cap) {
+    bool capped = false;
+    for (auto f : kFields) {
+      if (this->*f > cap.*f) {
+        this->*f = cap.*f;
+        capped = true;
+      }
+    }
+    return capped;
   }
   bool IsZero() const {
     uint64_t any = 0;

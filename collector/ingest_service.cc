@@ -1,5 +1,6 @@
 #include "collector/ingest_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <string>
@@ -111,7 +112,6 @@ class UploadReactor final
 
  private:
   void Handle() {
-    const wattlens::v1::NodeReport& report = request_.report();
     const size_t bytes = request_.ByteSizeLong();
     if (bytes > svc_.options_.limits.max_report_bytes) {
       Reject(RejectReason::kOversized,
@@ -121,13 +121,19 @@ class UploadReactor final
                                        svc_.options_.limits.max_report_bytes)));
       return;
     }
-    if (absl::Status st = ValidateReport(report, svc_.options_.limits);
+    // A workload the collector cannot take is left out and counted; the
+    // rest of the report still counts (one odd cgroup must not blind the
+    // node).
+    if (absl::StatusOr<size_t> st = ValidateAndFilterReport(
+            *request_.mutable_report(), svc_.options_.limits,
+            &svc_.counters_.refused_workloads);
         !st.ok()) {
       Reject(RejectReason::kMalformed,
              grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          std::string(st.message())));
+                          std::string(st.status().message())));
       return;
     }
+    const wattlens::v1::NodeReport& report = request_.report();
     if (svc_.options_.require_peer_identity) {
       bool match = false;
       for (const auto& id : identities_) {
@@ -156,8 +162,11 @@ class UploadReactor final
     }
     const uint64_t epoch = report.epoch();
     const uint64_t seq = report.sequence();
+    // Validated up to year 9999: beyond int64 nanoseconds from 2262 on.
     const int64_t report_ns =
-        report.time().seconds() * 1'000'000'000 + report.time().nanos();
+        std::min<int64_t>(report.time().seconds(), 9'000'000'000) *
+            1'000'000'000 +
+        report.time().nanos();
     bool submitted = false;
     ApplyResult res;
     if (svc_.store_ != nullptr) {
@@ -170,9 +179,26 @@ class UploadReactor final
         }
         svc_.store_->Submit(std::move(w), [this, epoch, seq,
                                            report_ns](const absl::Status& st) {
-          OnCommitted(epoch, seq, report_ns, st);
+          OnCommitted(epoch, seq, report_ns, /*duplicate=*/false, st);
         });
       });
+      if (res.duplicate) {
+        // Already applied, but maybe not yet durable (its commit is queued,
+        // or failing and being retried): the acknowledgement waits for
+        // every write queued before this point, the original's included.
+        // Apply saw the original's effect under the node's lock, so its
+        // write is already in the store's queue.
+        submitted = true;
+        {
+          absl::MutexLock lock(&mu_);
+          ++outstanding_;
+          ++unacked_;
+        }
+        svc_.store_->SubmitBarrier(
+            [this, epoch, seq, report_ns](const absl::Status& st) {
+              OnCommitted(epoch, seq, report_ns, /*duplicate=*/true, st);
+            });
+      }
     } else {
       res = svc_.state_.Apply(report, nullptr);
     }
@@ -199,7 +225,7 @@ class UploadReactor final
   }
 
   void OnCommitted(uint64_t epoch, uint64_t seq, int64_t report_ns,
-                   const absl::Status& st) {
+                   bool duplicate, const absl::Status& st) {
     if (st.ok()) ObserveLag(report_ns);
     absl::MutexLock lock(&mu_);
     --outstanding_;
@@ -215,6 +241,7 @@ class UploadReactor final
       UploadResponse ack;
       ack.set_epoch(epoch);
       ack.set_acked_sequence(seq);
+      ack.set_duplicate(duplicate);
       QueueLocked(std::move(ack));
     }
     MaybeFinishLocked();

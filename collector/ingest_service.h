@@ -58,6 +58,8 @@ class LagHistogram {
 
 struct IngestCounters {
   RejectCounters rejected;
+  // Workloads left out of otherwise accepted reports.
+  WorkloadRefusalCounters refused_workloads;
   LagHistogram lag;
   std::atomic<int64_t> active_streams{0};
   std::atomic<uint64_t> streams_total{0};

@@ -136,6 +136,33 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
         ingest_.rejected.Get(static_cast<RejectReason>(r)));
   }
   out.push_back(std::move(rejected));
+  auto refused = Family("wattlens_collector_refused_workloads_total",
+                        "Workloads left out of accepted reports, by reason.",
+                        MetricType::Counter);
+  for (int r = 0; r < static_cast<int>(WorkloadRefusal::kCount); ++r) {
+    Add(refused,
+        {{"reason",
+          std::string(WorkloadRefusalName(static_cast<WorkloadRefusal>(r)))}},
+        ingest_.refused_workloads.Get(static_cast<WorkloadRefusal>(r)));
+  }
+  out.push_back(std::move(refused));
+  auto capped = Family("wattlens_collector_capped_values_total",
+                       "Workload growth refused beyond what the node could "
+                       "do in the time covered (cpu_growth: CPU time over "
+                       "time x CPUs; count_growth: another counter over its "
+                       "rate cap), and sums held at their maximum "
+                       "(saturated) instead of wrapping.",
+                       MetricType::Counter);
+  Add(capped, {{"reason", "cpu_growth"}}, st.capped_cpu.load());
+  Add(capped, {{"reason", "count_growth"}}, st.capped_counts.load());
+  Add(capped, {{"reason", "saturated"}}, st.saturated.load());
+  out.push_back(std::move(capped));
+  auto freed = Family("wattlens_collector_series_freed_total",
+                      "Series dropped from memory: no data left in "
+                      "retention and not reported for as long.",
+                      MetricType::Counter);
+  Add(freed, {}, st.series_freed.load());
+  out.push_back(std::move(freed));
   auto resets = Family("wattlens_collector_value_resets_total",
                        "Workload counters that went backwards within an "
                        "epoch (cgroup recreated); the new value was counted "

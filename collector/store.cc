@@ -326,6 +326,13 @@ void Store::Submit(NodeWrite&& write, Done done) {
   queue_.push_back({std::move(write), std::move(done)});
 }
 
+void Store::SubmitBarrier(Done done) {
+  absl::MutexLock lock(&mu_);
+  ++submitted_;
+  stats_.queued.fetch_add(1, std::memory_order_relaxed);
+  queue_.push_back({NodeWrite{}, std::move(done), /*barrier=*/true});
+}
+
 void Store::Flush() {
   absl::MutexLock lock(&mu_);
   const uint64_t target = submitted_;
@@ -443,7 +450,7 @@ void Store::WriterLoop() {
       absl::Status st = Exec("BEGIN");
       for (const Item& it : batch) {
         if (!st.ok()) break;
-        st = WriteOne(it.write);
+        if (!it.barrier) st = WriteOne(it.write);
       }
       if (st.ok()) {
         st = Exec("COMMIT");
@@ -455,8 +462,31 @@ void Store::WriterLoop() {
         stats_.writes.fetch_add(batch.size(), std::memory_order_relaxed);
       } else {
         stats_.failures.fetch_add(batch.size(), std::memory_order_relaxed);
-        spdlog::error("store commit of {} reports failed: {}", batch.size(),
-                      st.ToString());
+        // Ids handed out inside the rolled-back transaction may be reused
+        // for other series: the cache must not outlive it.
+        series_ids_.clear();
+        if (!failing_) {
+          spdlog::error(
+              "store commit of {} reports failed, retrying every {} ms "
+              "until it succeeds (nothing is acknowledged meanwhile): {}",
+              batch.size(), options_.retry_ns / 1'000'000, st.ToString());
+        }
+        failing_ = true;
+        absl::MutexLock lock(&mu_);
+        if (!stopping_) {
+          // Back at the head, in order: memory already holds these reports
+          // and the agents keep them until they are acknowledged.
+          queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
+                        std::make_move_iterator(batch.end()));
+          batch.clear();
+          mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                               absl::Nanoseconds(options_.retry_ns));
+          continue;
+        }
+      }
+      if (st.ok() && failing_) {
+        failing_ = false;
+        spdlog::info("store commits succeed again");
       }
       stats_.last_commit_ns.store(clock_.RealtimeNs(),
                                   std::memory_order_relaxed);

@@ -32,12 +32,15 @@ struct StoreOptions {
   int64_t retention_ns = 24 * 3600'000'000'000;
   // FULL also survives power loss; NORMAL (default) survives process crashes.
   bool sync_full = false;
+  // A failed commit (a full disk) is retried, in order, this often until it
+  // succeeds: nothing behind it is acknowledged before it is durable.
+  int64_t retry_ns = 1'000'000'000;
 };
 
 struct StoreStats {
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> writes{0};
-  std::atomic<uint64_t> failures{0};
+  std::atomic<uint64_t> failures{0};  // reports in failed commit attempts
   std::atomic<uint64_t> rows{0};
   std::atomic<int64_t> last_commit_ns{0};
   std::atomic<uint64_t> queued{0};
@@ -60,8 +63,12 @@ class Store {
   void Stop();
 
   // Cheap (a queue push); called under the node's lock to keep per-node
-  // order. `done` runs on the writer thread after the commit.
+  // order. `done` runs on the writer thread after the commit. A failing
+  // commit is retried until it succeeds; `done` sees an error only when the
+  // store stops before then.
   void Submit(NodeWrite&& write, Done done);
+  // `done` runs once everything submitted before it has committed.
+  void SubmitBarrier(Done done);
   // Waits until everything submitted so far has committed (tests, shutdown).
   void Flush();
 
@@ -88,11 +95,13 @@ class Store {
   sqlite3_stmt* upsert_bucket_ = nullptr;
   StoreStats stats_;
   int64_t last_retention_mono_ns_ = 0;
+  bool failing_ = false;  // writer thread only
 
   absl::Mutex mu_;
   struct Item {
     NodeWrite write;
     Done done;
+    bool barrier = false;
   };
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/status_macros.h"
 #include "collector/counters.h"
 
 namespace wattlens::collector {
@@ -24,10 +25,7 @@ absl::Status Invalid(std::string_view field, std::string_view why) {
 }
 
 bool Printable(const std::string& s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return false;
-  }
-  return true;
+  return !report_limits::HasControlBytes(s);
 }
 
 absl::Status CheckLabel(std::string_view field, const std::string& s,
@@ -84,7 +82,104 @@ bool IsValidNodeName(std::string_view name) {
   return true;
 }
 
-absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
+namespace {
+
+using wattlens::v1::WorkloadCounters;
+
+// One workload on its own; the report-wide "repeated" check is the caller's.
+absl::Status CheckWorkload(const WorkloadCounters& w,
+                           const ReportLimits& limits, WorkloadRefusal* why) {
+  const auto& id = w.identity();
+  const std::string& path = id.cgroup_path();
+  *why = WorkloadRefusal::kPath;
+  // The node's idle and unattributed energy travel as two pseudo
+  // workloads, so that sums over workloads equal node totals; the kernel
+  // threads are a workload without a cgroup.
+  const bool named = IsEnergyBucketPath(path) || path == kKernelPath;
+  if (!named && (path.empty() || path[0] != '/')) {
+    return Invalid("workloads.identity.cgroup_path",
+                   "must start with / (or be kernel, __idle__ or "
+                   "__unattributed__)");
+  }
+  if (path.size() > limits.max_path_bytes || !Printable(path)) {
+    return Invalid("workloads.identity.cgroup_path",
+                   "too long or control characters");
+  }
+  *why = WorkloadRefusal::kLabel;
+  for (const auto& [field, value] :
+       {std::pair<std::string_view, const std::string*>{"systemd_unit",
+                                                        &id.systemd_unit()},
+        {"namespace", &id.namespace_()},
+        {"pod", &id.pod()},
+        {"pod_uid", &id.pod_uid()},
+        {"container", &id.container()},
+        {"container_id", &id.container_id()},
+        {"workload_kind", &id.workload_kind()},
+        {"workload", &id.workload()},
+        {"project", &id.project()}}) {
+    if (auto s = CheckLabel(field, *value, limits.max_label_bytes); !s.ok()) {
+      return s;
+    }
+  }
+  *why = WorkloadRefusal::kCounterRange;
+  if (w.cpu_nanoseconds() > kMaxCounter || w.syscalls() > kMaxCounter ||
+      w.syscall_errors() > kMaxCounter) {
+    return Invalid("workloads counters", "out of range");
+  }
+  if (w.tcp_accepted() > kMaxCounter ||
+      w.cpu_allocated_core_nanoseconds() > kMaxCounter ||
+      w.memory_allocated_byte_seconds() > kMaxCounter) {
+    return Invalid("workloads allocation counters", "out of range");
+  }
+  *why = WorkloadRefusal::kInconsistent;
+  if (!std::isfinite(w.cpu_request_cores()) || w.cpu_request_cores() < 0 ||
+      w.cpu_request_cores() > 1e6) {
+    return Invalid("workloads.cpu_request_cores", "must be finite, 0..1e6");
+  }
+  if (w.syscall_errors() > w.syscalls()) {
+    return Invalid("workloads.syscall_errors", "exceeds syscalls");
+  }
+  *why = WorkloadRefusal::kNetwork;
+  if (w.network_size() > 8) return Invalid("workloads.network", "too many");
+  for (const auto& n : w.network()) {
+    if (!wattlens::v1::NetworkClass_IsValid(n.network_class())) {
+      return Invalid("workloads.network.network_class", "unknown");
+    }
+    if (n.transmit_bytes() > kMaxCounter || n.receive_bytes() > kMaxCounter) {
+      return Invalid("workloads.network", "out of range");
+    }
+  }
+  *why = WorkloadRefusal::kEnergy;
+  return CheckEnergy("workloads.energy", w.energy());
+}
+
+}  // namespace
+
+std::string_view WorkloadRefusalName(WorkloadRefusal r) {
+  switch (r) {
+    case WorkloadRefusal::kPath:
+      return "path";
+    case WorkloadRefusal::kLabel:
+      return "label";
+    case WorkloadRefusal::kRepeated:
+      return "repeated_path";
+    case WorkloadRefusal::kCounterRange:
+      return "counter_range";
+    case WorkloadRefusal::kInconsistent:
+      return "inconsistent";
+    case WorkloadRefusal::kNetwork:
+      return "network";
+    case WorkloadRefusal::kEnergy:
+      return "energy";
+    case WorkloadRefusal::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+// The report's own fields, workloads aside.
+static absl::Status CheckReportFields(const NodeReport& r,
+                                      const ReportLimits& limits) {
   if (!IsValidNodeName(r.node_name())) {
     return Invalid("node_name", "empty, too long or not [A-Za-z0-9._-]");
   }
@@ -110,71 +205,6 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
                           limits.max_label_bytes);
       !s.ok()) {
     return s;
-  }
-  absl::flat_hash_set<std::string_view> paths;
-  paths.reserve(r.workloads_size());
-  for (const auto& w : r.workloads()) {
-    const auto& id = w.identity();
-    const std::string& path = id.cgroup_path();
-    // The node's idle and unattributed energy travel as two pseudo
-    // workloads, so that sums over workloads equal node totals; the kernel
-    // threads are a workload without a cgroup.
-    const bool named = IsEnergyBucketPath(path) || path == kKernelPath;
-    if (!named && (path.empty() || path[0] != '/')) {
-      return Invalid("workloads.identity.cgroup_path",
-                     "must start with / (or be kernel, __idle__ or "
-                     "__unattributed__)");
-    }
-    if (path.size() > limits.max_path_bytes || !Printable(path)) {
-      return Invalid("workloads.identity.cgroup_path",
-                     "too long or control characters");
-    }
-    if (!paths.insert(path).second) {
-      return Invalid("workloads.identity.cgroup_path", "repeated in report");
-    }
-    for (const auto& [field, value] :
-         {std::pair<std::string_view, const std::string*>{"systemd_unit",
-                                                          &id.systemd_unit()},
-          {"namespace", &id.namespace_()},
-          {"pod", &id.pod()},
-          {"pod_uid", &id.pod_uid()},
-          {"container", &id.container()},
-          {"container_id", &id.container_id()},
-          {"workload_kind", &id.workload_kind()},
-          {"workload", &id.workload()},
-          {"project", &id.project()}}) {
-      if (auto s = CheckLabel(field, *value, limits.max_label_bytes); !s.ok()) {
-        return s;
-      }
-    }
-    if (w.cpu_nanoseconds() > kMaxCounter || w.syscalls() > kMaxCounter ||
-        w.syscall_errors() > kMaxCounter) {
-      return Invalid("workloads counters", "out of range");
-    }
-    if (w.tcp_accepted() > kMaxCounter ||
-        w.cpu_allocated_core_nanoseconds() > kMaxCounter ||
-        w.memory_allocated_byte_seconds() > kMaxCounter) {
-      return Invalid("workloads allocation counters", "out of range");
-    }
-    if (!std::isfinite(w.cpu_request_cores()) || w.cpu_request_cores() < 0 ||
-        w.cpu_request_cores() > 1e6) {
-      return Invalid("workloads.cpu_request_cores", "must be finite, 0..1e6");
-    }
-    if (w.syscall_errors() > w.syscalls()) {
-      return Invalid("workloads.syscall_errors", "exceeds syscalls");
-    }
-    if (w.network_size() > 8) return Invalid("workloads.network", "too many");
-    for (const auto& n : w.network()) {
-      if (!wattlens::v1::NetworkClass_IsValid(n.network_class())) {
-        return Invalid("workloads.network.network_class", "unknown");
-      }
-      if (n.transmit_bytes() > kMaxCounter || n.receive_bytes() > kMaxCounter) {
-        return Invalid("workloads.network", "out of range");
-      }
-    }
-    if (auto s = CheckEnergy("workloads.energy", w.energy()); !s.ok()) {
-      return s;
-    }
   }
   // The node's capacity and labels price every workload on it.
   const auto& spec = r.node();
@@ -232,6 +262,47 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
+  RETURN_IF_ERROR(CheckReportFields(r, limits));
+  absl::flat_hash_set<std::string_view> paths;
+  paths.reserve(r.workloads_size());
+  WorkloadRefusal why;
+  for (const auto& w : r.workloads()) {
+    RETURN_IF_ERROR(CheckWorkload(w, limits, &why));
+    if (!paths.insert(w.identity().cgroup_path()).second) {
+      return Invalid("workloads.identity.cgroup_path", "repeated in report");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> ValidateAndFilterReport(
+    NodeReport& r, const ReportLimits& limits,
+    WorkloadRefusalCounters* refused) {
+  RETURN_IF_ERROR(CheckReportFields(r, limits));
+  auto* ws = r.mutable_workloads();
+  absl::flat_hash_set<std::string> paths;
+  paths.reserve(ws->size());
+  int kept = 0;
+  for (int i = 0; i < ws->size(); ++i) {
+    WorkloadRefusal why;
+    bool ok = CheckWorkload(ws->Get(i), limits, &why).ok();
+    if (ok && !paths.insert(ws->Get(i).identity().cgroup_path()).second) {
+      ok = false;
+      why = WorkloadRefusal::kRepeated;
+    }
+    if (!ok) {
+      if (refused != nullptr) refused->Inc(why);
+      continue;
+    }
+    if (kept != i) ws->SwapElements(kept, i);
+    ++kept;
+  }
+  const size_t removed = static_cast<size_t>(ws->size() - kept);
+  ws->DeleteSubrange(kept, ws->size() - kept);
+  return removed;
 }
 
 }  // namespace wattlens::collector

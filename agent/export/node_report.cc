@@ -4,9 +4,12 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/report_limits.h"
 #include "agent/export/workload_series.h"
 #include "agent/identity/workload_identity.h"
+#include "agent/power/attribution.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace wattlens {
@@ -98,7 +101,12 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
     const auto zone = ZoneToProto(we.zone);
     if (zone == wattlens::v1::ENERGY_ZONE_UNSPECIFIED) continue;
     wattlens::v1::WorkloadCounters* w = nullptr;
-    if (we.cgroup_id) {
+    // Cgroup id 0 is also the row of a full cgroup table: only the two
+    // energy buckets are workloads of their own.
+    const bool bucket = we.cgroup_id == 0 &&
+                        (we.workload == power::kIdleWorkload ||
+                         we.workload == power::kUnattributedWorkload);
+    if (!bucket) {
       auto it = by_id.find(we.cgroup_id);
       if (it != by_id.end()) w = it->second;
     } else {
@@ -136,6 +144,30 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
   power->set_watts(watts);
 }
 
+// A cgroup's path as the collector accepts it: under / (or the kernel row),
+// printable, bounded, and unique in the report. Two paths that only differ
+// once sanitised keep apart by the cgroup id.
+std::string ReportPath(const std::string& raw, uint64_t id,
+                       absl::flat_hash_set<std::string>& used) {
+  namespace rl = report_limits;
+  const std::string base = raw.empty() ? std::string("/")
+                           : raw == kKernelCgroupPath || raw[0] == '/'
+                               ? raw
+                               : absl::StrCat("/", raw);
+  std::string path = rl::Sanitize(base, rl::kMaxCgroupPathBytes);
+  if (!used.insert(path).second) {
+    const std::string suffix = absl::StrCat("#", id);
+    path = rl::Sanitize(base, rl::kMaxCgroupPathBytes - suffix.size()) + suffix;
+    used.insert(path);
+  }
+  return path;
+}
+
+std::string Label(const std::string& s,
+                  size_t max = report_limits::kMaxLabelBytes) {
+  return report_limits::Sanitize(s, max);
+}
+
 // A row's name for sorting: its key fields in order.
 std::string RowName(const wattlens::v1::UsageKey& k) {
   return absl::StrCat(k.namespace_(), "/", k.workload_kind(), "/", k.workload(),
@@ -163,23 +195,28 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
   r.set_sequence(s.sequence);
   *r.mutable_time() = TimeUtil::NanosecondsToTimestamp(s.realtime_ns);
   *r.mutable_interval() = TimeUtil::NanosecondsToDuration(s.interval_ns);
-  r.set_agent_version(o.agent_version);
+  r.set_agent_version(Label(o.agent_version));
   r.mutable_workloads()->Reserve(static_cast<int>(s.cgroups.size()));
+  // Names come from the kernel and the API server, and a user with a
+  // delegated cgroup subtree chooses them: everything is sanitised to the
+  // collector's limits, so one odd name cannot get the report refused.
+  absl::flat_hash_set<std::string> used_paths;
+  used_paths.reserve(s.cgroups.size());
   for (const CgroupStats& c : s.cgroups) {
     auto* w = r.add_workloads();
     auto* id = w->mutable_identity();
-    id->set_cgroup_path(c.path.empty() ? "/" : c.path);
+    id->set_cgroup_path(ReportPath(c.path, c.id, used_paths));
     id->set_cgroup_id(c.id);
     const WorkloadLabels l = LabelsOf(c);
-    id->set_systemd_unit(l.systemd_unit);
-    id->set_namespace_(l.namespace_name);
-    id->set_pod(l.pod);
-    id->set_pod_uid(l.pod_uid);
-    id->set_container(l.container);
-    id->set_container_id(l.container_id);
-    id->set_workload_kind(l.workload_kind);
-    id->set_workload(l.workload);
-    id->set_project(l.kind == "pod" ? l.pod_project : l.project);
+    id->set_systemd_unit(Label(l.systemd_unit));
+    id->set_namespace_(Label(l.namespace_name));
+    id->set_pod(Label(l.pod));
+    id->set_pod_uid(Label(l.pod_uid));
+    id->set_container(Label(l.container));
+    id->set_container_id(Label(l.container_id));
+    id->set_workload_kind(Label(l.workload_kind));
+    id->set_workload(Label(l.workload));
+    id->set_project(Label(l.kind == "pod" ? l.pod_project : l.project));
     const CgroupResources& res = c.resources;
     w->set_tcp_accepted(c.tcp.accepts);
     w->set_cpu_request_cores(static_cast<double>(res.cpu_request_millicores) /
@@ -207,20 +244,35 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
   node->set_cpus(s.node.cpus);
   node->set_memory_bytes(s.node.memory_bytes);
   node->set_gpus(s.node.gpus);
-  for (const auto& [k, v] : s.node.labels) (*node->mutable_labels())[k] = v;
-  node->set_provider_id(s.node.provider_id);
+  for (const auto& [k, v] : s.node.labels) {
+    if (node->labels_size() >=
+        static_cast<int>(report_limits::kMaxHealthEntries)) {
+      break;
+    }
+    std::string key = Label(k);
+    if (!key.empty()) (*node->mutable_labels())[std::move(key)] = Label(v);
+  }
+  node->set_provider_id(Label(s.node.provider_id));
   r.set_elapsed_nanoseconds(s.elapsed_ns);
   auto* h = r.mutable_health();
   for (const SourceHealth& src : s.self.sources) {
+    if (h->sources_size() >=
+        static_cast<int>(report_limits::kMaxHealthEntries)) {
+      break;
+    }
     auto* hs = h->add_sources();
-    hs->set_source(src.source);
+    hs->set_source(Label(src.source, report_limits::kMaxHealthNameBytes));
     hs->set_healthy(src.healthy);
-    hs->set_last_error(src.last_error.substr(0, 1024));
-    hs->set_variant(src.variant.substr(0, 64));
+    hs->set_last_error(
+        Label(src.last_error, report_limits::kMaxHealthErrorBytes));
+    hs->set_variant(Label(src.variant, report_limits::kMaxHealthNameBytes));
   }
   for (const auto& [reason, count] : s.self.lost_events) {
+    if (h->drops_size() >= static_cast<int>(report_limits::kMaxHealthEntries)) {
+      break;
+    }
     auto* d = h->add_drops();
-    d->set_reason(reason.substr(0, 64));
+    d->set_reason(Label(reason, report_limits::kMaxHealthNameBytes));
     d->set_count(count);
   }
   h->set_processes_tracked(s.self.processes_tracked);

@@ -137,6 +137,11 @@ void Uploader::Enqueue(wattlens::v1::NodeReport report) {
   last_queued_seq_ = report.sequence();
   report.mutable_health()->set_outbox_dropped_reports(stats_.outbox_dropped);
   report.mutable_health()->set_reconnects(stats_.reconnects);
+  if (stats_.refused_dropped > 0) {
+    auto* d = report.mutable_health()->add_drops();
+    d->set_reason("report_refused");
+    d->set_count(stats_.refused_dropped);
+  }
   if (outbox_.size() >= options_.outbox_capacity) {
     // Oldest first: the newest report carries every count the dropped one
     // had (counters are cumulative), so only time resolution is lost.
@@ -146,6 +151,29 @@ void Uploader::Enqueue(wattlens::v1::NodeReport report) {
   }
   outbox_.push_back({std::move(report)});
   ++stats_.queued;
+}
+
+void Uploader::DropIfRefusedLocked() {
+  // Acknowledgements come in order and the collector ends the stream at the
+  // report it refuses, so the refused one is the oldest unacknowledged.
+  if (outbox_.empty()) return;
+  const auto& head = outbox_.front().report;
+  if (head.epoch() == refused_epoch_ && head.sequence() == refused_seq_) {
+    ++refusals_;
+  } else {
+    refused_epoch_ = head.epoch();
+    refused_seq_ = head.sequence();
+    refusals_ = 1;
+  }
+  if (refusals_ < options_.max_refusals) return;
+  spdlog::error(
+      "report (epoch {}, sequence {}) refused by the collector {} times, "
+      "dropped: {}",
+      head.epoch(), head.sequence(), refusals_, stats_.last_error);
+  outbox_.pop_front();
+  if (sent_ > 0) --sent_;
+  ++stats_.refused_dropped;
+  refusals_ = 0;
 }
 
 void Uploader::TimerLoop() {
@@ -202,6 +230,9 @@ void Uploader::SenderLoop() {
       if (!st.ok()) {
         ++stats_.stream_failures;
         stats_.last_error = StatusText(st);
+      }
+      if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        DropIfRefusedLocked();
       }
     }
     if (!st.ok()) {

@@ -8,6 +8,9 @@
 // reports (the oldest are dropped and counted); reconnects back off
 // exponentially with jitter (1 s .. 60 s, factor 2). Counters are cumulative
 // per epoch, so a dropped report loses no counts: the next one carries them.
+// A report the collector refuses as invalid (INVALID_ARGUMENT) max_refusals
+// times leaves the outbox, counted, so it cannot hold back every report
+// behind it.
 // Must not depend on: collector/.
 #pragma once
 
@@ -46,6 +49,7 @@ struct UploaderOptions {
   absl::Duration backoff_max = absl::Seconds(60);
   double backoff_jitter = 0.2;  // +-20 %
   uint64_t seed = 0;            // jitter seed (0: from the clock)
+  int max_refusals = 3;
 };
 
 struct UploaderStats {
@@ -54,6 +58,7 @@ struct UploaderStats {
   uint64_t acked = 0;              // reports acknowledged
   uint64_t duplicates = 0;         // acknowledged as already applied
   uint64_t outbox_dropped = 0;     // oldest reports dropped from a full outbox
+  uint64_t refused_dropped = 0;    // dropped after max_refusals refusals
   uint64_t skipped_unchanged = 0;  // build returned an already-queued sequence
   uint64_t reconnects = 0;         // streams (re)opened after the first
   uint64_t stream_failures = 0;    // streams that ended with an error
@@ -100,6 +105,7 @@ class Uploader {
   // One stream: returns its final status.
   grpc::Status RunStream();
   absl::Duration NextBackoff();
+  void DropIfRefusedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const UploaderOptions options_;
   const BuildFn build_;
@@ -118,6 +124,10 @@ class Uploader {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_queued_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_queued_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // The outbox head the collector last refused, and how many times.
+  uint64_t refused_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t refused_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int refusals_ ABSL_GUARDED_BY(mu_) = 0;
   UploaderStats stats_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* active_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "agent/common/report_limits.h"
+
 namespace wattlens {
 
 static_assert(WL_CGROUP_KERNEL == kKernelCgroupId);
@@ -103,7 +106,7 @@ Aggregator::Cgroup* Aggregator::CgroupFor(uint64_t id) {
   }
   Cgroup& cg = cgroups_[id];
   if (id == 0) {
-    cg.path = "<unknown>";
+    cg.path = report_limits::kOverflowCgroupPath;
     cg.resolved = true;
   } else if (id == kKernelCgroupId) {
     cg.path = kKernelCgroupPath;  // no cgroup to resolve, never gone
@@ -359,8 +362,11 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
         cg.resolved = true;
       }
     }
+    // Removed before its path resolved: a placeholder the collector accepts
+    // (a path under /, unique by id), so its counts are kept.
     std::string path =
-        cg.resolved ? cg.path : "<deleted>/" + std::to_string(id);
+        cg.resolved ? cg.path
+                    : absl::StrCat(report_limits::kDeletedCgroupPrefix, id);
     auto live = live_by_cgroup.find(id);
     CgroupStats& out = snap->cgroups.emplace_back();
     out.id = id;

@@ -22,6 +22,7 @@ namespace wattlens::testing {
 namespace {
 
 using collector::RejectReason;
+using collector::WorkloadRefusal;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
 
@@ -131,18 +132,24 @@ TEST_F(SecurityTest, HostilePeersRefusedAndCountedHonestAgentServed) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Rejected(RejectReason::kNoClientCertificate), 1u);
 
-  // Malformed: a workload without a cgroup path; and a negative-looking
-  // (wrapped) counter where errors exceed calls.
+  // Malformed workloads (one without a cgroup path; a negative-looking,
+  // wrapped counter where errors exceed calls) are left out and counted; the
+  // rest of the report is taken.
   auto bad = *a.Build();
   bad.mutable_workloads(0)->mutable_identity()->clear_cgroup_path();
-  st = SendOnce("node-a", bad);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(st.error_message().find("cgroup_path"), std::string::npos);
-  bad = *a.Build();
   bad.mutable_workloads(1)->set_syscall_errors(bad.workloads(1).syscalls() + 1);
   st = SendOnce("node-a", bad);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  const auto& refused = collector_->ingest_counters().refused_workloads;
+  EXPECT_EQ(refused.Get(WorkloadRefusal::kPath), 1u);
+  EXPECT_EQ(refused.Get(WorkloadRefusal::kInconsistent), 1u);
+  // A malformed report field still refuses the report.
+  bad = *a.Build();
+  bad.set_epoch(0);
+  st = SendOnce("node-a", bad);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Rejected(RejectReason::kMalformed), 2u);
+  EXPECT_NE(st.error_message().find("epoch"), std::string::npos);
+  EXPECT_EQ(Rejected(RejectReason::kMalformed), 1u);
 
   // Oversized: ~100 KiB against a 64 KiB limit.
   auto big = *a.Build();

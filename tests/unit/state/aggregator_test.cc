@@ -355,6 +355,28 @@ TEST_F(AggregatorTest, TablesAreBoundedAndOverflowIsCounted) {
   EXPECT_EQ(total, 40u);
 }
 
+TEST_F(AggregatorTest, CgroupsThatCannotBeNamedGetPlaceholdersUnderRoot) {
+  // 300 never resolves (removed before its path was read); the table holds
+  // two cgroups, so 400 and 500 overflow.
+  AggregatorOptions o = NoGc();
+  o.max_cgroups = 2;
+  Aggregator a = Make(o);
+  KernelReadings r;
+  r.oncpu = {{SchedKey(1, 1, 100), 10},
+             {SchedKey(2, 1, 300), 20},
+             {SchedKey(3, 1, 400), 30},
+             {SchedKey(4, 1, 500), 40}};
+  const Snapshot& s = *Step(a, {}, r).snapshot;
+  ASSERT_NE(Cg(s, 300), nullptr);
+  EXPECT_EQ(Cg(s, 300)->path, "/deleted/300");
+  ASSERT_NE(Cg(s, 0), nullptr);
+  EXPECT_EQ(Cg(s, 0)->path, "/overflow");
+  EXPECT_EQ(Cg(s, 0)->cpu_ns, 70u);
+  for (const auto& c : s.cgroups) {
+    EXPECT_EQ(c.path[0], '/') << c.path;
+  }
+}
+
 TEST_F(AggregatorTest, GoneCgroupIsExportedOnceMoreThenForgotten) {
   AggregatorOptions o;
   o.gc_every = 1;

@@ -1,10 +1,16 @@
 // Snapshot -> NodeReport conversion and the uploader's bounded outbox.
 #include "agent/export/uploader.h"
 
+#include <atomic>
+#include <set>
+#include <string>
 #include <tuple>
 
+#include "agent/common/report_limits.h"
 #include "agent/export/node_report.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 
 namespace wattlens {
@@ -248,6 +254,168 @@ TEST(NodeReportTest, KernelThreadsAreTheKernelWorkload) {
     }
   }
   EXPECT_TRUE(linux_row);
+}
+
+// Names the kernel and the API server hand the agent, shaped as the
+// collector would refuse them: they travel sanitised, bounded and unique.
+TEST(NodeReportTest, NamesAreSanitisedAndBoundedToTheCollectorsLimits) {
+  namespace rl = report_limits;
+  Snapshot s;
+  s.sequence = 4;
+  const std::string unit = std::string(246, 'u') + ".service";  // 254 bytes
+  ASSERT_EQ(unit.size(), 254u);
+  CgroupStats ctl, longunit, badutf8, twin, deep;
+  ctl.id = 10;
+  ctl.path = "/user.slice/evil\x01name\nx";
+  ctl.cpu_ns = 1;
+  longunit.id = 11;
+  longunit.path = "/system.slice/" + unit;
+  longunit.cpu_ns = 2;
+  badutf8.id = 12;
+  badutf8.path = "/user.slice/caf\xc3";  // truncated UTF-8 sequence
+  badutf8.cpu_ns = 3;
+  // Sanitised, this one would read like the first: it keeps its own name.
+  twin.id = 13;
+  twin.path = "/user.slice/evil\\x01name\\x0ax";
+  twin.cpu_ns = 4;
+  deep.id = 14;
+  for (int i = 0; i < 500; ++i) deep.path += "/level-xyz";
+  deep.cpu_ns = 5;
+  s.cgroups = {ctl, longunit, badutf8, twin, deep};
+  SourceHealth src;
+  src.source = "sched";
+  src.last_error = "line one\nline two";
+  s.self.sources.push_back(src);
+  auto r = BuildNodeReport(s, {"n", 1, "v\t1"});
+  ASSERT_EQ(r.workloads_size(), 5);
+  std::set<std::string> paths;
+  for (const auto& w : r.workloads()) {
+    const auto& id = w.identity();
+    EXPECT_FALSE(rl::HasControlBytes(id.cgroup_path())) << id.cgroup_path();
+    EXPECT_LE(id.cgroup_path().size(), rl::kMaxCgroupPathBytes);
+    EXPECT_EQ(id.cgroup_path()[0], '/');
+    EXPECT_LE(id.systemd_unit().size(), rl::kMaxLabelBytes);
+    EXPECT_TRUE(paths.insert(id.cgroup_path()).second) << id.cgroup_path();
+    // proto3 strings must be UTF-8: the serialised report parses back.
+    std::string bytes;
+    ASSERT_TRUE(w.SerializeToString(&bytes));
+    wattlens::v1::WorkloadCounters back;
+    EXPECT_TRUE(back.ParseFromString(bytes)) << id.cgroup_id();
+  }
+  EXPECT_EQ(r.workloads(0).identity().cgroup_path(),
+            "/user.slice/evil\\x01name\\x0ax");
+  EXPECT_EQ(r.workloads(1).identity().systemd_unit(),
+            unit.substr(0, rl::kMaxLabelBytes));
+  EXPECT_EQ(r.workloads(2).identity().cgroup_path(), "/user.slice/caf\\xc3");
+  EXPECT_EQ(r.workloads(3).identity().cgroup_path(),
+            "/user.slice/evil\\x01name\\x0ax#13");
+  EXPECT_EQ(r.workloads(4).cpu_nanoseconds(), 5u);
+  EXPECT_FALSE(rl::HasControlBytes(r.agent_version()));
+  ASSERT_EQ(r.health().sources_size(), 1);
+  EXPECT_EQ(r.health().sources(0).last_error(), "line one\\x0aline two");
+}
+
+// The full table's row is cgroup id 0, like the energy buckets: its energy
+// joins its row instead of making a second /overflow workload (which the
+// collector refuses as a repeated path).
+TEST(NodeReportTest, OverflowRowKeepsItsEnergyInOneWorkload) {
+  Snapshot s;
+  s.sequence = 2;
+  CgroupStats overflow;
+  overflow.id = 0;
+  overflow.path = report_limits::kOverflowCgroupPath;
+  overflow.cpu_ns = 70;
+  s.cgroups = {overflow};
+  s.energy.enabled = true;
+  s.energy.zones = {{"package", "model:ccf", "model", 100, 0, 0, 0, 1}};
+  s.energy.workloads = {{0, "/overflow", "package", 30, 0, 0, 0},
+                        {0, "__idle__", "package", 0, 70, 0, 0}};
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  int overflow_rows = 0;
+  for (const auto& w : r.workloads()) {
+    if (w.identity().cgroup_path() != "/overflow") continue;
+    ++overflow_rows;
+    EXPECT_EQ(w.cpu_nanoseconds(), 70u);
+    ASSERT_EQ(w.energy_size(), 2);
+    EXPECT_EQ(w.energy(0).microjoules(), 30u);
+  }
+  EXPECT_EQ(overflow_rows, 1);
+  ASSERT_EQ(r.workloads_size(), 2);  // the row and __idle__
+  EXPECT_EQ(r.workloads(1).identity().cgroup_path(), "__idle__");
+}
+
+TEST(ReportLimitsTest, SanitizeKeepsValidUtf8AndNeverSplitsACharacter) {
+  namespace rl = report_limits;
+  EXPECT_EQ(rl::Sanitize("/caf\xc3\xa9", 100), "/caf\xc3\xa9");
+  EXPECT_EQ(rl::Sanitize("/caf\xc3\xa9", 5), "/caf");  // é needs 2 bytes
+  EXPECT_EQ(rl::Sanitize("a\x7f", 5), "a\\x7f");
+  EXPECT_EQ(rl::Sanitize("a\x7f", 4), "a");  // no half escape
+  EXPECT_EQ(rl::Sanitize("\xed\xa0\x80", 100), "\\xed\\xa0\\x80");  // surrogate
+  EXPECT_EQ(rl::Sanitize("\xf0\x9f\x98\x80", 100), "\xf0\x9f\x98\x80");
+}
+
+// A fake collector that refuses one sequence as invalid and acknowledges
+// the rest.
+class RefusingIngest final : public wattlens::v1::IngestService::Service {
+ public:
+  explicit RefusingIngest(uint64_t bad) : bad_(bad) {}
+  grpc::Status Upload(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<wattlens::v1::UploadResponse,
+                               wattlens::v1::UploadRequest>* stream) override {
+    wattlens::v1::UploadRequest req;
+    while (stream->Read(&req)) {
+      if (req.report().sequence() == bad_) {
+        refusals_.fetch_add(1);
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad report");
+      }
+      wattlens::v1::UploadResponse ack;
+      ack.set_epoch(req.report().epoch());
+      ack.set_acked_sequence(req.report().sequence());
+      stream->Write(ack);
+    }
+    return grpc::Status::OK;
+  }
+  int refusals() const { return refusals_.load(); }
+
+ private:
+  const uint64_t bad_;
+  std::atomic<int> refusals_{0};
+};
+
+TEST(UploaderTest, ReportRefusedMaxRefusalsTimesLeavesTheOutboxCounted) {
+  RefusingIngest service(/*bad=*/2);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  UploaderOptions o;
+  o.collector = "127.0.0.1:" + std::to_string(port);
+  o.insecure = true;
+  o.interval = absl::ZeroDuration();
+  o.backoff_min = absl::Milliseconds(10);
+  o.backoff_max = absl::Milliseconds(20);
+  o.max_refusals = 3;
+  auto u = Uploader::Create(o, nullptr);
+  ASSERT_TRUE(u.ok()) << u.status();
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    wattlens::v1::NodeReport r;
+    r.set_epoch(7);
+    r.set_sequence(seq);
+    (*u)->Enqueue(r);
+  }
+  (*u)->Start();
+  // Before: the refused head was resent for ever and 3 never acknowledged.
+  ASSERT_TRUE((*u)->WaitForAcked(7, 3, absl::Seconds(20)));
+  const UploaderStats s = (*u)->stats();
+  EXPECT_EQ(service.refusals(), 3);
+  EXPECT_EQ(s.refused_dropped, 1u);
+  EXPECT_EQ(s.outbox_size, 0u);
+  (*u)->Stop(absl::ZeroDuration());
+  server->Shutdown();
 }
 
 TEST(UploaderTest, FullOutboxDropsOldestAndCounts) {
