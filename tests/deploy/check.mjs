@@ -4,7 +4,8 @@
 //   node check.mjs selftest RENDERED.yaml           the assertions reject mutated insecure copies
 //   node check.mjs rules RENDERED.yaml OUT.yaml     PrometheusRule spec.groups -> plain rules file
 //   node check.mjs dashboard-rules JSON OUT.yaml    every panel/variable expr wrapped as a recording rule
-//   node check.mjs coverage RULES.yaml JSON PENDING SCRAPE...   metric names vs recorded scrapes
+//   node check.mjs runbooks RULES.yaml RUNBOOKS.md  every alert's runbook_url names an existing section
+//   node check.mjs coverage RULES.yaml JSON PENDING RENDERED.yaml SCRAPE...   metrics and labels vs recorded scrapes
 import fs from "node:fs";
 import { parseAllDocuments, stringify } from "yaml";
 import { parser } from "@prometheus-io/lezer-promql";
@@ -312,7 +313,7 @@ function dashboardExprs(jsonFile) {
     if (v.type !== "query") continue;
     const q = typeof v.query === "string" ? v.query : v.query.query;
     const m = /^label_values\((.*),\s*(\w+)\)$/.exec(q);
-    exprs.push({ where: `variable ${v.name}`, expr: m ? m[1] : q });
+    exprs.push({ where: `variable ${v.name}`, expr: m ? m[1] : q, label: m ? m[2] : undefined });
   }
   return exprs;
 }
@@ -330,8 +331,33 @@ function dashboardRules(jsonFile, out) {
 // ---------------------------------------------------------------- metric coverage
 // Series Prometheus makes itself for every target; not exported by anything we run.
 const PROMETHEUS_SYNTHETIC = new Set(["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"]);
-// Labels added by the scrape (ServiceMonitor relabeling and target labels), not by the exporter.
-const TARGET_LABELS = new Set(["job", "instance", "node", "namespace", "pod", "service", "endpoint", "container", "__name__"]);
+// Labels every scrape by the Prometheus Operator adds to every series of a target. namespace, pod
+// and container are left out on purpose: the operator adds them too (the agent's or collector's own
+// pod), but a panel that matches `namespace` means the workload's namespace, which only the
+// exporter's label carries; matching the target's would silently filter on "wattlens".
+const SCRAPE_LABELS = ["job", "instance", "endpoint", "service", "__name__"];
+
+// Which job a recorded scrape stands for: testdata/<component>_scrape.prom is job wattlens-<component>.
+const jobOfScrape = (file) => `wattlens-${file.split("/").pop().replace(/_scrape\.prom$/, "")}`;
+
+// Labels each job's series get from the scrape itself: SCRAPE_LABELS plus the relabelings' target
+// labels of the ServiceMonitor whose jobLabel names that job (read from the rendered manifests, so
+// a relabeling removed there is a label the dashboard can no longer use).
+function targetLabelsByJob(renderedFiles) {
+  const out = new Map();
+  for (const f of renderedFiles)
+    for (const sm of loadDocs(f).filter((d) => d.kind === "ServiceMonitor")) {
+      const job = sm.spec.selector?.matchLabels?.[sm.spec.jobLabel] || sm.metadata.name;
+      const labels = new Set(SCRAPE_LABELS);
+      for (const e of sm.spec.endpoints || [])
+        for (const r of e.relabelings || []) if (r.targetLabel && (r.action || "replace") === "replace") labels.add(r.targetLabel);
+      out.set(job, labels);
+    }
+  return out;
+}
+
+// The job a selector pins with job="..." (null: every job exporting the name).
+const jobMatcher = (text) => /\bjob\s*=\s*"([^"]*)"/.exec(text)?.[1] ?? null;
 
 function selectors(expr) {
   const out = [];
@@ -348,16 +374,16 @@ function selectors(expr) {
         const g = mod.getChild("GroupingLabels");
         for (let c = g?.firstChild; c; c = c.nextSibling)
           if (c.type.name === "LabelName") grouping.push(expr.slice(c.from, c.to));
-        const names = [];
+        const inner = [];
         let relabels = false;
         n.node.cursor().iterate((m) => {
           if (m.type.name === "VectorSelector") {
             const id = m.node.getChild("Identifier");
-            if (id) names.push(expr.slice(id.from, id.to));
+            if (id) inner.push({ name: expr.slice(id.from, id.to), job: jobMatcher(expr.slice(m.from, m.to)) });
           }
           if (m.type.name === "FunctionIdentifier" && /^label_(replace|join)$/.test(expr.slice(m.from, m.to))) relabels = true;
         });
-        if (!relabels) out.push({ grouping, names });
+        if (!relabels) out.push({ grouping, inner });
         return;
       }
       if (n.type.name !== "VectorSelector") return;
@@ -368,7 +394,7 @@ function selectors(expr) {
         if (m.type.name === "Identifier" && name === null) name = expr.slice(m.from, m.to);
         if (m.type.name === "LabelName") labels.push(expr.slice(m.from, m.to));
       });
-      out.push({ name, labels });
+      out.push({ name, labels, job: jobMatcher(expr.slice(n.from, n.to)) });
     },
   });
   return out;
@@ -386,10 +412,13 @@ function readScrape(file) {
   }
   return names;
 }
-// A histogram/summary scrape has name_bucket/_sum/_count; selectors may use either.
-const inScrape = (scraped, name) => scraped.has(name);
 
-function coverage(rulesFile, jsonFile, pendingFile, scrapes) {
+// coverage RULES.yaml DASHBOARD.json PENDING RENDERED.yaml SCRAPE...
+// Every metric a rule or panel uses is in a recorded scrape (or pending), and every label a selector
+// matches or an aggregation groups by is carried by the series it selects: for each job the selector
+// can select (the one its job="..." names, else every job whose scrape has the metric), the
+// exporter's labels in that job's recorded scrape plus the labels that job's scrape adds.
+function coverage(rulesFile, jsonFile, pendingFile, rendered, scrapes) {
   const used = new Map(); // metric -> [where]
   const note = (name, where) => used.set(name, [...(used.get(name) || []), where]);
   const labelUse = [];
@@ -397,25 +426,51 @@ function coverage(rulesFile, jsonFile, pendingFile, scrapes) {
   const exprs = [];
   for (const g of loadDocs(rulesFile)[0].groups)
     for (const r of g.rules) exprs.push({ where: `rule ${r.alert || r.record}`, expr: r.expr });
-  exprs.push(...dashboardExprs(jsonFile).map((e) => ({ ...e, expr: concrete(e.expr) })));
-  for (const { where, expr } of exprs) {
+  const dash = dashboardExprs(jsonFile).map((e) => ({ ...e, expr: concrete(e.expr) }));
+  exprs.push(...dash);
+  const recorded = new Set(); // names made by recording rules
+  for (const g of loadDocs(rulesFile)[0].groups) for (const r of g.rules) if (r.record) recorded.add(r.record);
+  for (const { where, expr, label } of exprs) {
     for (const s of selectors(expr)) {
       if (s.error) { fail(`${where}: lezer-promql ${s.error} in ${expr}`); continue; }
       if (s.grouping) { groupings.push({ ...s, where }); continue; }
       if (!s.name) { fail(`${where}: selector without a metric name in ${expr}`); continue; }
+      // Made by a rule of ours, or a budget series the user records (docs/runbooks.md#budgets):
+      // the name of one of our ":default" rules without the suffix.
+      if (recorded.has(s.name)) continue;
+      if (s.name.includes(":")) {
+        if (!recorded.has(`${s.name}:default`)) fail(`${where}: ${s.name} is made by no rule here (a typo?)`);
+        continue;
+      }
       note(s.name, where);
       labelUse.push({ ...s, where });
     }
+    // label_values(metric, label): the variable's label must be on the metric too.
+    if (label) {
+      const [s] = selectors(expr).filter((x) => x.name);
+      if (s) labelUse.push({ ...s, labels: [...s.labels, label], where });
+    }
   }
-  const scraped = new Map();
-  for (const f of scrapes) for (const [n, l] of readScrape(f)) scraped.set(n, new Set([...(scraped.get(n) || []), ...l]));
+  const byJob = new Map(); // job -> metric -> Set(labels)
+  for (const f of scrapes) {
+    const job = jobOfScrape(f);
+    const m = byJob.get(job) || new Map();
+    for (const [n, l] of readScrape(f)) m.set(n, new Set([...(m.get(n) || []), ...l]));
+    byJob.set(job, m);
+  }
+  const targets = targetLabelsByJob([rendered]);
+  const scrapeLabels = (job) => targets.get(job) || new Set(SCRAPE_LABELS);
+  const inScrape = (name) => [...byJob.values()].some((m) => m.has(name));
+  // [job, labels] for every job whose recorded series the selector can select.
+  const selected = (name, job) =>
+    [...byJob].filter(([j, m]) => m.has(name) && (job === null || j === job)).map(([j, m]) => [j, new Set([...m.get(name), ...scrapeLabels(j)])]);
+
   const pending = new Set(
     fs.readFileSync(pendingFile, "utf8").split("\n").map((l) => l.replace(/#.*/, "").trim()).filter(Boolean));
-
   const stillPending = [];
   for (const [name, wheres] of [...used].sort()) {
     if (PROMETHEUS_SYNTHETIC.has(name)) continue;
-    const have = inScrape(scraped, name);
+    const have = inScrape(name);
     if (have && pending.has(name))
       fail(`${name} is now in a recorded scrape: remove it from ${pendingFile}`);
     else if (!have && !pending.has(name))
@@ -423,24 +478,60 @@ function coverage(rulesFile, jsonFile, pendingFile, scrapes) {
     else if (!have) stillPending.push(`${name} (${wheres.length} uses)`);
   }
   for (const p of pending) if (!used.has(p)) fail(`${pendingFile}: ${p} is used by no panel or rule; remove it`);
+  let checked = 0;
   for (const u of labelUse) {
-    const known = scraped.get(u.name);
-    if (!known) continue;
-    for (const l of u.labels)
-      if (!known.has(l) && !TARGET_LABELS.has(l)) fail(`${u.where}: ${u.name} has no label "${l}" in the recorded scrape`);
+    if (PROMETHEUS_SYNTHETIC.has(u.name)) continue;
+    const sel = selected(u.name, u.job);
+    if (!sel.length) {
+      if (inScrape(u.name)) fail(`${u.where}: ${u.name}{job="${u.job}"}: no recorded scrape of job ${u.job} has ${u.name}`);
+      continue;
+    }
+    for (const [job, have] of sel)
+      for (const l of u.labels) {
+        checked++;
+        if (!have.has(l)) fail(`${u.where}: ${u.name} as scraped from job ${job} has no label "${l}" (recorded: ${[...have].filter((x) => !SCRAPE_LABELS.includes(x)).join(", ")})`);
+      }
   }
   for (const g of groupings) {
-    const known = g.names.filter((n) => scraped.has(n));
-    if (!known.length) continue;
-    const have = new Set(known.flatMap((n) => [...scraped.get(n)]));
-    for (const l of g.grouping)
-      if (!have.has(l) && !TARGET_LABELS.has(l)) fail(`${g.where}: by (${l}) but ${known.join(", ")} carry no label "${l}" in the recorded scrape`);
+    const sel = g.inner.flatMap((i) => selected(i.name, i.job));
+    if (!sel.length) continue;
+    const have = new Set(sel.flatMap(([, l]) => [...l]));
+    for (const l of g.grouping) {
+      checked++;
+      if (!have.has(l)) fail(`${g.where}: by (${l}) but ${g.inner.map((i) => i.name).join(", ")} carry no label "${l}" in the recorded scrapes`);
+    }
   }
   finish("coverage");
-  const covered = [...used.keys()].filter((n) => inScrape(scraped, n));
-  console.log(`coverage: ${exprs.length} expressions use ${used.size} metrics: ${covered.length} found in recorded scrapes (${scrapes.map((s) => s.split("/").pop()).join(", ")}), ` +
-    `${[...used.keys()].filter((n) => PROMETHEUS_SYNTHETIC.has(n)).length} made by Prometheus, ${stillPending.length} PENDING (not yet exported by anything that runs):`);
+  const covered = [...used.keys()].filter((n) => inScrape(n));
+  console.log(`coverage: ${exprs.length} expressions use ${used.size} metrics: ${covered.length} found in recorded scrapes (${scrapes.map((s) => `${s.split("/").pop()} as job ${jobOfScrape(s)}`).join(", ")}), ` +
+    `${[...used.keys()].filter((n) => PROMETHEUS_SYNTHETIC.has(n)).length} made by Prometheus, ${stillPending.length} PENDING (not yet exported by anything that runs); ` +
+    `${checked} label uses checked against the series each selector selects (scrape-added labels: ${[...targets].map(([j, l]) => `${j}: ${[...l].filter((x) => x !== "__name__").join(",")}`).join("; ")})`);
   for (const p of stillPending) console.log(`  pending: ${p}`);
+}
+
+// ---------------------------------------------------------------- runbooks
+// GitHub's heading anchors: lower case, punctuation other than - and _ dropped, spaces to -.
+const slug = (h) => h.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
+function runbooks(rulesFile, mdFile) {
+  const anchors = new Set();
+  for (const l of fs.readFileSync(mdFile, "utf8").split("\n")) {
+    const m = /^#{1,6}\s+(.*)$/.exec(l);
+    if (m) anchors.add(slug(m[1]));
+  }
+  const page = mdFile.split("/").slice(-2).join("/");
+  let n = 0;
+  for (const g of loadDocs(rulesFile)[0].groups)
+    for (const r of g.rules) {
+      if (!r.alert) continue;
+      n++;
+      const url = r.annotations?.runbook_url || "";
+      const m = /\/(docs\/runbooks\.md)#([\w-]+)$/.exec(url);
+      if (!m) { fail(`alert ${r.alert}: runbook_url "${url}" does not point into ${page}`); continue; }
+      if (m[2] !== r.alert.toLowerCase()) fail(`alert ${r.alert}: runbook anchor #${m[2]} is not the alert's name`);
+      if (!anchors.has(m[2])) fail(`alert ${r.alert}: ${page} has no section #${m[2]}`);
+    }
+  finish("runbooks");
+  console.log(`runbooks: all ${n} alerts link an existing section of ${page}`);
 }
 
 const [cmd, ...args] = process.argv.slice(2);
@@ -448,5 +539,6 @@ if (cmd === "validate") await validate(args);
 else if (cmd === "selftest") await selftest(args[0]);
 else if (cmd === "rules") rules(args[0], args[1]);
 else if (cmd === "dashboard-rules") dashboardRules(args[0], args[1]);
-else if (cmd === "coverage") coverage(args[0], args[1], args[2], args.slice(3));
+else if (cmd === "runbooks") runbooks(args[0], args[1]);
+else if (cmd === "coverage") coverage(args[0], args[1], args[2], args[3], args.slice(4));
 else { console.error("usage: see the header of check.mjs"); process.exit(2); }

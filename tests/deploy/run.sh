@@ -64,6 +64,7 @@ check rules "$tmp/cert-manager.yaml" "$tmp/wattlens-rules.yaml"
 promtool check rules "$tmp/wattlens-rules.yaml"
 cp "$here/rules_test.yaml" "$tmp/"
 (cd "$tmp" && promtool test rules rules_test.yaml)
+check runbooks "$tmp/wattlens-rules.yaml" "$root/docs/runbooks.md"
 
 step "dashboard: every expression parses (promtool check rules on generated recording rules)"
 dash=$deploy/components/dashboards/wattlens-cluster.json
@@ -71,7 +72,29 @@ check dashboard-rules "$dash" "$tmp/dashboard-rules.yaml"
 promtool check rules "$tmp/dashboard-rules.yaml"
 
 step "metric coverage: every metric used exists in a recorded scrape (or is listed pending)"
-check coverage "$tmp/wattlens-rules.yaml" "$dash" "$here/pending-metrics.txt" "$here"/testdata/*_scrape.prom
+check coverage "$tmp/wattlens-rules.yaml" "$dash" "$here/pending-metrics.txt" "$tmp/cert-manager.yaml" "$here"/testdata/*_scrape.prom
+# The label check bites: a cost panel filtering the collector's series by node (they carry none, so
+# the panel goes empty when a node is picked), and agent panels once the ServiceMonitor no longer
+# adds node, must both be refused.
+sed 's/wattlens_workload_cost_total{job=\\"wattlens-collector\\", /wattlens_workload_cost_total{job=\\"wattlens-collector\\", node=~\\"$node\\", /' \
+  "$dash" >"$tmp/dash-node-on-collector.json"
+cmp -s "$dash" "$tmp/dash-node-on-collector.json" && { echo "FAIL: the mutation found no collector cost selector"; exit 1; }
+if check coverage "$tmp/wattlens-rules.yaml" "$tmp/dash-node-on-collector.json" "$here/pending-metrics.txt" \
+  "$tmp/cert-manager.yaml" "$here"/testdata/*_scrape.prom >"$tmp/mut.txt" 2>&1; then
+  echo "FAIL: a node matcher on the collector's cost series was accepted"; exit 1
+fi
+echo "rejected node matcher on collector series: $(grep -m1 '^FAIL' "$tmp/mut.txt" | cut -c1-150)"
+(cd "$here" && node --input-type=module -e '
+  import fs from "node:fs"; import { parseAllDocuments, stringify } from "yaml";
+  const docs = parseAllDocuments(fs.readFileSync(process.argv[1], "utf8")).map((d) => d.toJS()).filter(Boolean);
+  for (const d of docs) if (d.kind === "ServiceMonitor") for (const e of d.spec.endpoints) delete e.relabelings;
+  process.stdout.write(docs.map((d) => stringify(d)).join("---\n"));
+' "$tmp/cert-manager.yaml") >"$tmp/no-node-relabel.yaml"
+if check coverage "$tmp/wattlens-rules.yaml" "$dash" "$here/pending-metrics.txt" \
+  "$tmp/no-node-relabel.yaml" "$here"/testdata/*_scrape.prom >"$tmp/mut.txt" 2>&1; then
+  echo "FAIL: agent panels matching node were accepted without the ServiceMonitor's node relabeling"; exit 1
+fi
+echo "rejected agent node matchers without the node relabeling: $(grep -m1 '^FAIL' "$tmp/mut.txt" | cut -c1-150)"
 for scrape in "$here"/testdata/*_scrape.prom; do
   promtool check metrics <"$scrape" >"$tmp/lint.txt" 2>&1 || true
   if grep -v '^exposer_' "$tmp/lint.txt" | grep -q .; then
