@@ -144,15 +144,28 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     a->sched_error_ = std::string(sched.status().message());
     spdlog::error("sched source disabled: {}", a->sched_error_);
   }
+  // `cluster` peers: --cluster_cidrs, else detected (the Node's podCIDRs
+  // join when the pod watcher has read the Node object; see Identify).
+  a->cidr_inputs_.configured = c.network.cluster_cidrs;
+  if (c.network.cluster_cidrs.empty()) {
+    identity::EnvLookup env =
+        c.identity.env ? c.identity.env : identity::ProcessEnv();
+    if (std::optional<std::string> host = env("KUBERNETES_SERVICE_HOST")) {
+      a->cidr_inputs_.kubernetes_service_host = *host;
+    }
+  }
+  a->DetectClusterCidrs();
   absl::StatusOr<std::unique_ptr<NetworkProgram>> net =
       absl::FailedPreconditionError("");
   if (auto bytes =
           ChooseNetworkBytesSource(a->features_, c.network_bytes_request);
       bytes.ok()) {
-    c.network.bytes_source = *bytes;
+    NetworkProgramConfig net_config = c.network;
+    net_config.bytes_source = *bytes;
+    net_config.cluster_cidrs = CidrsOf(a->cidrs_);
     a->source_variants_["network"] =
         std::string(NetworkBytesSourceName(*bytes));
-    net = NetworkProgram::Create(c.network, ncpus);
+    net = NetworkProgram::Create(net_config, ncpus);
   } else {
     net = bytes.status();
   }
@@ -337,9 +350,23 @@ void Agent::Identify(Snapshot* snapshot) {
       if (!meta->provider_id.empty()) node.provider_id = meta->provider_id;
       if (meta->gpus) node.gpus = static_cast<uint32_t>(*meta->gpus);
       node.labels_source = "node-api";
+      if (cidr_inputs_.configured.empty() &&
+          meta->pod_cidrs != cidr_inputs_.node_pod_cidrs) {
+        cidr_inputs_.node_pod_cidrs = meta->pod_cidrs;
+        DetectClusterCidrs();
+        if (network_) {
+          absl::Status s = network_->SetClusterCidrs(CidrsOf(cidrs_));
+          if (!s.ok()) spdlog::warn("cluster CIDRs: {}", s.ToString());
+        }
+      }
     }
   }
   node.labels.assign(labels.begin(), labels.end());
+  snapshot->cluster_cidrs.clear();
+  for (const ClusterCidr& c : cidrs_.cidrs) {
+    snapshot->cluster_cidrs.push_back(
+        {FormatCidr(c.cidr), c.source, c.observed});
+  }
 
   IdentityHealth& h = snapshot->identity;
   h.metadata_source = metadata_source_;
@@ -366,11 +393,28 @@ void Agent::Identify(Snapshot* snapshot) {
   }
 }
 
+void Agent::DetectClusterCidrs() {
+  cidrs_ = wattlens::DetectClusterCidrs(cidr_inputs_);
+  for (const std::string& why : cidrs_.rejected) {
+    spdlog::warn("cluster CIDRs: ignored {}", why);
+  }
+  if (cidrs_.cidrs.empty()) {
+    spdlog::info(
+        "cluster CIDRs: none known (set --cluster_cidrs): pod and service "
+        "peers count as private");
+  }
+  for (const ClusterCidr& c : cidrs_.cidrs) {
+    spdlog::info("cluster CIDR {} ({} {})", FormatCidr(c.cidr), c.source,
+                 c.observed);
+  }
+}
+
 void Agent::CreatePower() {
   PowerAgentConfig& pc = config_.power;
   if (!pc.enabled) return;
   const int ncpus = features_.possible_cpus;
   pc.program.fs_root = pc.fs_root;
+  pc.program.proc_root = pc.proc_root;
   auto program = PowerProgram::Create(pc.program, ncpus, clock_);
   if (!program.ok()) {
     // The frequency fallback works without BPF: keep it.
@@ -382,7 +426,7 @@ void Agent::CreatePower() {
   }
   if (program.ok()) power_program_ = std::move(*program);
 
-  auto fs = std::make_shared<power::RootedFileSystem>(pc.fs_root);
+  auto fs = std::make_shared<power::RootedFileSystem>(pc.fs_root, pc.proc_root);
   power::ProbeDeps deps;
   deps.fs = fs;
   deps.clock = &clock_;

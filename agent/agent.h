@@ -56,10 +56,14 @@ struct PowerAgentConfig {
   // Root under which the power sources and the frequency fallback read
   // /sys and /proc ("/" in production).
   std::string fs_root = "/";
+  // Where their /proc paths are read instead when set (the agent's
+  // --proc_root, so a host sysfs mounted under /host pairs with the host
+  // procfs that hostPID gives the pod at /proc).
+  std::string proc_root;
   power::ProbeConfig probe;
   power::BaselineConfig baseline;
   EnergyConfig attribution;
-  PowerProgramConfig program;  // program.fs_root is set from fs_root
+  PowerProgramConfig program;  // program.{fs,proc}_root are set from these
 };
 
 // Workload identity and the per-workload resources (docs/identity.md).
@@ -161,6 +165,8 @@ class Agent {
                                   size_t net_entries);
   void CreatePower();
   absl::Status CreateIdentity();
+  // cidrs_ from cidr_inputs_, logged.
+  void DetectClusterCidrs();
   // Identity, requests, working set and allocation of every cgroup.
   void Identify(Snapshot* snapshot);
   // Reads this interval's node energy per zone (empty when unmetered).
@@ -180,6 +186,9 @@ class Agent {
   std::string syscalls_error_, sched_error_, network_error_;
   // Source name -> the variant loaded (or tried), for logs and metrics.
   std::map<std::string, std::string> source_variants_;
+  // The `cluster` ranges and what they were detected from (drain thread).
+  ClusterCidrInputs cidr_inputs_;
+  ClusterCidrDetection cidrs_;
   // Power: the BPF frequency/idle program (or its fallback), the meters,
   // the idle baseline for metered zones and the attribution state; all
   // used by the drain thread only.

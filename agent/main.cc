@@ -111,8 +111,10 @@ ABSL_FLAG(std::string, power_idle_policy, "none",
           "Idle (static) energy: none (stays in __idle__), usage (shared by "
           "CPU use) or request (shared by CPU requests).");
 ABSL_FLAG(std::string, power_sysfs_root, "/",
-          "Root under which power meters, cpufreq sysfs and /proc/cpuinfo "
-          "are read.");
+          "Root under which the power meters (powercap, hwmon, the perf "
+          "power PMU) and cpufreq are read from sysfs, e.g. /host when the "
+          "host's /sys is mounted at /host/sys. /proc files come from "
+          "--proc_root.");
 ABSL_FLAG(std::string, power_model, "ccf",
           "Model for nodes without a meter: ccf or tdp-curve.");
 ABSL_FLAG(double, power_model_min_watts_per_vcpu, -1,
@@ -261,6 +263,7 @@ int main(int argc, char** argv) {
   config.aggregator.max_cgroups = absl::GetFlag(FLAGS_max_cgroups);
   config.power.enabled = absl::GetFlag(FLAGS_power);
   config.power.fs_root = absl::GetFlag(FLAGS_power_sysfs_root);
+  config.power.proc_root = config.proc_root;
   const std::string policy = absl::GetFlag(FLAGS_power_idle_policy);
   if (policy == "none") {
     config.power.attribution.idle_policy = wattlens::power::IdlePolicy::kNone;

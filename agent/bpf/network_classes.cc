@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -64,6 +65,97 @@ const char* NetClassName(uint32_t net_class) {
     default:
       return "unknown";
   }
+}
+
+namespace {
+
+uint32_t AddressBits(const Cidr& c) { return c.family == AF_INET ? 32 : 128; }
+
+Cidr Widen(Cidr c, uint32_t prefix_len) {
+  if (c.prefix_len <= prefix_len) return c;
+  c.prefix_len = prefix_len;
+  for (uint32_t bit = prefix_len; bit < AddressBits(c); ++bit) {
+    c.addr[bit / 8] &= ~(0x80 >> (bit % 8));
+  }
+  return c;
+}
+
+absl::StatusOr<Cidr> ServiceRangeBelow(const std::string& host) {
+  if (host.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError("a CIDR, not an address");
+  }
+  absl::StatusOr<Cidr> ip = ParseCidr(host);
+  if (!ip.ok()) return absl::InvalidArgumentError("not an IP address");
+  Cidr n = *ip;
+  const uint32_t bits = AddressBits(n);
+  const uint32_t bytes = bits / 8;
+  // n - 1, big-endian.
+  int i = static_cast<int>(bytes) - 1;
+  while (i >= 0 && n.addr[i] == 0) n.addr[i--] = 0xff;
+  if (i < 0) return absl::InvalidArgumentError("the zero address");
+  --n.addr[i];
+  uint32_t trailing_zeros = 0;
+  for (int b = static_cast<int>(bits) - 1; b >= 0; --b) {
+    if (n.addr[b / 8] & (0x80 >> (b % 8))) break;
+    ++trailing_zeros;
+  }
+  const uint32_t widest =
+      n.family == AF_INET ? kWidestServiceRangeV4 : kWidestServiceRangeV6;
+  n.prefix_len = std::max(bits - trailing_zeros, widest);
+  // A /29 or narrower block is no evidence of a service range: the address
+  // is then most likely not the range's first.
+  if (n.prefix_len > bits - 4) {
+    return absl::InvalidArgumentError(
+        "not the first address of an aligned range");
+  }
+  return Widen(n, n.prefix_len);
+}
+
+}  // namespace
+
+ClusterCidrDetection DetectClusterCidrs(const ClusterCidrInputs& in) {
+  ClusterCidrDetection d;
+  if (!in.configured.empty()) {
+    for (const Cidr& c : in.configured) {
+      d.cidrs.push_back({c, kCidrConfigured, FormatCidr(c)});
+    }
+    return d;
+  }
+  auto add = [&d](ClusterCidr c) {
+    for (const ClusterCidr& have : d.cidrs) {
+      if (have.cidr == c.cidr) return;
+    }
+    d.cidrs.push_back(std::move(c));
+  };
+  for (const std::string& text : in.node_pod_cidrs) {
+    absl::StatusOr<Cidr> c = ParseCidr(text);
+    if (!c.ok() || text.find('/') == std::string::npos) {
+      d.rejected.push_back(
+          absl::StrCat("node spec.podCIDRs \"", text, "\": not a CIDR"));
+      continue;
+    }
+    add({Widen(*c,
+               c->family == AF_INET ? kPodRangePrefixV4 : kPodRangePrefixV6),
+         kCidrNodeSpec, text});
+  }
+  if (!in.kubernetes_service_host.empty()) {
+    absl::StatusOr<Cidr> c = ServiceRangeBelow(in.kubernetes_service_host);
+    if (c.ok()) {
+      add({*c, kCidrKubernetesService, in.kubernetes_service_host});
+    } else {
+      d.rejected.push_back(absl::StrCat("KUBERNETES_SERVICE_HOST \"",
+                                        in.kubernetes_service_host,
+                                        "\": ", c.status().message()));
+    }
+  }
+  return d;
+}
+
+std::vector<Cidr> CidrsOf(const ClusterCidrDetection& d) {
+  std::vector<Cidr> out;
+  out.reserve(d.cidrs.size());
+  for (const ClusterCidr& c : d.cidrs) out.push_back(c.cidr);
+  return out;
 }
 
 std::vector<ClassRule> BuildClassTable(const std::vector<Cidr>& node_addresses,

@@ -69,6 +69,11 @@ absl::Status NetworkProgram::RefreshClasses() {
   return LoadClasses(rules);
 }
 
+absl::Status NetworkProgram::SetClusterCidrs(std::vector<Cidr> cidrs) {
+  config_.cluster_cidrs = std::move(cidrs);
+  return RefreshClasses();
+}
+
 absl::Status NetworkProgram::LoadClasses(const std::vector<ClassRule>& rules) {
   int v4 = bpf_map__fd(skel_->maps.class_v4);
   int v6 = bpf_map__fd(skel_->maps.class_v6);

@@ -42,6 +42,9 @@ class NetworkProgram {
   absl::Status LoadClasses(const std::vector<ClassRule>& rules);
   // Rebuilds the table from the config and current interface addresses.
   absl::Status RefreshClasses();
+  // Replaces the `cluster` ranges (detected after start, when the Node
+  // object arrives) and reloads the table.
+  absl::Status SetClusterCidrs(std::vector<Cidr> cidrs);
 
   // Flushes every CPU's byte/packet cache into net_counts (wl_net_flush),
   // then reads it: every byte moved before the call is in the counts.

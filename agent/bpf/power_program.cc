@@ -139,7 +139,8 @@ PowerProgram::PowerProgram(const PowerProgramConfig& config, int ncpus,
     : config_(config),
       ncpus_(ncpus),
       clock_(clock),
-      fs_(std::make_shared<power::RootedFileSystem>(config.fs_root)),
+      fs_(std::make_shared<power::RootedFileSystem>(config.fs_root,
+                                                    config.proc_root)),
       last_(ncpus > 0 ? ncpus : 0) {}
 
 absl::StatusOr<std::unique_ptr<PowerProgram>> PowerProgram::Create(

@@ -58,6 +58,7 @@ std::vector<CpuFrequency> ParseCpuinfoFrequencies(absl::string_view text,
 
 struct PowerProgramConfig {
   std::string fs_root = "/";  // cpufreq sysfs and /proc/cpuinfo live here
+  std::string proc_root;      // if set, /proc/cpuinfo is read here instead
   bool load_bpf = true;       // false: fallback frequencies only
   // /proc/cpuinfo is re-read every N samples (reading it can be slow on
   // large machines); cpufreq sysfs every sample.

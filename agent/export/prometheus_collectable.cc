@@ -223,6 +223,27 @@ void RenderResources(const Snapshot& s, std::vector<MetricFamily>& out) {
   out.push_back(std::move(info));
 }
 
+// Which peers are `cluster` traffic, and where the agent learned it: a
+// wrong or missing range moves pod-to-pod bytes into private egress.
+void RenderClusterCidrs(const Snapshot& s, std::vector<MetricFamily>& out) {
+  auto info = Family("wattlens_agent_cluster_cidrs_info",
+                     "Peer ranges classed as cluster traffic (pod and service "
+                     "CIDRs) and their source: configured (--cluster_cidrs), "
+                     "node_spec (the Node's spec.podCIDRs, widened to the "
+                     "cluster's range), kubernetes_service (the service range "
+                     "starting below the kubernetes Service's ClusterIP); "
+                     "source=\"none\" when no range is known. Always 1.",
+                     MetricType::Gauge);
+  if (s.cluster_cidrs.empty()) {
+    Add(info, {{"source", "none"}, {"cidr", ""}, {"observed", ""}}, 1);
+  }
+  for (const ClusterCidrInfo& c : s.cluster_cidrs) {
+    Add(info,
+        {{"source", c.source}, {"cidr", c.cidr}, {"observed", c.observed}}, 1);
+  }
+  out.push_back(std::move(info));
+}
+
 }  // namespace
 
 std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
@@ -274,6 +295,7 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   RenderNetwork(rows.rows, out);
   RenderEnergy(s, rows.rows, out);
   RenderResources(s, out);
+  RenderClusterCidrs(s, out);
 
   auto node_sys =
       Family("wattlens_node_syscalls_total",

@@ -310,6 +310,19 @@ absl::StatusOr<NodeMeta> DecodeNode(absl::string_view text) {
   node.labels.assign(kept.begin(), kept.end());
   if (const json* spec = Object(*j, "spec")) {
     node.provider_id = Str(*spec, "providerID", 1024);
+    // Kept whole or not at all: a cut CIDR would be a different one.
+    auto keep = [&node](const json* c) {
+      if (c == nullptr || !c->is_string()) return;
+      const std::string& s = c->get_ref<const std::string&>();
+      if (!s.empty() && s.size() <= kMaxCidrBytes &&
+          node.pod_cidrs.size() < kMaxPodCidrs) {
+        node.pod_cidrs.push_back(s);
+      }
+    };
+    if (const json* cidrs = Array(*spec, "podCIDRs")) {
+      for (const json& c : *cidrs) keep(&c);
+    }
+    if (node.pod_cidrs.empty()) keep(Field(*spec, "podCIDR"));
   }
   if (const json* status = Object(*j, "status")) {
     if (const json* cap = Object(*status, "capacity")) {

@@ -23,6 +23,8 @@ inline constexpr size_t kMaxContainersPerPod = 64;
 inline constexpr size_t kMaxOwnersPerPod = 8;
 inline constexpr size_t kMaxNameBytes = 253;
 inline constexpr size_t kMaxLabelValueBytes = 256;
+inline constexpr size_t kMaxPodCidrs = 4;  // the API allows 2 (dual-stack)
+inline constexpr size_t kMaxCidrBytes = 64;
 
 struct DecodeStats {
   uint64_t labels_dropped = 0;      // over kMaxLabelsPerPod or too long
@@ -77,7 +79,10 @@ struct NodeMeta {
   // karpenter.sh/capacity-type / eks.amazonaws.com/capacityType /
   // cloud.google.com/gke-spot (spot pricing). Sorted by key.
   std::vector<std::pair<std::string, std::string>> labels;
-  std::string provider_id;                       // spec.providerID
+  std::string provider_id;  // spec.providerID
+  // spec.podCIDRs (spec.podCIDR on servers older than 1.16), unparsed: at
+  // most kMaxPodCidrs strings of at most kMaxCidrBytes; others are dropped.
+  std::vector<std::string> pod_cidrs;
   std::optional<int64_t> cpu_capacity_millis;    // status.capacity.cpu
   std::optional<int64_t> memory_capacity_bytes;  // status.capacity.memory
   std::optional<int64_t> gpus;  // status.capacity["nvidia.com/gpu"]

@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/common/status_macros.h"
 
@@ -22,11 +23,19 @@ constexpr size_t kMaxFileBytes = 8 << 20;
 
 }  // namespace
 
-RootedFileSystem::RootedFileSystem(std::string root) : root_(std::move(root)) {
+RootedFileSystem::RootedFileSystem(std::string root, std::string proc_root)
+    : root_(std::move(root)), proc_root_(std::move(proc_root)) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  while (proc_root_.size() > 1 && proc_root_.back() == '/') {
+    proc_root_.pop_back();
+  }
 }
 
 std::string RootedFileSystem::Resolve(absl::string_view path) const {
+  if (!proc_root_.empty() &&
+      (path == "/proc" || absl::StartsWith(path, "/proc/"))) {
+    return absl::StrCat(proc_root_, path.substr(5));
+  }
   if (root_ == "/" || root_.empty()) return std::string(path);
   return absl::StrCat(root_, path);
 }

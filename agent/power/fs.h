@@ -25,10 +25,13 @@ class FileSystem {
 };
 
 // The real file system, with every path resolved under `root` ("/" in
-// production, a temporary directory in tests).
+// production, a temporary directory in tests). With `proc_root` set, paths
+// under /proc resolve there instead: a container that sees the host's sysfs
+// under a mounted root (/host) reads the host's procfs at its own /proc
+// (hostPID), which cannot be mounted beside it.
 class RootedFileSystem final : public FileSystem {
  public:
-  explicit RootedFileSystem(std::string root = "/");
+  explicit RootedFileSystem(std::string root = "/", std::string proc_root = "");
   absl::StatusOr<std::string> ReadFile(absl::string_view path) const override;
   absl::StatusOr<std::vector<std::string>> ListDir(
       absl::string_view path) const override;
@@ -37,6 +40,7 @@ class RootedFileSystem final : public FileSystem {
  private:
   std::string Resolve(absl::string_view path) const;
   std::string root_;
+  std::string proc_root_;
 };
 
 // Strict decimal parse of a sysfs value: surrounding whitespace allowed,

@@ -279,6 +279,14 @@ struct IdentityHealth {
   uint64_t failures = 0;
 };
 
+// A peer range the network source classes as `cluster`, and its origin
+// (agent/bpf/network_classes.h, DetectClusterCidrs).
+struct ClusterCidrInfo {
+  std::string cidr;
+  std::string source;    // configured, node_spec or kubernetes_service
+  std::string observed;  // what it was derived from
+};
+
 struct Snapshot {
   uint64_t sequence = 0;
   int64_t monotonic_ns = 0;
@@ -294,6 +302,7 @@ struct Snapshot {
   // Wall time covered by this agent's intervals so far (since its start).
   uint64_t elapsed_ns = 0;
   WorkloadRows rows;
+  std::vector<ClusterCidrInfo> cluster_cidrs;  // empty: none known
 };
 
 }  // namespace wattlens

@@ -334,14 +334,9 @@ class NetnsPair {
   bool ok_ = false;
 };
 
-TEST(NetworkClassBpfTest, TrafficBetweenNamespacesInAClusterCidrIsCluster) {
-  WATTLENS_REQUIRE_BPF_OR_SKIP();
-  NetnsPair ns("10.244.77.");
-  ASSERT_TRUE(ns.ok()) << "could not create network namespaces (ip netns)";
-  AgentConfig config = TestAgentConfig();
-  config.network.cluster_cidrs = {*ParseCidr("10.244.0.0/16")};
-  auto agent = Agent::Create(config);
-  ASSERT_TRUE(agent.ok()) << agent.status();
+// 256 KiB over TCP from one namespace of `ns` to the other: both ends count
+// it as cluster traffic, none as node or private.
+void ExpectClusterTrafficBetween(const NetnsPair& ns, Agent& agent) {
   constexpr size_t kBytes = 256 * 1024;
   constexpr uint16_t kPort = 18080;  // inside a private namespace
   static char buf[kBytes];
@@ -383,7 +378,7 @@ TEST(NetworkClassBpfTest, TrafficBetweenNamespacesInAClusterCidrIsCluster) {
   ASSERT_EQ(client.Wait(), 0);
   std::map<pid_t, ProcessStats> seen;
   ASSERT_TRUE(DrainUntil(
-      **agent, [&](const Snapshot&) { return seen.size() == 2; },
+      agent, [&](const Snapshot&) { return seen.size() == 2; },
       [&](const Snapshot& s) {
         for (pid_t p : {server.pid(), client.pid()}) {
           if (const ProcessStats* ps = FindExited(s, p)) seen[p] = *ps;
@@ -395,6 +390,41 @@ TEST(NetworkClassBpfTest, TrafficBetweenNamespacesInAClusterCidrIsCluster) {
   EXPECT_EQ(seen[client.pid()].net[WL_NET_PRIVATE].tx_bytes, 0u);
   EXPECT_EQ(seen[client.pid()].tcp.connects, 1u);
   EXPECT_EQ(seen[server.pid()].tcp.accepts, 1u);
+}
+
+TEST(NetworkClassBpfTest, TrafficBetweenNamespacesInAClusterCidrIsCluster) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  NetnsPair ns("10.244.77.");
+  ASSERT_TRUE(ns.ok()) << "could not create network namespaces (ip netns)";
+  AgentConfig config = TestAgentConfig();
+  config.network.cluster_cidrs = {*ParseCidr("10.244.0.0/16")};
+  auto agent = Agent::Create(config);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ExpectClusterTrafficBetween(ns, **agent);
+}
+
+// Without --cluster_cidrs, in a pod: the service range is detected from the
+// kubernetes Service's address the kubelet puts in the environment, and peers
+// in it are cluster traffic, not private egress. The snapshot says where the
+// range came from (wattlens_agent_cluster_cidrs_info on /metrics).
+TEST(NetworkClassBpfTest, ServiceRangeDetectedFromTheEnvironmentIsCluster) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  NetnsPair ns("10.96.77.");
+  ASSERT_TRUE(ns.ok()) << "could not create network namespaces (ip netns)";
+  AgentConfig config = TestAgentConfig();
+  config.identity.env = [](const char* name) -> std::optional<std::string> {
+    if (std::string(name) == "KUBERNETES_SERVICE_HOST") return "10.96.0.1";
+    return std::nullopt;
+  };
+  auto agent = Agent::Create(config);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ExpectClusterTrafficBetween(ns, **agent);
+  std::shared_ptr<const Snapshot> s = (*agent)->store().Latest();
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(s->cluster_cidrs.size(), 1u);
+  EXPECT_EQ(s->cluster_cidrs[0].cidr, "10.96.0.0/12");
+  EXPECT_EQ(s->cluster_cidrs[0].source, "kubernetes_service");
+  EXPECT_EQ(s->cluster_cidrs[0].observed, "10.96.0.1");
 }
 
 // A real server nobody here wrote: nginx sends a 1 MiB file N times; its

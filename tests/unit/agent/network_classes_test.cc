@@ -2,6 +2,11 @@
 
 #include <sys/socket.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "agent/identity/k8s_json.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace wattlens {
@@ -83,6 +88,110 @@ TEST(NetworkClassesTest, NamesAreBounded) {
   EXPECT_STREQ(NetClassName(WL_NET_NODE), "node");
   EXPECT_STREQ(NetClassName(WL_NET_INTERNET), "internet");
   EXPECT_STREQ(NetClassName(99), "unknown");
+}
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string ReadNodeJson(const std::string& name) {
+  std::ifstream f(std::string(WATTLENS_TESTDATA_DIR) + "/identity/k8s/" + name);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// (cidr, source, observed) for compact expectations.
+std::vector<std::string> Describe(const ClusterCidrDetection& d) {
+  std::vector<std::string> out;
+  for (const ClusterCidr& c : d.cidrs) {
+    out.push_back(FormatCidr(c.cidr) + " " + c.source + " " + c.observed);
+  }
+  return out;
+}
+
+TEST(ClusterCidrsTest, FromTheNodeObjectAndTheKubernetesService) {
+  // The Node as the API server returns it (dual-stack), and the address the
+  // kubelet gives every pod for the kubernetes Service.
+  absl::StatusOr<identity::NodeMeta> node =
+      identity::DecodeNode(ReadNodeJson("node_dualstack.json"));
+  ASSERT_TRUE(node.ok()) << node.status();
+  ClusterCidrInputs in;
+  in.node_pod_cidrs = node->pod_cidrs;
+  in.kubernetes_service_host = "10.96.0.1";
+  ClusterCidrDetection d = DetectClusterCidrs(in);
+  EXPECT_THAT(Describe(d),
+              ElementsAre("10.244.0.0/16 node_spec 10.244.1.0/24",
+                          "fd00:10:244::/48 node_spec fd00:10:244:1::/64",
+                          "10.96.0.0/12 kubernetes_service 10.96.0.1"));
+  EXPECT_TRUE(d.rejected.empty());
+
+  // The classes the network program then loads: another node's pod and a
+  // Service are cluster; a node-network peer stays private.
+  std::vector<ClassRule> rules = BuildClassTable({}, CidrsOf(d));
+  EXPECT_EQ(ClassOf(rules, "10.244.7.9"), uint32_t{WL_NET_CLUSTER});
+  EXPECT_EQ(ClassOf(rules, "fd00:10:244:7::9"), uint32_t{WL_NET_CLUSTER});
+  EXPECT_EQ(ClassOf(rules, "10.100.20.30"), uint32_t{WL_NET_CLUSTER});
+  EXPECT_EQ(ClassOf(rules, "10.112.0.1"), uint32_t{WL_NET_PRIVATE});
+  EXPECT_EQ(ClassOf(rules, "172.18.0.4"), uint32_t{WL_NET_PRIVATE});
+  // Without detection, the same pod peer was billed as private traffic.
+  EXPECT_EQ(ClassOf(BuildClassTable({}, {}), "10.244.7.9"),
+            uint32_t{WL_NET_PRIVATE});
+}
+
+TEST(ClusterCidrsTest, ServiceRangeIsTheWidestAlignedBlockBelowTheClusterIp) {
+  auto range = [](const char* host) {
+    ClusterCidrInputs in;
+    in.kubernetes_service_host = host;
+    ClusterCidrDetection d = DetectClusterCidrs(in);
+    return d.cidrs.empty() ? "rejected: " + d.rejected.at(0)
+                           : FormatCidr(d.cidrs.at(0).cidr);
+  };
+  EXPECT_EQ(range("10.96.0.1"), "10.96.0.0/12");    // kubeadm default
+  EXPECT_EQ(range("10.43.0.1"), "10.43.0.0/16");    // k3s default
+  EXPECT_EQ(range("10.100.0.1"), "10.100.0.0/14");  // EKS /16: wider
+  EXPECT_EQ(range("10.0.0.1"), "10.0.0.0/12");      // capped at 20 bits
+  EXPECT_EQ(range("34.118.224.1"), "34.118.224.0/19");
+  EXPECT_EQ(range("fd00:10:96::1"), "fd00:10:96::/108");
+}
+
+TEST(ClusterCidrsTest, AddressesThatAreNoServiceRangeAreRejectedAndSaid) {
+  for (const char* host : {"kubernetes.default.svc", "10.0.0.10", "0.0.0.0",
+                           "10.96.0.0/12", "::", "192.0.2.7", "10.96.1.0"}) {
+    ClusterCidrInputs in;
+    in.kubernetes_service_host = host;
+    ClusterCidrDetection d = DetectClusterCidrs(in);
+    EXPECT_TRUE(d.cidrs.empty())
+        << host << " gave " << FormatCidr(d.cidrs[0].cidr);
+    ASSERT_EQ(d.rejected.size(), 1u) << host;
+    EXPECT_THAT(d.rejected[0], HasSubstr(host));
+  }
+}
+
+TEST(ClusterCidrsTest, ConfiguredRangesAreUsedAlone) {
+  ClusterCidrInputs in;
+  in.configured = {*ParseCidr("10.8.0.0/14"), *ParseCidr("10.12.0.0/20")};
+  in.node_pod_cidrs = {"10.244.1.0/24"};
+  in.kubernetes_service_host = "10.96.0.1";
+  EXPECT_THAT(Describe(DetectClusterCidrs(in)),
+              ElementsAre("10.8.0.0/14 configured 10.8.0.0/14",
+                          "10.12.0.0/20 configured 10.12.0.0/20"));
+}
+
+TEST(ClusterCidrsTest, NothingKnownAndBadNodeValues) {
+  EXPECT_TRUE(DetectClusterCidrs({}).cidrs.empty());
+  ClusterCidrInputs in;
+  // A bare address is no range; garbage is said, not fatal; a duplicate
+  // (both node ranges widen to the same /16) is loaded once.
+  in.node_pod_cidrs = {"10.244.1.7", "not-a-cidr", "10.244.1.0/24",
+                       "10.244.2.0/24"};
+  ClusterCidrDetection d = DetectClusterCidrs(in);
+  EXPECT_THAT(Describe(d),
+              ElementsAre("10.244.0.0/16 node_spec 10.244.1.0/24"));
+  EXPECT_EQ(d.rejected.size(), 2u);
+  // A node range already wider than the widening target is kept as it is.
+  in.node_pod_cidrs = {"10.128.0.0/14"};
+  EXPECT_THAT(Describe(DetectClusterCidrs(in)),
+              ElementsAre("10.128.0.0/14 node_spec 10.128.0.0/14"));
 }
 
 }  // namespace

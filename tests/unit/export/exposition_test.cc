@@ -143,6 +143,23 @@ TEST(ExpositionTest, BpfProgramStatsOnlyWhenEnabled) {
                               "program=\"wl_sys_exit\"} 2e-06\n"));
 }
 
+TEST(ExpositionTest, ClusterCidrsSayTheirSourceOrNone) {
+  Snapshot s = Sample();
+  EXPECT_THAT(RenderSnapshotText(s, {}),
+              HasSubstr("wattlens_agent_cluster_cidrs_info{source=\"none\","
+                        "cidr=\"\",observed=\"\"} 1\n"));
+  s.cluster_cidrs = {{"10.244.0.0/16", "node_spec", "10.244.1.0/24"},
+                     {"10.96.0.0/12", "kubernetes_service", "10.96.0.1"}};
+  std::string text = RenderSnapshotText(s, {});
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_cluster_cidrs_info{source="
+                              "\"node_spec\",cidr=\"10.244.0.0/16\","
+                              "observed=\"10.244.1.0/24\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_cluster_cidrs_info{source="
+                              "\"kubernetes_service\",cidr=\"10.96.0.0/12\","
+                              "observed=\"10.96.0.1\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("{source=\"none\"")));
+}
+
 TEST(ExpositionTest, CollectableServesNothingBeforeTheFirstSnapshot) {
   SnapshotStore store;
   SnapshotCollectable c(&store, {});

@@ -11,6 +11,7 @@
 namespace wattlens::identity {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
@@ -248,6 +249,41 @@ TEST(JsonLineSplitterTest, BoundsLinesAndSkipsBlanks) {
   absl::Status st = s.Feed("0123456789abc", &out);
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(s.buffered(), 0u);
+}
+
+TEST(K8sJsonTest, NodePodCidrsFromSpec) {
+  // Single-stack, spec.podCIDR only (servers before 1.16 set no podCIDRs).
+  absl::StatusOr<NodeMeta> single = DecodeNode(ReadTestdata("node.json"));
+  ASSERT_TRUE(single.ok()) << single.status();
+  EXPECT_THAT(single->pod_cidrs, ElementsAre("10.244.1.0/24"));
+  // Dual-stack: spec.podCIDRs wins over the (duplicated) spec.podCIDR.
+  absl::StatusOr<NodeMeta> dual =
+      DecodeNode(ReadTestdata("node_dualstack.json"));
+  ASSERT_TRUE(dual.ok()) << dual.status();
+  EXPECT_THAT(dual->pod_cidrs,
+              ElementsAre("10.244.1.0/24", "fd00:10:244:1::/64"));
+}
+
+TEST(K8sJsonTest, NodePodCidrsOfHostileNodesAreBoundedNotFatal) {
+  // Wrong types, empty and over-long strings are dropped whole (a cut CIDR
+  // would be a different one); at most kMaxPodCidrs are kept; the rest of
+  // the Node still decodes.
+  const std::string long_cidr(kMaxCidrBytes + 1, '1');
+  const std::string json = R"({"kind": "Node", "metadata": {"name": "n"},
+      "spec": {"providerID": "p", "podCIDRs": [7, "", ")" +
+                           long_cidr + R"(", {"a": 1}, "10.0.1.0/24",
+                           "10.0.2.0/24", "10.0.3.0/24", "10.0.4.0/24",
+                           "10.0.5.0/24"]}})";
+  absl::StatusOr<NodeMeta> node = DecodeNode(json);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ(node->provider_id, "p");
+  EXPECT_THAT(node->pod_cidrs, ElementsAre("10.0.1.0/24", "10.0.2.0/24",
+                                           "10.0.3.0/24", "10.0.4.0/24"));
+  // podCIDRs not an array, podCIDR not a string: none.
+  node = DecodeNode(R"({"kind": "Node", "metadata": {"name": "n"},
+      "spec": {"podCIDRs": "10.0.0.0/24", "podCIDR": 10}})");
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_TRUE(node->pod_cidrs.empty());
 }
 
 }  // namespace
