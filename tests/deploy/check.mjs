@@ -200,6 +200,28 @@ function assertNodeIdentity(docs, file) {
     fail(`${where}: --agent_service_accounts=${coll.agent_service_accounts} lacks the agent's ${sa}`);
 }
 
+// Power sensors are measured by default (docs/deploy.md#power-sensors): every sysfs path the power
+// sources read (agent/power, agent/bpf/power_program.cc) must resolve under --power_sysfs_root
+// through a read-only hostPath mount of the same host path mirrored under that root. Symlinked
+// class entries point into /sys/devices, so that must be mirrored too.
+const POWER_SYSFS_PATHS = ["/sys/class/powercap", "/sys/class/hwmon", "/sys/bus/event_source/devices/power",
+  "/sys/devices/system/cpu", "/sys/devices/virtual/powercap"];
+function assertPowerMounts(docs, file) {
+  const ds = find(docs, "DaemonSet", "wattlens-agent");
+  if (!ds) return;
+  const where = `${file}: power sensors`;
+  const root = flagsOf(docs, "wattlens-agent-config", "agent.flags").power_sysfs_root;
+  if (!root || root === "/") { fail(`${where}: --power_sysfs_root is not set to the mirrored host root (got ${root || "unset"})`); return; }
+  const s = ds.spec.template.spec;
+  const mounts = (s.containers[0].volumeMounts || []).map((m) => ({ m, v: (s.volumes || []).find((v) => v.name === m.name) }))
+    .filter(({ v }) => v?.hostPath);
+  for (const p of POWER_SYSFS_PATHS) {
+    const hit = mounts.find(({ m, v }) => (p === v.hostPath.path || p.startsWith(v.hostPath.path + "/")) && m.mountPath === root.replace(/\/$/, "") + v.hostPath.path);
+    if (!hit) fail(`${where}: ${p} is not mounted at ${root}${p} (a hostPath mirrored under --power_sysfs_root)`);
+    else if (hit.m.readOnly !== true) fail(`${where}: ${hit.v.hostPath.path} is mounted writable`);
+  }
+}
+
 async function checkDocs(docs, file, { requireCore = true } = {}) {
   const kinds = new Set(docs.map((d) => d.kind));
   for (const o of docs) {
@@ -214,6 +236,7 @@ async function checkDocs(docs, file, { requireCore = true } = {}) {
       fail(`${file}: dashboard ConfigMap needs label grafana_dashboard: "1"`);
   }
   assertNodeIdentity(docs, file);
+  assertPowerMounts(docs, file);
   // Every rendering must contain the core of the issue.
   if (requireCore)
     for (const k of ["DaemonSet", "Deployment", "Service", "PodDisruptionBudget", "ClusterRole", "ConfigMap", "PersistentVolumeClaim"])
@@ -266,6 +289,9 @@ const MUTATIONS = {
   "agent token for the API server audience": (d) => { const v = find(d, "DaemonSet", "wattlens-agent").spec.template.spec.volumes.find((x) => x.name === "collector-token"); delete v.projected.sources[0].serviceAccountToken.audience; },
   "agent token never expires": (d) => { const v = find(d, "DaemonSet", "wattlens-agent").spec.template.spec.volumes.find((x) => x.name === "collector-token"); v.projected.sources[0].serviceAccountToken.expirationSeconds = 31536000; },
   "agent does not upload": (d) => { const cm = find(d, "ConfigMap", "wattlens-agent-config"); cm.data["agent.flags"] = cm.data["agent.flags"].replace("--collector=", "# --collector="); },
+  "power sensors not mounted": (d) => { const s = find(d, "DaemonSet", "wattlens-agent").spec.template.spec; s.containers[0].volumeMounts = s.containers[0].volumeMounts.filter((m) => m.name !== "host-sys-class"); },
+  "power sysfs writable": (d) => { agentC(d).volumeMounts.find((m) => m.name === "host-sys-devices").readOnly = false; },
+  "power read from the pod's masked sysfs": (d) => { const cm = find(d, "ConfigMap", "wattlens-agent-config"); cm.data["agent.flags"] = cm.data["agent.flags"].replace("--power_sysfs_root=/host", "--power_sysfs_root=/"); },
   "unpinned image": (d) => { agentC(d).image = "wattlens/wattlens-agent:latest"; },
   "no PodDisruptionBudget": (d) => { d.splice(d.findIndex((o) => o.kind === "PodDisruptionBudget"), 1); },
   "schema: port as a name": (d) => { agentC(d).ports[0].containerPort = "metrics"; },

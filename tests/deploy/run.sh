@@ -47,14 +47,29 @@ cat >"$tmp/all-components/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources: [$rel/overlays/cert-manager]
-components: [$rel/components/power, $rel/components/cgroup-file-handles]
+components: [$rel/components/nvidia-gpu, $rel/components/cgroup-file-handles]
 YAML
 kubectl kustomize "$tmp/all-components" >"$tmp/all-components.yaml"
 overlays+=("$tmp/all-components.yaml")
-echo "rendered cert-manager + power + cgroup-file-handles: $(grep -c '^kind:' "$tmp/all-components.yaml") objects"
+echo "rendered cert-manager + nvidia-gpu + cgroup-file-handles: $(grep -c '^kind:' "$tmp/all-components.yaml") objects"
 
 step "schema validation and security / mount / RBAC assertions"
 check validate "${overlays[@]}"
+
+echo "host mounts of the agent in the recommended overlay (overlays/cert-manager):"
+(cd "$here" && node --input-type=module -e '
+  import fs from "node:fs"; import { parseAllDocuments } from "yaml";
+  const ds = parseAllDocuments(fs.readFileSync(process.argv[1], "utf8")).map((d) => d.toJS())
+    .find((d) => d?.kind === "DaemonSet" && d.metadata.name === "wattlens-agent");
+  const s = ds.spec.template.spec;
+  for (const m of s.containers[0].volumeMounts) {
+    const v = s.volumes.find((x) => x.name === m.name);
+    if (v.hostPath) console.log(`  ${v.hostPath.path} -> ${m.mountPath} readOnly=${m.readOnly}`);
+  }
+  const cm = parseAllDocuments(fs.readFileSync(process.argv[1], "utf8")).map((d) => d.toJS())
+    .find((d) => d?.kind === "ConfigMap" && d.metadata.name === "wattlens-agent-config");
+  console.log("  " + cm.data["agent.flags"].split("\n").filter((l) => /^--(power_sysfs_root|btf_path|cgroup_root|proc_root|cluster_cidrs)=/.test(l.trim())).join(" "));
+' "$tmp/cert-manager.yaml")
 
 step "the assertions reject insecure variants"
 check selftest "$tmp/cert-manager.yaml"
