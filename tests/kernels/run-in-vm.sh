@@ -9,6 +9,8 @@
 # Usage: run-in-vm.sh [--console FILE] [--timeout SECONDS] FLAVOUR -- CMD...
 #   FLAVOUR  6.1      newest linux-image-6.1.0-N-amd64 in the apt lists
 #            6.1-rt   newest linux-image-6.1.0-N-rt-amd64 (PREEMPT_RT)
+#            X.Y, X.Y-rt  the same for another line Debian 12 offers (6.12:
+#                     linux-image-6.12.N+deb12-amd64)
 #            linux-image-...  that exact package
 #   --console FILE   the guest's serial console (kernel log); by default a
 #                    temporary file, kept and named when the run fails
@@ -53,11 +55,16 @@ cache=${WATTLENS_KERNEL_CACHE:-/var/cache/wattlens/kernels}
 cpus=${WATTLENS_VM_CPUS:-2}
 memory=${WATTLENS_VM_MEMORY:-4G}
 
+# Debian names a line's packages linux-image-6.1.0-N-amd64 (ABI number) or
+# linux-image-6.12.N+deb12-amd64 (upstream release); both sort with -V.
 case $flavour in
-  6.1) pattern='^linux-image-6\.1\.0-[0-9]+-amd64$' ;;
-  6.1-rt) pattern='^linux-image-6\.1\.0-[0-9]+-rt-amd64$' ;;
+  [0-9]*.[0-9]*)
+    line=${flavour%-rt}
+    [ "$line" = "$flavour" ] && suffix=amd64 || suffix=rt-amd64
+    pattern="^linux-image-${line//./\\.}(\\.0-[0-9]+|\\.[0-9]+\\+deb[0-9]+)-$suffix\$"
+    ;;
   linux-image-*) pattern="^${flavour//./\\.}\$" ;;
-  *) die "unknown flavour '$flavour' (6.1, 6.1-rt or a linux-image package)" ;;
+  *) die "unknown flavour '$flavour' (6.1, 6.1-rt, 6.12 or a linux-image package)" ;;
 esac
 
 # --- The kernel package: newest in the apt lists, extracted once. ---------
@@ -143,9 +150,12 @@ order=()
 load() {
   local name=$1 line path dep
   # Module names treat - and _ alike (virtio-rng.ko is virtio_rng).
-  line=$(grep -E "(^|/)${name//[-_]/[-_]}\.ko(\.[a-z]+)?:" \
-           "$moddir/modules.dep" | head -1)
-  [ -n "$line" ] || die "module $name not in $kver's modules.dep"
+  local re="(^|/)${name//[-_]/[-_]}\.ko(\.[a-z]+)?"
+  line=$(grep -E "$re:" "$moddir/modules.dep" | head -1)
+  if [ -z "$line" ]; then
+    grep -qE "$re\$" "$moddir/modules.builtin" && return  # built in
+    die "module $name not in $kver's modules.dep"
+  fi
   path=${line%%:*}
   [ -n "${loaded[$path]:-}" ] && return
   local deps=(${line#*:})
@@ -157,9 +167,16 @@ load() {
   order+=("$path")
 }
 for m in virtio_pci virtio_rng 9pnet_virtio 9p overlay; do load "$m"; done
-for path in "${order[@]}"; do
-  cp "$moddir/$path" "$run/initramfs/modules/"
-  basename "$path" >> "$run/initramfs/modules/order"
+for path in "${order[@]}"; do  # busybox insmod takes them uncompressed
+  ko=$(basename "$path" | sed -E 's/\.ko\.[a-z]+$/.ko/')
+  case $path in
+    *.ko) cp "$moddir/$path" "$run/initramfs/modules/$ko" ;;
+    *.xz) xz -dc "$moddir/$path" > "$run/initramfs/modules/$ko" ;;
+    *.zst) zstd -qdc "$moddir/$path" > "$run/initramfs/modules/$ko" ;;
+    *.gz) gzip -dc "$moddir/$path" > "$run/initramfs/modules/$ko" ;;
+    *) die "cannot unpack module $path" ;;
+  esac || die "cannot unpack module $path"
+  echo "$ko" >> "$run/initramfs/modules/order"
 done
 
 # The command, its directory and environment, as a POSIX sh script that the
