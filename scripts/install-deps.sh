@@ -17,6 +17,8 @@ packages=(
   # tests and benchmarks
   prometheus curl util-linux iproute2 procps bpftrace python3 openssl
   nginx-light
+  # kernel test stage (tests/kernels/run-in-vm.sh): Debian's kernels in qemu
+  qemu-system-x86
   # pricing data: ISO 3166 / ISO 4217 codes (data/currencies.csv, alpha-2)
   iso-codes
 )

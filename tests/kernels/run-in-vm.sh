@@ -265,7 +265,8 @@ sync
 poweroff -f
 EOF
 chmod 755 "$run/initramfs/init"
-(cd "$run/initramfs" && find . | busybox cpio -o -H newc 2>/dev/null) \
+(cd "$run/initramfs" &&
+   find . | "$dir/root/bin/busybox" cpio -o -H newc 2>/dev/null) \
   > "$run/initramfs.cpio" || die "cannot build the initramfs"
 
 # --- Boot. -----------------------------------------------------------------
