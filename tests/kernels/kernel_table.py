@@ -33,7 +33,9 @@ def binaries(build_dir):
         # Shell tests run an interpreter script: the script names the test.
         if name.endswith(".sh") or name in ("bash", "sh", "python3"):
             name = test["name"]
-        owner[test["name"]] = name
+        # Parameterised cases are named "P/Suite.Case/x  # GetParam() = x";
+        # ctest's result lines start with the first word.
+        owner[test["name"].split()[0]] = name
     return owner
 
 
