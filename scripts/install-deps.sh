@@ -25,6 +25,8 @@ packages=(
   victoria-metrics
   # the CLI's zsh completion is loaded by a test
   zsh
+  # kernel test stage (tests/kernels/run-in-vm.sh): Debian's kernels in qemu
+  qemu-system-x86
   # pricing data: ISO 3166 / ISO 4217 codes (data/currencies.csv, alpha-2)
   iso-codes
 )

@@ -3,6 +3,9 @@
 #   build/       all targets; unit + lint tests, then BPF tests (serially)
 #   build-asan/  unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   build-tsan/  the lock-free code's tests under ThreadSanitizer
+# then the kernel stage: the BPF tests again inside Debian 12's own kernels
+# (6.1 and 6.1 PREEMPT_RT) booted in qemu (tests/kernels/, docs/kernels.md);
+# WATTLENS_KERNEL_STAGE=0 skips it outside CI.
 # BPF tests skip with a reason where the kernel cannot load programs; with
 # CI=true (or WATTLENS_REQUIRE_BPF=1) a BPF test that cannot run fails.
 set -uo pipefail
@@ -13,6 +16,8 @@ export WATTLENS_REQUIRE_BPF=${WATTLENS_REQUIRE_BPF:-0}
 jobs=$(nproc)
 passed=0 failed=0 skipped=0 status=0
 log=$(mktemp)
+kernel_logs=build/kernel-stage  # each kernel's ctest output and console
+built=0
 
 step() { echo; echo "=== $*"; }
 # run_ctest <build dir> <ctest args...>: runs, tallies, remembers failure.
@@ -20,7 +25,11 @@ run_ctest() {
   local dir=$1; shift
   ctest --test-dir "$dir" --output-on-failure --no-tests=error "$@" |
     tee "$log"
-  local rc=${PIPESTATUS[0]}
+  tally "${PIPESTATUS[0]}"
+}
+# tally <exit status>: adds the ctest run whose output is in $log.
+tally() {
+  local rc=$1
   local line total nfail nskip
   line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' \
            "$log" | tail -1)
@@ -54,10 +63,13 @@ build() {  # build <dir> <cmake args...> -- <targets...>
 
 step "build (RelWithDebInfo, -Wall -Wextra -Werror)"
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  built=1
+  rm -rf "$kernel_logs"; mkdir -p "$kernel_logs"
   step "unit and lint tests"
   run_ctest build -j "$jobs" -LE "bpf|tsan"
   step "BPF tests (load into this kernel; WATTLENS_REQUIRE_BPF=$WATTLENS_REQUIRE_BPF)"
   run_ctest build -L bpf
+  cp "$log" "$kernel_logs/host.log"
 else
   echo "FAIL: build"; status=1; failed=$((failed + 1))
 fi
@@ -79,6 +91,50 @@ if build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWATTLENS_SCOPE=UNIT \
     run_ctest build-tsan -L tsan
 else
   echo "FAIL: TSan build"; status=1; failed=$((failed + 1))
+fi
+
+# --- Kernel stage. After the host stages, never beside them: each guest is
+# a software-emulated CPU per core. On 6.1, every BPF-labelled test; on
+# 6.1-rt, the tests that compare counts with the kernel's own (syscalls, CPU
+# time against cpu.stat, TCP/UDP bytes, kernel threads) and the agent smoke
+# test. A guest that does not report is one failure, with its reason.
+kernel_stage=${WATTLENS_KERNEL_STAGE:-1}
+if [ "${CI:-}" = true ] && [ "$kernel_stage" != 1 ]; then
+  echo "kernel stage: CI runs it whatever WATTLENS_KERNEL_STAGE says"
+  kernel_stage=1
+fi
+rt_tests='AgentBpfTest\.(ExactSyscallCountsAndFailures|CgroupCpuMatchesKernelAccounting)|NetworkBpfTest\.(TcpLoopbackBytesExactBothWays|UdpDatagramsExact)|SyscallCacheBpfTest\.ExactWhileFlushed|KernelWorkloadBpfTest|agent_smoke_test'
+# run_in_kernel <flavour> <ctest args...>
+run_in_kernel() {
+  local flavour=$1; shift
+  local start=$SECONDS
+  tests/kernels/run-in-vm.sh --console "$kernel_logs/$flavour.console.log" \
+    "$flavour" -- ctest --test-dir build --output-on-failure \
+    --no-tests=error "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  cp "$log" "$kernel_logs/$flavour.log"
+  if ! grep -qE '^[0-9]+% tests passed' "$log"; then
+    echo "FAIL: kernel $flavour: the guest ran no tests (exit $rc; reason" \
+      "above; console in $kernel_logs/$flavour.console.log)"
+    failed=$((failed + 1)); status=1
+    return
+  fi
+  tally "$rc"
+  echo "kernel $flavour: $((SECONDS - start)) s"
+}
+if [ "$kernel_stage" = 1 ] && [ "$built" = 1 ]; then
+  step "kernel stage: BPF tests on Debian 12's 6.1 (qemu, software CPU)"
+  run_in_kernel 6.1 -L bpf
+  step "kernel stage: exactness tests and agent smoke test on 6.1-rt"
+  run_in_kernel 6.1-rt -L bpf -R "$rt_tests"
+  step "BPF tests per kernel (passed/failed/skipped per test binary)"
+  python3 tests/kernels/kernel_table.py build host="$kernel_logs/host.log" \
+    6.1="$kernel_logs/6.1.log" 6.1-rt="$kernel_logs/6.1-rt.log" ||
+    { echo "FAIL: per-kernel table"; status=1; }
+elif [ "$kernel_stage" = 1 ]; then
+  step "kernel stage not run: the build failed"
+else
+  step "kernel stage skipped (WATTLENS_KERNEL_STAGE=$kernel_stage)"
 fi
 
 rm -f "$log"

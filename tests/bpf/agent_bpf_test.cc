@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -28,6 +30,33 @@ using testing::kBothSources;
 using testing::SourceName;
 using testing::TestAgentConfig;
 using testing::TestCgroup;
+
+// The emulation check (tolerances that widen only in the kernel test
+// stage's guests) against fake procfs trees: the stage's marker or qemu's
+// software CPU counts; a qemu guest on hardware virtualisation does not.
+TEST(RunningUnderEmulationTest, MarkerOrSoftwareCpuOnly) {
+  char tmpl[] = "/tmp/wl-emulation-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string proc = tmpl;
+  auto write = [&](const char* file, const std::string& text) {
+    std::ofstream(proc + "/" + file) << text;
+  };
+  write("cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/vda quiet\n");
+  write("cpuinfo", "processor\t: 0\nmodel name\t: AMD EPYC 7B13\n");
+  EXPECT_FALSE(testing::RunningUnderEmulation(proc));
+  write("cpuinfo",
+        "processor\t: 0\nmodel name\t: QEMU Virtual CPU version 2.5+\n");
+  EXPECT_FALSE(testing::RunningUnderEmulation(proc));
+  write("cpuinfo", "processor\t: 0\nmodel name\t: QEMU TCG CPU version 2.5+\n");
+  EXPECT_TRUE(testing::RunningUnderEmulation(proc));
+  write("cpuinfo", "processor\t: 0\nmodel name\t: AMD EPYC 7B13\n");
+  write("cmdline", "console=ttyS0 rdinit=/init wattlens.emulated=1\n");
+  EXPECT_TRUE(testing::RunningUnderEmulation(proc));
+  write("cmdline", "console=ttyS0 wattlens.emulated=10\n");
+  EXPECT_FALSE(testing::RunningUnderEmulation(proc));
+  EXPECT_FALSE(testing::RunningUnderEmulation(proc + "/missing"));
+  std::filesystem::remove_all(proc);
+}
 
 SyscallStats Syscall(const ProcessStats& p, uint32_t nr) {
   for (const auto& s : p.by_syscall) {
@@ -124,6 +153,7 @@ TEST_P(AgentBpfTest, CgroupCpuMatchesKernelAccounting) {
     return 0;
   });
   ASSERT_TRUE(cg.Add(child.pid()));
+  const uint64_t before_move_ns = child.RuntimeNs();
   child.Release();
   ASSERT_EQ(child.Wait(), 0);
   const uint64_t kernel_us = cg.UsageUsec();
@@ -144,7 +174,8 @@ TEST_P(AgentBpfTest, CgroupCpuMatchesKernelAccounting) {
   std::printf("cgroup %s: agent %.0f us, kernel cpu.stat %lu us (%.3f%%)\n",
               c->path.c_str(), agent_us, kernel_us,
               100.0 * (agent_us - kernel_us) / kernel_us);
-  EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);  // issue bar: 1 %
+  EXPECT_NEAR(agent_us, kernel_us,
+              testing::CpuTimeToleranceUs(kernel_us, before_move_ns));
 }
 
 // Runs `body` as a process in its own new cgroup and checks, after it ends,
@@ -157,6 +188,7 @@ void ExpectProcessExact(Agent& agent, const std::string& name,
   ASSERT_TRUE(cg.ok());
   GatedChild child(std::move(body));
   ASSERT_TRUE(cg.Add(child.pid()));
+  const uint64_t before_move_ns = child.RuntimeNs();
   child.Release();
   ASSERT_EQ(child.Wait(), 0);
   const uint64_t kernel_us = cg.UsageUsec();
@@ -181,8 +213,10 @@ void ExpectProcessExact(Agent& agent, const std::string& name,
   ASSERT_NE(c, nullptr);
   std::printf("%s: process %.0f us, cgroup %.0f us, kernel cpu.stat %lu us\n",
               name.c_str(), process_ns / 1000.0, c->cpu_ns / 1000.0, kernel_us);
-  EXPECT_NEAR(c->cpu_ns / 1000.0, kernel_us, kernel_us * 0.001);
-  EXPECT_NEAR(process_ns / 1000.0, kernel_us, kernel_us * 0.001);
+  const double tolerance_us =
+      testing::CpuTimeToleranceUs(kernel_us, before_move_ns);
+  EXPECT_NEAR(c->cpu_ns / 1000.0, kernel_us, tolerance_us);
+  EXPECT_NEAR(process_ns / 1000.0, kernel_us, tolerance_us);
   EXPECT_EQ(agent.store().Latest()->self.lost_events.at("exit_free_unseen"),
             0u);
 }
@@ -235,7 +269,11 @@ TEST_P(AgentBpfTest, ExitGroupWithBusyThreads) {
 }
 
 TEST_P(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
-  constexpr int kProcs = 1000;
+  // A thousand forks and execs take seconds natively. Under emulation each
+  // takes ~0.3 s, so the kernel test stage's guests check the same things
+  // (every exit once, exec seen, CPU time exact) on a tenth of them; the
+  // event rate the thousand stand for is not reproduced there anyway.
+  const int kProcs = testing::RunningUnderEmulation() ? 100 : 1000;
   TestCgroup cg("short");
   ASSERT_TRUE(cg.ok());
   const std::string tiny = TINY_TRUE_PATH;
@@ -259,13 +297,14 @@ TEST_P(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
   });
   close(pids[1]);
   ASSERT_TRUE(cg.Add(spawner.pid()));
+  const uint64_t before_move_ns = spawner.RuntimeNs();
   spawner.Release();
   std::set<pid_t> children;
   pid_t p;
   while (read(pids[0], &p, sizeof(p)) == sizeof(p)) children.insert(p);
   close(pids[0]);
   ASSERT_EQ(spawner.Wait(), 0);
-  ASSERT_EQ(children.size(), size_t{kProcs});
+  ASSERT_EQ(children.size(), static_cast<size_t>(kProcs));
 
   absl::flat_hash_map<pid_t, int> exits;  // child -> exited exports
   int tiny_comm = 0;
@@ -318,15 +357,17 @@ TEST_P(AgentBpfTest, ThousandShortLivedProcessesAllSeen) {
   const auto& lost = agent_->store().Latest()->self.lost_events;
   const uint64_t unseen = lost.at("exit_free_unseen");
   std::printf(
-      "1000 short-lived: agent %.0f us, kernel cpu.stat %lu us "
+      "%d short-lived: agent %.0f us, kernel cpu.stat %lu us "
       "(%.3f%%), exits unseen %lu\n",
-      agent_us, kernel_us, 100.0 * (agent_us - kernel_us) / kernel_us, unseen);
+      kProcs, agent_us, kernel_us, 100.0 * (agent_us - kernel_us) / kernel_us,
+      unseen);
   EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.01);  // issue bar: 1 %
   // Both sources are exact: every thread's runtime is charged after its
   // final switch-out (sampled: the drain after it, from the held task).
   // What remains is the spawner's own time before it was moved into the
   // cgroup, which sampled charges to the cgroup it is in at the drain.
-  EXPECT_NEAR(agent_us, kernel_us, kernel_us * 0.001);
+  EXPECT_NEAR(agent_us, kernel_us,
+              testing::CpuTimeToleranceUs(kernel_us, before_move_ns));
   EXPECT_EQ(unseen, 0u);
   EXPECT_EQ(lost.at("sched_dying_full"), 0u);
   EXPECT_EQ(lost.at("ringbuf_full"), 0u);

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -93,10 +94,19 @@ class NetworkBpfTest
     auto a = Agent::Create(config);
     ASSERT_TRUE(a.ok()) << a.status();
     agent_ = std::move(*a);
-    for (const auto& s : agent_->store().Latest()
-                             ? agent_->store().Latest()->self.sources
-                             : std::vector<SourceHealth>{}) {
-      ASSERT_TRUE(s.healthy) << s.source << ": " << s.last_error;
+    // Source health is published with the first snapshot (before it there
+    // is nothing to check). These tests count with the network source and
+    // see exits through the sched source: with either down they can only
+    // fail, so they stop here with its error instead.
+    ASSERT_TRUE(agent_->DrainOnce().ok());
+    auto snap = agent_->store().Latest();
+    ASSERT_NE(snap, nullptr);
+    for (const char* name : {"sched", "network"}) {
+      auto it = std::find_if(
+          snap->self.sources.begin(), snap->self.sources.end(),
+          [name](const SourceHealth& h) { return h.source == name; });
+      ASSERT_NE(it, snap->self.sources.end()) << name << " source missing";
+      ASSERT_TRUE(it->healthy) << name << ": " << it->last_error;
     }
   }
   // Drains until both pids have exited and `extra` holds.
@@ -151,11 +161,11 @@ TEST_P(NetworkBpfTest, TcpLoopbackBytesExactBothWays) {
   a.Release();
   ASSERT_EQ(a.Wait(), 0);
   ASSERT_EQ(b.Wait(), 0);
-  AwaitExits(a.pid(), b.pid(), [&](const Snapshot& s) {
+  ASSERT_NO_FATAL_FAILURE(AwaitExits(a.pid(), b.pid(), [&](const Snapshot& s) {
     const CgroupStats* x = FindCgroup(s, cga.id());
     const CgroupStats* y = FindCgroup(s, cgb.id());
     return x && y && x->tcp.closes == 1 && y->tcp.closes == 1;
-  });
+  }));
   const NetStats& pa = seen_[a.pid()].net[WL_NET_NODE];
   const NetStats& pb = seen_[b.pid()].net[WL_NET_NODE];
   EXPECT_EQ(pa.tx_bytes, kUp);
@@ -167,7 +177,7 @@ TEST_P(NetworkBpfTest, TcpLoopbackBytesExactBothWays) {
   auto snap = agent_->store().Latest();
   const CgroupStats* ca = FindCgroup(*snap, cga.id());
   const CgroupStats* cb = FindCgroup(*snap, cgb.id());
-  ASSERT_TRUE(ca && cb);
+  ASSERT_TRUE(ca && cb) << "a test cgroup is missing from the snapshot";
   EXPECT_EQ(ca->net[WL_NET_NODE].tx_bytes, kUp);
   EXPECT_EQ(ca->net[WL_NET_NODE].rx_bytes, kDown);
   EXPECT_EQ(cb->net[WL_NET_NODE].rx_bytes, kUp);
@@ -221,7 +231,7 @@ TEST_P(NetworkBpfTest, UdpDatagramsExact) {
   ASSERT_EQ(rx.Wait(), 0);  // ground truth: it received all of them
   close(sa);
   close(sb);
-  AwaitExits(tx.pid(), rx.pid());
+  ASSERT_NO_FATAL_FAILURE(AwaitExits(tx.pid(), rx.pid()));
   const NetStats& t = seen_[tx.pid()].net[WL_NET_NODE];
   const NetStats& r = seen_[rx.pid()].net[WL_NET_NODE];
   EXPECT_EQ(t.tx_packets, uint64_t{kDatagrams});
@@ -229,10 +239,11 @@ TEST_P(NetworkBpfTest, UdpDatagramsExact) {
   EXPECT_EQ(r.rx_packets, uint64_t{kDatagrams});
   EXPECT_EQ(r.rx_bytes, kDatagrams * kSize);
   auto snap = agent_->store().Latest();
-  EXPECT_EQ(FindCgroup(*snap, cga.id())->net[WL_NET_NODE].tx_packets,
-            uint64_t{kDatagrams});
-  EXPECT_EQ(FindCgroup(*snap, cgb.id())->net[WL_NET_NODE].rx_bytes,
-            kDatagrams * kSize);
+  const CgroupStats* ctx = FindCgroup(*snap, cga.id());
+  const CgroupStats* crx = FindCgroup(*snap, cgb.id());
+  ASSERT_TRUE(ctx && crx) << "a test cgroup is missing from the snapshot";
+  EXPECT_EQ(ctx->net[WL_NET_NODE].tx_packets, uint64_t{kDatagrams});
+  EXPECT_EQ(crx->net[WL_NET_NODE].rx_bytes, kDatagrams * kSize);
 }
 
 TEST_P(NetworkBpfTest, ConnectAcceptCloseCountsExact) {
@@ -270,14 +281,16 @@ TEST_P(NetworkBpfTest, ConnectAcceptCloseCountsExact) {
   cli.Release();
   ASSERT_EQ(cli.Wait(), 0);
   ASSERT_EQ(srv.Wait(), 0);
-  AwaitExits(cli.pid(), srv.pid(), [&](const Snapshot& s) {
-    const CgroupStats* x = FindCgroup(s, cga.id());
-    const CgroupStats* y = FindCgroup(s, cgb.id());
-    return x && y && x->tcp.closes == kConns && y->tcp.closes == kConns;
-  });
+  ASSERT_NO_FATAL_FAILURE(
+      AwaitExits(cli.pid(), srv.pid(), [&](const Snapshot& s) {
+        const CgroupStats* x = FindCgroup(s, cga.id());
+        const CgroupStats* y = FindCgroup(s, cgb.id());
+        return x && y && x->tcp.closes == kConns && y->tcp.closes == kConns;
+      }));
   auto snap = agent_->store().Latest();
   const CgroupStats* c = FindCgroup(*snap, cga.id());
   const CgroupStats* s = FindCgroup(*snap, cgb.id());
+  ASSERT_TRUE(c && s) << "a test cgroup is missing from the snapshot";
   EXPECT_EQ(c->tcp.connects, uint64_t{kConns});
   EXPECT_EQ(c->tcp.accepts, 0u);
   EXPECT_EQ(c->tcp.closes, uint64_t{kConns});
