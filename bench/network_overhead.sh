@@ -2,8 +2,10 @@
 # Network overhead: TCP ping-pong of 64-byte messages over loopback (netload),
 # ns per send+recv with nothing attached, with empty programs on every hook
 # the agent attaches (floor_loader --mode=allhooks: the floor), and with the
-# agent. Paired rounds (a baseline run right before each variant run, variant
-# order rotating), medians of the deltas. Workload on CPU 1, tracer on CPU 0.
+# agent, with each of the agent's network byte sources (agent: the sock_length
+# tracepoints, Linux 6.3+; agent_syscalls: the socket I/O syscalls at
+# sys_exit, what older kernels load). Paired rounds (a baseline run right
+# before each variant run, variant order rotating), medians of the deltas. Workload on CPU 1, tracer on CPU 0.
 # Method and caveats: bench/README.md. Results: docs/benchmarks.md.
 #
 # usage: sudo bench/network_overhead.sh [ROUNDS=7] [TRIPS=50000]
@@ -21,7 +23,7 @@ for f in "$tools/netload" "$tools/floor_loader" "$agent"; do
 done
 
 tracer_pid=""
-start_tracer() {  # $1 = floor|agent; returns when attached
+start_tracer() {  # $1 = floor|agent|agent_syscalls; returns when attached
   if [ "$1" = floor ]; then
     taskset -c 0 "$tools/floor_loader" --mode=allhooks > "$out/floor.log" 2>&1 &
     tracer_pid=$!
@@ -30,7 +32,9 @@ start_tracer() {  # $1 = floor|agent; returns when attached
       sleep 0.05
     done
   else
-    taskset -c 0 "$agent" --metrics_address=127.0.0.1:$port \
+    local extra=()
+    [ "$1" = agent_syscalls ] && extra=(--network_bytes_source=syscalls)
+    taskset -c 0 "$agent" --metrics_address=127.0.0.1:$port "${extra[@]}" \
       > "$out/agent.log" 2>&1 &
     tracer_pid=$!
     until curl -sf "127.0.0.1:$port/metrics" 2>/dev/null |
@@ -47,10 +51,10 @@ run() {  # prints "wall cpu" ns per send+recv
 }
 
 declare -A delta
-variants=(floor agent)
+variants=(floor agent agent_syscalls)
 for r in $(seq "$rounds"); do
-  for i in 0 1; do
-    v=${variants[$(((r + i) % 2))]}
+  for i in 0 1 2; do
+    v=${variants[$(((r + i) % 3))]}
     read -r bw bc < <(run)
     start_tracer "$v"
     read -r vw vc < <(run)
@@ -71,6 +75,8 @@ base_wall=$(awk '{print $1}' "$out/baseline" | tr '\n' ' ' | median)
 base_cpu=$(awk '{print $2}' "$out/baseline" | tr '\n' ' ' | median)
 fw=$(echo "${delta[floor.wall]}" | med); aw=$(echo "${delta[agent.wall]}" | med)
 fc=$(echo "${delta[floor.cpu]}" | med); ac=$(echo "${delta[agent.cpu]}" | med)
+sw=$(echo "${delta[agent_syscalls.wall]}" | med)
+sc=$(echo "${delta[agent_syscalls.cpu]}" | med)
 echo "## Network overhead ($rounds paired rounds, $trips round trips per run, ns per send+recv)"
 echo
 echo "| | wall ns | workload CPU ns |"
@@ -78,6 +84,9 @@ echo "|---|---|---|"
 echo "| nothing attached (all baselines) | $base_wall | $base_cpu |"
 echo "| Δ empty programs on the agent's hooks (floor) | $(echo "${delta[floor.wall]}" | median) | $(echo "${delta[floor.cpu]}" | median) |"
 echo "| Δ agent | $(echo "${delta[agent.wall]}" | median) | $(echo "${delta[agent.cpu]}" | median) |"
+echo "| Δ agent, syscalls byte source | $(echo "${delta[agent_syscalls.wall]}" | median) | $(echo "${delta[agent_syscalls.cpu]}" | median) |"
 printf '| agent ÷ floor | %.2fx | %.2fx |\n' "$(echo "$aw / $fw" | bc -l)" \
   "$(echo "$ac / $fc" | bc -l)"
+printf '| agent, syscalls byte source ÷ floor | %.2fx | %.2fx |\n' \
+  "$(echo "$sw / $fw" | bc -l)" "$(echo "$sc / $fc" | bc -l)"
 rm -rf "$out"

@@ -7,7 +7,7 @@
 # usage: sudo bench/overhead.sh [--quick] [--variants=v1,v2,...] [--out=DIR]
 #   --quick      smoke test: 2 rounds, short workloads (< 1 minute)
 #   --variants   subset/order of: none floor_rawtp floor_samehooks agent
-#                bpftrace floor_switchhooks agent_switch
+#                bpftrace floor_switchhooks agent_switch agent_61
 #   --out        directory for raw data (default: a new mktemp -d)
 #   --bpf-stats  also enable kernel.bpf_stats_enabled and report each
 #                program's run count and ns per run (a diagnostic pass: the
@@ -30,7 +30,10 @@ AGENT_EXTRA_ARGS=${AGENT_EXTRA_ARGS:-}
 # cgroup_attach_task, sched_process_free, sched_process_fork,
 # sched_process_exec, the task iterator (same as the samehooks floor);
 # agent_switch (--cpu_time_source=sched_switch) adds sched_switch
-# (floor_switchhooks).
+# (floor_switchhooks). agent_61 is the design a kernel without the task
+# kfuncs and socket length tracepoints (Debian 12's 6.1) loads, measured
+# here: sched_switch plus the network syscalls source, a second program on
+# sys_exit (docs/kernels.md).
 AGENT_MIN_LINKS=${AGENT_MIN_LINKS:-5}
 BPFTRACE=${BPFTRACE:-bpftrace}
 BPFTOOL=${BPFTOOL:-/usr/sbin/bpftool}
@@ -39,7 +42,7 @@ WORKLOAD_CPU=${WORKLOAD_CPU:-1}
 TRACER_CPU=${TRACER_CPU:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 ALL_VARIANTS=(none floor_rawtp floor_samehooks agent bpftrace floor_switchhooks
-  agent_switch)
+  agent_switch agent_61)
 
 quick=0
 bpf_stats=0
@@ -92,6 +95,10 @@ variant_cmd() {
       printf '%s\n' "$BENCH_BIN/floor_loader" --mode=switchhooks ;;
     agent) agent_cmd ;;
     agent_switch) agent_cmd; printf '%s\n' --cpu_time_source=sched_switch ;;
+    agent_61)
+      agent_cmd
+      printf '%s\n' --cpu_time_source=sched_switch --network_bytes_source=syscalls
+      ;;
     bpftrace) printf '%s\n' "$BPFTRACE" -e "$BPFTRACE_PROG" ;;
     *) die "unknown variant $1" ;;
   esac
@@ -122,7 +129,7 @@ variant_ready() {
       perf=$("$BPFTOOL" perf list 2>/dev/null) || return 1
       grep -q "^pid $pid .*sys_enter" <<<"$perf"
       ;;
-    agent|agent_switch)
+    agent|agent_switch|agent_61)
       curl -sf --max-time 1 "http://127.0.0.1:${AGENT_PORT}/metrics" \
         -o "$logdir/metrics.txt" &&
         (($(owned_links "$pid") >= AGENT_MIN_LINKS))
@@ -277,7 +284,7 @@ active=()
 for v in "${VARIANTS[@]}"; do
   case "$v" in
     none|floor_rawtp|floor_samehooks|floor_switchhooks) active+=("$v") ;;
-    agent|agent_switch)
+    agent|agent_switch|agent_61)
       if [[ -x $AGENT_BIN ]]; then
         command -v curl >/dev/null || die "curl is needed to wait for the agent"
         active+=("$v")
@@ -540,7 +547,8 @@ summary=$OUT/summary.md
   for pair in agent/floor_rawtp agent/floor_samehooks agent/bpftrace \
     floor_samehooks/floor_rawtp bpftrace/floor_rawtp \
     agent_switch/floor_rawtp agent_switch/floor_switchhooks \
-    agent_switch/bpftrace floor_switchhooks/floor_rawtp; do
+    agent_switch/bpftrace floor_switchhooks/floor_rawtp \
+    agent_61/floor_rawtp agent_61/floor_switchhooks agent_61/agent; do
     a=${pair%/*}; b=${pair#*/}
     [[ -n ${dmed[$a.sysload.cpu]:-} && -n ${dmed[$b.sysload.cpu]:-} ]] || continue
     row="| $a / $b"

@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang llvm clang-format
+  build-essential cmake ninja-build pkg-config clang llvm clang-format ccache
   # BPF objects: clang >= 15 emits the BTF type tags kptrs need
   clang-16
   # BPF

@@ -53,6 +53,10 @@ build() {  # build <dir> <cmake args...> -- <targets...>
   while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   targets=("$@")
+  # ccache (installed by install-deps.sh) makes a rebuild of an unchanged
+  # file free: the three configurations share most objects' compiles.
+  command -v ccache > /dev/null &&
+    args+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S . -B "$dir" -G Ninja "${args[@]}" > /dev/null || return 1
   if [ ${#targets[@]} -gt 0 ]; then
     cmake --build "$dir" -j "$jobs" --target "${targets[@]}"
