@@ -53,8 +53,8 @@ build() {  # build <dir> <cmake args...> -- <targets...>
   while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   targets=("$@")
-  # ccache (installed by install-deps.sh) makes a rebuild of an unchanged
-  # file free: the three configurations share most objects' compiles.
+  # ccache (installed by install-deps.sh): a file compiled before with the
+  # same flags, in an earlier run or another clone, is not compiled again.
   command -v ccache > /dev/null &&
     args+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S . -B "$dir" -G Ninja "${args[@]}" > /dev/null || return 1
