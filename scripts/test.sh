@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test, each configuration built once:
-#   build/       all targets; unit + lint tests, then BPF tests (serially)
+#   build/       all targets; unit + lint tests, then BPF tests (serially), then
+#                the container images and the containerised agent (podman)
 #   build-asan/  unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   build-tsan/  the lock-free code's tests under ThreadSanitizer
 # BPF tests skip with a reason where the kernel cannot load programs; with
@@ -57,7 +58,12 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   step "unit and lint tests"
   run_ctest build -j "$jobs" -LE "bpf|tsan"
   step "BPF tests (load into this kernel; WATTLENS_REQUIRE_BPF=$WATTLENS_REQUIRE_BPF)"
-  run_ctest build -L bpf
+  run_ctest build -L bpf -LE container
+  # The images built with podman from this build's binaries (base images by
+  # debootstrap, cached in /var/cache/wattlens/images), then the agent image
+  # run as the rendered DaemonSet runs it, streaming to the collector image.
+  step "container images and the agent in a container (podman)"
+  run_ctest build -L container
 else
   echo "FAIL: build"; status=1; failed=$((failed + 1))
 fi
