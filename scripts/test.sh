@@ -56,7 +56,7 @@ build() {  # build <dir> <cmake args...> -- <targets...>
 step "build (RelWithDebInfo, -Wall -Wextra -Werror)"
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   step "unit and lint tests"
-  run_ctest build -j "$jobs" -LE "bpf|tsan"
+  run_ctest build -j "$jobs" -LE "bpf|tsan|container"
   step "BPF tests (load into this kernel; WATTLENS_REQUIRE_BPF=$WATTLENS_REQUIRE_BPF)"
   run_ctest build -L bpf -LE container
   # The images built with podman from this build's binaries (base images by
