@@ -29,6 +29,12 @@ packages=(
   qemu-system-x86
   # pricing data: ISO 3166 / ISO 4217 codes (data/currencies.csv, alpha-2)
   iso-codes
+  # images and the containerised agent (tests/container): podman with runc
+  # (crun refuses hybrid cgroup layouts; named, or apt picks crun), CNI bridge
+  # and port publishing, debootstrap for base images without a registry, YAML
+  # for reading the rendered manifests, capsh to decode capability sets
+  podman buildah runc containernetworking-plugins iptables debootstrap
+  python3-yaml libcap2-bin
 )
 # Manifest checks (tests/deploy) need kubectl and node + npm. Some images
 # ship them from other packages (kubectl, NodeSource's nodejs with npm

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test, each configuration built once:
-#   build/       all targets; unit + lint tests, then BPF tests (serially)
+#   build/       all targets; unit + lint tests, then BPF tests (serially), then
+#                the container images and the containerised agent (podman)
 #   build-asan/  unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   build-tsan/  the lock-free code's tests under ThreadSanitizer
 # then the kernel stage: the BPF tests again inside Debian 12's own kernels
@@ -70,10 +71,15 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   built=1
   rm -rf "$kernel_logs"; mkdir -p "$kernel_logs"
   step "unit and lint tests"
-  run_ctest build -j "$jobs" -LE "bpf|tsan"
+  run_ctest build -j "$jobs" -LE "bpf|tsan|container"
   step "BPF tests (load into this kernel; WATTLENS_REQUIRE_BPF=$WATTLENS_REQUIRE_BPF)"
-  run_ctest build -L bpf
+  run_ctest build -L bpf -LE container
   cp "$log" "$kernel_logs/host.log"
+  # The images built with podman from this build's binaries (base images by
+  # debootstrap, cached in /var/cache/wattlens/images), then the agent image
+  # run as the rendered DaemonSet runs it, streaming to the collector image.
+  step "container images and the agent in a container (podman)"
+  run_ctest build -L container
 else
   echo "FAIL: build"; status=1; failed=$((failed + 1))
 fi

@@ -208,4 +208,12 @@ HostProject ResolveHostProject(const ProjectMap& map, DpkgIndex* index,
   return {std::string(base.substr(0, kMaxProjectNameBytes)), "", "file-name"};
 }
 
+HostProject ResolveContainerProject(const ProjectMap& map,
+                                    const std::string& container_root,
+                                    absl::string_view exe) {
+  // A one-shot index never rechecks, so the clock is never consulted twice.
+  DpkgIndex index(container_root, RealClock::Get());
+  return ResolveHostProject(map, &index, exe);
+}
+
 }  // namespace wattlens::identity

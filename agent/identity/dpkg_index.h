@@ -91,4 +91,13 @@ struct HostProject {
 HostProject ResolveHostProject(const ProjectMap& map, DpkgIndex* index,
                                absl::string_view exe);
 
+// The same rules for a process in a container: its executable belongs to the
+// container's file system, so the package database is the one under
+// `container_root` (/proc/<pid>/root, the process's own root), never the
+// host's. The index is built for this one lookup (once per container) and
+// dropped. No dpkg database there (Alpine, distroless): the file name.
+HostProject ResolveContainerProject(const ProjectMap& map,
+                                    const std::string& container_root,
+                                    absl::string_view exe);
+
 }  // namespace wattlens::identity

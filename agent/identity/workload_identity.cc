@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 
 namespace wattlens::identity {
 namespace {
@@ -166,7 +167,13 @@ void WorkloadIdentifier::Label(Snapshot* s) {
         if (!exe || exe->empty() || (*exe)[0] != '/') continue;
         // The first readable exe decides.
         e.labels.project =
-            ResolveHostProject(*projects_, options_.dpkg, *exe).project;
+            e.cgroup.kind == CgroupKind::kContainer
+                ? ResolveContainerProject(
+                      *projects_,
+                      absl::StrCat(options_.proc_root, "/", p.pid, "/root"),
+                      *exe)
+                      .project
+                : ResolveHostProject(*projects_, options_.dpkg, *exe).project;
         e.labels.pod_project = e.labels.project;
         ++stats_.host_projects_resolved;
         e.host_project_done = true;

@@ -11,8 +11,11 @@
 //
 // Host cgroups: the systemd unit (or the path) names them; their project
 // comes from a live process's executable -> dpkg -> project, resolved once
-// per cgroup. Never reads /proc/<pid>/environ or cmdline. Kernel threads
-// (kKernelCgroupId) are the workload `kernel` of project `linux`.
+// per cgroup. Containers outside Kubernetes (podman, docker) have no image
+// from the API: theirs comes the same way, but from the dpkg database of the
+// container's own root (/proc/<pid>/root), where the executable lives. Never
+// reads /proc/<pid>/environ or cmdline. Kernel threads (kKernelCgroupId) are
+// the workload `kernel` of project `linux`.
 //
 // Must not depend on: agent_core, BPF, exporters (only the Snapshot
 // structs, which are plain data).
@@ -35,7 +38,8 @@
 namespace wattlens::identity {
 
 struct WorkloadIdentityOptions {
-  // Where /proc is, for /proc/<pid>/exe of host processes.
+  // Where /proc is: /proc/<pid>/exe of host and container processes, and
+  // /proc/<pid>/root, a container process's file system.
   std::string proc_root = "/proc";
   // Host executable -> project; null: the executable's file name.
   DpkgIndex* dpkg = nullptr;

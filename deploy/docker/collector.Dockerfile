@@ -1,10 +1,19 @@
-# wattlens-collector image. Build from the repository root:
-#   docker build -f deploy/docker/collector.Dockerfile -t wattlens/wattlens-collector:0.1.0 .
-# Stage 1 builds with the project's dependency script; stage 2 is debian:12-slim running as the
-# unprivileged uid/gid 65532 the Deployment expects (runAsNonRoot, no capabilities). Runtime
-# packages are checked against `ldd` of the built binary by tests/deploy/check_images.py.
+# wattlens-collector image. From the repository root, compiling inside the build stage (Debian 12
+# packages only):
+#   podman build --build-arg BINARIES=source \
+#     --ignorefile deploy/docker/collector.Dockerfile.dockerignore \
+#     -f deploy/docker/collector.Dockerfile -t wattlens/wattlens-collector:0.1.0 .
+# (docker/BuildKit picks collector.Dockerfile.dockerignore up by itself and needs no --build-arg;
+# buildah 1.28 skips the build-source stage unless BINARIES is given explicitly.)
+# Or from a tree already built: a context holding bin/wattlens-collector (stripped of debug info)
+# and the repository's data/, as tests/container/build_images.sh stages it:
+#   podman build --build-arg BINARIES=prebuilt -f deploy/docker/collector.Dockerfile -t ... CONTEXT
+# The runtime stage is debian:12-slim running as the unprivileged uid/gid 65532 the Deployment
+# expects (runAsNonRoot, no capabilities). Runtime packages are checked against `ldd` of the built
+# binary by tests/deploy/check_images.py and inside the image by tests/container/build_images.sh.
+ARG BINARIES=source
 
-FROM debian:12 AS build
+FROM debian:12 AS build-source
 WORKDIR /src
 COPY scripts/install-deps.sh scripts/
 RUN bash scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
@@ -12,6 +21,13 @@ COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
  && cmake --build /build --target wattlens-collector \
  && strip --strip-debug /build/bin/wattlens-collector
+
+FROM scratch AS build-prebuilt
+COPY bin/wattlens-collector /build/bin/wattlens-collector
+COPY data /src/data
+
+# The stage the runtime copies from; only the one BINARIES names is built.
+FROM build-${BINARIES} AS build
 
 FROM debian:12-slim
 RUN apt-get update \

@@ -4,17 +4,19 @@
 For each image (agent, collector), against a build of the repository on this Debian 12 machine:
   1. every COPY source of the build context exists in the repository (also /src/... copied out of
      the build stage, whose WORKDIR /src holds the whole context);
-  2. the build stage's `cmake --build --target T` names a real target whose binary is bin/T, the
-     path the runtime stage copies from;
+  2. the source build stage's `cmake --build --target T` names a real target whose binary is bin/T,
+     the prebuilt stage (BINARIES=prebuilt, the tree's own output) puts bin/T at the same
+     /build/bin/T, and the runtime stage copies it from the stage `build` that picks one of them;
   3. build stage: every system header the build compiled against and every system library the
      binary links comes from a package that scripts/install-deps.sh installs (dependency closure);
   4. runtime stage: every shared library `ldd` resolves for the built binary, and every library the
      source dlopen()s by a fixed name, comes from a package the runtime stage installs (closure) or
      from the debian:12-slim base (approximated, see below).
 
-Not verified (no engine here): that the images build, that apt in the image resolves the same
-versions, and the base image's exact package set. debian:12-slim is approximated by this machine's
-Essential/required packages plus apt, with their dependency closure.
+Not verified here (tests/container/build_images.sh builds the images with podman and runs `ldd`
+inside them): that apt in the image resolves the same versions, and the base image's exact package
+set. debian:12-slim is approximated by this machine's Essential/required packages plus apt, with
+their dependency closure.
 
 usage: check_images.py --root REPO --build BUILD_DIR
 """
@@ -244,20 +246,38 @@ def main():
         if len(stages) < 2:
             fail(f"{df}: not multi-stage")
             continue
-        build_stage, runtime = stages[0], stages[-1]
+        builders = [st for st in stages if any("cmake --build" in r for r in st["runs"])]
+        build_stage, runtime = (builders or stages)[0], stages[-1]
+        prebuilt = next((st for st in stages if st["name"] == "build-prebuilt"), None)
+        picker = next((st for st in stages if st["name"] == "build"), None)
+        from_build = {build_stage["name"], "build"}
+        if prebuilt is None or picker is None or picker["from"] != "build-${BINARIES}":
+            fail(f"{image}: needs stages build-prebuilt and `FROM build-${{BINARIES}} AS build`")
         # 1. COPY sources from the context, and files the runtime stage copies out of the build
-        # stage's copy of the context (its WORKDIR /src holds `COPY . .`)
+        # stage's copy of the context (its WORKDIR /src holds `COPY . .`). The prebuilt stage's
+        # context is the staged build output, not the repository.
         for st in stages:
+            if st is prebuilt:
+                continue
             for src_stage, srcs, dst in st["copies"]:
                 for s in srcs:
                     if src_stage is None:
                         rel = s
-                    elif src_stage == build_stage["name"] and s.startswith("/src/"):
+                    elif src_stage in from_build and s.startswith("/src/"):
                         rel = s[len("/src/"):]
                     else:
                         continue
                     if not glob.glob(os.path.join(a.root, rel)):
                         fail(f"{image}: COPY {s} does not exist in the repository")
+        if prebuilt is not None:
+            staged = {(tuple(srcs), dst) for _, srcs, dst in prebuilt["copies"]}
+            if ((f"bin/{target}",), f"/build/bin/{target}") not in staged:
+                fail(f"{image}: build-prebuilt does not copy bin/{target} to /build/bin/{target}")
+            for src_stage, srcs, dst in runtime["copies"]:
+                for s in srcs:
+                    if src_stage in from_build and s.startswith("/src/") and \
+                            not any(d == s for _, d in staged):
+                        fail(f"{image}: runtime copies {s}, which build-prebuilt does not provide")
         # 2. target and binary path
         runs = " ".join(build_stage["runs"])
         m = re.search(r"--target (\S+)", runs)
@@ -267,7 +287,7 @@ def main():
         if not os.path.exists(binary):
             fail(f"{image}: {binary} not built")
             continue
-        copied = [srcs for src_stage, srcs, dst in runtime["copies"] if src_stage == build_stage["name"]]
+        copied = [srcs for src_stage, srcs, dst in runtime["copies"] if src_stage in from_build]
         if [f"/build/bin/{target}"] not in copied:
             fail(f"{image}: runtime stage does not copy /build/bin/{target} from the build stage")
         # 3. link-time libraries in the build stage
@@ -297,7 +317,17 @@ def main():
                 ok_base.add(p)
             else:
                 fail(f"{image} runtime: needs {os.path.basename(lib)} from {p}, which the runtime stage does not install")
-        unused = [p for p in listed if p not in needed and not (dpkg.closure([p]) & set(needed)) and p != "ca-certificates"]
+        # A listed package is unneeded when every package a library comes from is still
+        # installed without it (by the other listed packages or the base).
+        unused = []
+        for p in listed:
+            if p in needed or p == "ca-certificates":
+                continue
+            others = dpkg.closure([q for q in listed if q != p]) | dpkg.base
+            if set(needed) <= others:
+                unused.append(p)
+        for p in unused:
+            fail(f"{image} runtime: installs {p}, which no library of the binary comes from")
         print(f"{image}: {len(libs)} shared libraries from {len(needed)} packages: "
               f"{len(ok_listed)} via the runtime stage's {len(listed)} packages, {len(ok_base)} from the base "
               f"({', '.join(sorted(ok_base))})" + (f"; listed but unused: {', '.join(unused)}" if unused else ""))

@@ -4,6 +4,7 @@
 // containers'), unknown pods, static pods, host projects, and label caching.
 #include "agent/identity/workload_identity.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -311,6 +312,69 @@ TEST_F(WorkloadIdentityTest, KernelThreadsAreTheKernelWorkload) {
           .labels;
   EXPECT_EQ(alone.workload, "kernel");
   EXPECT_EQ(alone.project, "linux");
+}
+
+// A fake root with a dpkg database in which `package` (of source `source`)
+// owns `exe`.
+void WriteDpkgRoot(const std::filesystem::path& root,
+                   const std::string& package, const std::string& source,
+                   const std::string& exe) {
+  std::filesystem::create_directories(root / "var/lib/dpkg/info");
+  std::ofstream(root / "var/lib/dpkg/status")
+      << "Package: " << package << "\nStatus: install ok installed\n"
+      << "Source: " << source << " (1.0-1)\n\n";
+  std::ofstream(root / "var/lib/dpkg/info" / (package + ":amd64.list"))
+      << "/.\n/usr\n"
+      << exe << "\n";
+}
+
+// A podman/docker container's executable is looked up in the container's
+// own dpkg database (/proc/<pid>/root/var/lib/dpkg), not the host's, which
+// may own the same path through another package. Without a database there
+// (distroless), the file name. Host cgroups keep using the host's index.
+TEST_F(WorkloadIdentityTest, ContainerProjectFromTheContainersOwnRoot) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / "wl-container-root";
+  fs::remove_all(dir);
+  const fs::path host = dir / "host";
+  const fs::path proc = dir / "proc";
+  WriteDpkgRoot(host, "openresty", "openresty", "/usr/sbin/nginx");
+  WriteDpkgRoot(proc / "101/root", "nginx-light", "nginx", "/usr/sbin/nginx");
+  fs::create_directories(proc / "202/root/app");  // no dpkg database
+  DpkgIndex host_index(host.string(), clock_);
+
+  WorkloadIdentityOptions o;
+  o.proc_root = proc.string();
+  o.dpkg = &host_index;
+  o.read_exe = [](uint32_t pid) -> std::optional<std::string> {
+    if (pid == 202) return std::string("/app/server");
+    return std::string("/usr/sbin/nginx");
+  };
+  WorkloadIdentifier id(&cache_, &ProjectMap::Shipped(), o);
+  const std::string podman_id(64, 'a');
+  const std::string docker_id(64, 'b');
+  Snapshot s;
+  s.cgroups = {Cg(1, "/libpod_parent/libpod-" + podman_id),
+               Cg(2, "/system.slice/docker-" + docker_id + ".scope"),
+               Cg(3, "/system.slice/openresty.service")};
+  uint32_t pids[] = {101, 202, 303};
+  for (size_t i = 0; i < 3; ++i) {
+    s.cgroups[i].live_processes = 1;
+    ProcessStats p;
+    p.pid = pids[i];
+    p.cgroup_id = s.cgroups[i].id;
+    s.processes.push_back(p);
+  }
+  id.Label(&s);
+  const WorkloadLabels& podman = s.cgroups[0].identity;
+  EXPECT_EQ(podman.kind, "container");
+  EXPECT_EQ(podman.container_id, podman_id);
+  EXPECT_EQ(podman.project, "nginx");
+  EXPECT_EQ(podman.pod_project, "nginx");
+  EXPECT_EQ(s.cgroups[1].identity.kind, "container");
+  EXPECT_EQ(s.cgroups[1].identity.project, "server");
+  EXPECT_EQ(s.cgroups[2].identity.project, "openresty");
+  EXPECT_EQ(host_index.stats().lookups, 1u);  // the host cgroup's only
 }
 
 TEST_F(WorkloadIdentityTest, HostileOrOddPathsAreCountedNotFatal) {
