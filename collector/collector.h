@@ -48,6 +48,26 @@ struct CollectorOptions {
   bool cost = true;
   std::string cost_config;
   std::string data_dir;
+
+  // Bounds under abuse (docs/collector.md#limits). gRPC 1.51 has no
+  // connection cap: idle and half-open connections are bounded by the
+  // handshake timeout and the idle timeout, and descriptors by
+  // RLIMIT_NOFILE (raised to its hard limit by main).
+  // Threads of the synchronous services (queries, health).
+  int max_threads = 64;
+  // Memory gRPC may hold for connections and calls; under pressure it
+  // refuses and cancels the largest users instead of growing.
+  size_t max_grpc_memory_bytes = 64u << 20;
+  // HTTP/2 streams one connection may have open.
+  int max_concurrent_streams = 100;
+  // Request metadata (headers) per call.
+  int max_metadata_bytes = 16 << 10;
+  // A connection must finish TLS (and the HTTP/2 preface) within this.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // A connection with no call for this long is closed.
+  absl::Duration max_connection_idle = absl::Minutes(5);
+  // /readyz connects to the gRPC listener and waits this long for an answer.
+  absl::Duration listener_probe_timeout = absl::Seconds(1);
 };
 
 class Collector {
@@ -80,6 +100,7 @@ class Collector {
   IngestCounters ingest_counters_;
   std::unique_ptr<IngestServiceImpl> ingest_;
   std::unique_ptr<QueryServiceImpl> query_;
+  std::shared_ptr<grpc::ServerCredentials> creds_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<CollectorMetrics> metrics_;
   HealthChecks health_;  // outlives exposer_, whose handlers read it

@@ -192,7 +192,9 @@ TEST(CollectorHealthTest, RealCollectorServesBothProbesOnItsMetricsPort) {
   EXPECT_EQ(live.body, "[+]ticker ok\nhealthz check passed\n");
   auto ready = HttpGet(port, "/readyz");
   EXPECT_EQ(ready.code, 200);
-  EXPECT_EQ(ready.body, "[+]grpc ok\n[+]store ok\nreadyz check passed\n");
+  EXPECT_EQ(ready.body,
+            "[+]grpc ok\n[+]store ok\n[+]grpc-listener ok\nreadyz check "
+            "passed\n");
   EXPECT_EQ(HttpGet(port, "/metrics").code, 200);
   (*c)->Shutdown();
   EXPECT_EQ(HttpGet(port, "/readyz").code, 0);  // nothing listens any more
