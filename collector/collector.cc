@@ -172,8 +172,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
         clock);
     c->health_.Add(HealthProbe::kReadiness, "grpc-listener",
                    [host = ProbeHost(o.listen_address), port = c->port_,
-                    tls = !o.insecure, timeout = o.listener_probe_timeout] {
-                     return ProbeListener(host, port, tls, timeout);
+                    timeout = o.listener_probe_timeout] {
+                     return ProbeListener(host, port, timeout);
                    });
     auto exposer = StartExposerWithHealth(o.metrics_address, &c->health_);
     if (!exposer.ok()) return exposer.status();
@@ -182,8 +182,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
         *c->state_, c->ingest_counters_, c->store_.get(),
         o.max_metric_namespaces, o.max_metric_workloads);
     c->exposer_->RegisterCollectable(c->metrics_);
-    c->exposer_->RegisterCollectable(
-        std::make_shared<SecurityMetrics>(c->query_.get()));
+    c->security_metrics_ = std::make_shared<SecurityMetrics>(c->query_.get());
+    c->exposer_->RegisterCollectable(c->security_metrics_);
   }
   if (o.tick_period > absl::ZeroDuration()) {
     c->ticker_ = std::thread([p = c.get()] { p->TickLoop(); });

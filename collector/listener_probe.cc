@@ -3,15 +3,20 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 namespace wattlens::collector {
@@ -31,50 +36,38 @@ class Fd {
   int fd_;
 };
 
-int RemainingMs(absl::Time deadline) {
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-  return ms < 0 ? 0 : static_cast<int>(ms);
-}
+constexpr char kListen[] = "0A";  // TCP_LISTEN in /proc/net/tcp
 
-absl::Status WaitFor(int fd, short events, absl::Time deadline,
-                     const char* what) {
-  pollfd p{fd, events, 0};
-  while (true) {
-    const int n = poll(&p, 1, RemainingMs(deadline));
-    if (n > 0) return absl::OkStatus();
-    if (n == 0) {
-      return absl::UnavailableError(absl::StrCat("no ", what, " in time"));
+// Connections waiting in the accept queue of the listening socket(s) on
+// `port`, summed over IPv4 and IPv6; nullopt when no such socket is found.
+std::optional<uint64_t> AcceptQueue(const std::string& proc_root, int port) {
+  std::optional<uint64_t> total;
+  for (const char* file : {"/net/tcp", "/net/tcp6"}) {
+    std::ifstream in(proc_root + file);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::vector<absl::string_view> f =
+          absl::StrSplit(line, ' ', absl::SkipEmpty());
+      // sl local_address rem_address st tx_queue:rx_queue ...
+      if (f.size() < 5 || f[3] != kListen) continue;
+      const size_t colon = f[1].rfind(':');
+      uint32_t local_port = 0;
+      if (colon == absl::string_view::npos ||
+          !absl::SimpleHexAtoi(f[1].substr(colon + 1), &local_port) ||
+          local_port != static_cast<uint32_t>(port)) {
+        continue;
+      }
+      const size_t q = f[4].find(':');
+      uint64_t rx = 0;
+      if (q == absl::string_view::npos ||
+          !absl::SimpleHexAtoi(f[4].substr(q + 1), &rx)) {
+        continue;
+      }
+      total = total.value_or(0) + rx;
     }
-    if (errno != EINTR) {
-      return absl::UnavailableError(absl::StrCat("poll: ", strerror(errno)));
-    }
   }
-}
-
-struct SslCtxDeleter {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-struct SslDeleter {
-  void operator()(SSL* s) const { SSL_free(s); }
-};
-
-// Sends a ClientHello; the ServerHello (or a close) is the answer.
-absl::Status StartTls(int fd) {
-  std::unique_ptr<SSL_CTX, SslCtxDeleter> ctx(SSL_CTX_new(TLS_client_method()));
-  if (!ctx) return absl::InternalError("SSL_CTX_new failed");
-  std::unique_ptr<SSL, SslDeleter> ssl(SSL_new(ctx.get()));
-  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) {
-    return absl::InternalError("SSL_new failed");
-  }
-  SSL_set_alpn_protos(ssl.get(),
-                      reinterpret_cast<const unsigned char*>("\x02h2"), 3);
-  SSL_set_connect_state(ssl.get());
-  const int rc = SSL_do_handshake(ssl.get());
-  const int err = SSL_get_error(ssl.get(), rc);
-  if (rc != 1 && err != SSL_ERROR_WANT_READ) {
-    return absl::UnavailableError("could not send a TLS ClientHello");
-  }
-  return absl::OkStatus();
+  return total;
 }
 
 }  // namespace
@@ -92,8 +85,9 @@ std::string ProbeHost(const std::string& listen_address) {
   return host;
 }
 
-absl::Status ProbeListener(const std::string& host, int port, bool tls,
-                           absl::Duration timeout) {
+absl::Status ProbeListener(const std::string& host, int port,
+                           absl::Duration timeout,
+                           const std::string& proc_root) {
   const absl::Time deadline = absl::Now() + timeout;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -106,21 +100,22 @@ absl::Status ProbeListener(const std::string& host, int port, bool tls,
         absl::StrCat("resolve ", host, ": ", gai_strerror(rc)));
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(ai, &freeaddrinfo);
+  const std::string where = absl::StrCat(host, " port ", port);
   Fd fd(socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot open a socket: ", strerror(errno)));
   }
-  const std::string where = absl::StrCat(host, " port ", port);
   if (connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
     if (errno != EINPROGRESS) {
       return absl::UnavailableError(
           absl::StrCat("connect to ", where, ": ", strerror(errno)));
     }
-    if (absl::Status st = WaitFor(fd.get(), POLLOUT, deadline, "connection");
-        !st.ok()) {
+    pollfd p{fd.get(), POLLOUT, 0};
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (poll(&p, 1, static_cast<int>(ms > 0 ? ms : 0)) <= 0) {
       return absl::UnavailableError(
-          absl::StrCat("connect to ", where, ": ", st.message()));
+          absl::StrCat("connect to ", where, ": no answer"));
     }
     int err = 0;
     socklen_t len = sizeof(err);
@@ -130,27 +125,20 @@ absl::Status ProbeListener(const std::string& host, int port, bool tls,
           absl::StrCat("connect to ", where, ": ", strerror(err)));
     }
   }
-  if (tls) {
-    if (absl::Status st = StartTls(fd.get()); !st.ok()) return st;
-  } else {
-    static constexpr char kPreface[] =
-        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-        "\x00\x00\x00\x04\x00\x00\x00\x00\x00";  // + an empty SETTINGS frame
-    const ssize_t n =
-        send(fd.get(), kPreface, sizeof(kPreface) - 1, MSG_NOSIGNAL);
-    if (n != static_cast<ssize_t>(sizeof(kPreface) - 1)) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write to ", where, ": ", strerror(errno)));
-    }
+  uint64_t queued = 0;
+  while (true) {
+    const std::optional<uint64_t> q = AcceptQueue(proc_root, port);
+    // No listening socket visible (another network namespace view): the
+    // completed connect is all the evidence there is.
+    if (!q.has_value() || *q == 0) return absl::OkStatus();
+    queued = *q;
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(10));  // the accept queue has no event
   }
-  if (absl::Status st = WaitFor(fd.get(), POLLIN, deadline, "answer");
-      !st.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "the gRPC listener on ", where, " accepted no connection within ",
-        absl::FormatDuration(timeout),
-        " (out of file descriptors? see the collector log)"));
-  }
-  return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "the gRPC listener on ", where, " is not accepting: ", queued,
+      " connections still queued after ", absl::FormatDuration(timeout),
+      " (out of file descriptors? see the collector log)"));
 }
 
 }  // namespace wattlens::collector
