@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "agent/agent.h"
+#include "agent/common/flag_checks.h"
 #include "agent/export/live_view.h"
 #include "agent/export/node_report.h"
 #include "agent/export/upload_health.h"
@@ -202,9 +203,38 @@ int main(int argc, char** argv) {
     return *rc;
   }
   absl::ParseCommandLine(argc, argv);
+  {
+    // gRPC targets with a scheme (dns:///, unix:) are left to gRPC.
+    const std::string collector = absl::GetFlag(FLAGS_collector);
+    const bool plain_collector = collector.find(':') != std::string::npos &&
+                                 collector.find("://") == std::string::npos &&
+                                 collector.rfind("unix:", 0) != 0 &&
+                                 collector.rfind("dns:", 0) != 0;
+    for (const absl::Status& st : {
+             wattlens::CheckLogLevel("log_level",
+                                     absl::GetFlag(FLAGS_log_level)),
+             wattlens::CheckHostPort(
+                 "metrics_address", absl::GetFlag(FLAGS_metrics_address), true),
+             plain_collector
+                 ? wattlens::CheckHostPort("collector", collector, true)
+                 : absl::OkStatus(),
+             wattlens::CheckRange("outbox_reports",
+                                  absl::GetFlag(FLAGS_outbox_reports), 1,
+                                  1'000'000),
+         }) {
+      if (!st.ok()) {
+        std::fprintf(stderr, "wattlens-agent: %s\n",
+                     std::string(st.message()).c_str());
+        return 2;
+      }
+    }
+  }
   // Logs go to stderr: stdout carries the live view.
   spdlog::set_default_logger(spdlog::stderr_color_mt("wattlens-agent"));
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
+  if (absl::Status st = wattlens::RaiseFileLimit(); !st.ok()) {
+    spdlog::warn("{}", std::string(st.message()));
+  }
 
   // Signals are taken by one thread with sigwait: no work in a handler.
   sigset_t sigs;

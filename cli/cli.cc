@@ -431,6 +431,9 @@ int RpcError(const grpc::Status& st, const std::string& server,
              std::ostream& err) {
   err << "wattlens: " << server << ": " << st.error_message() << " (code "
       << static_cast<int>(st.error_code()) << ")\n";
+  if (std::string why = transport::ExplainTlsFailure(st); !why.empty()) {
+    err << "wattlens: " << why << "\n";
+  }
   return 1;
 }
 

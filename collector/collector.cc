@@ -5,15 +5,63 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/prometheus_family.h"
 #include "collector/health_http.h"
+#include "collector/listener_probe.h"
 #include "collector/metrics.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "prometheus/exposer.h"
 #include "spdlog/spdlog.h"
 
 namespace wattlens::collector {
+namespace {
+
+// TLS failures and role refusals, read from their owners on each scrape.
+class SecurityMetrics final : public prometheus::Collectable {
+ public:
+  explicit SecurityMetrics(const QueryServiceImpl* query) : query_(query) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prom::Add;
+    using prom::Family;
+    const transport::TlsStats tls = transport::GetTlsStats();
+    std::vector<prometheus::MetricFamily> out;
+    auto reload = Family(
+        "wattlens_collector_tls_reload_errors_total",
+        "Changed TLS files refused (the previous material keeps serving), "
+        "by reason: unreadable, empty, bad_pem, key_mismatch, expired, "
+        "not_yet_valid, bad_ca.",
+        prometheus::MetricType::Counter);
+    for (const auto& [reason, n] : tls.reload_errors) {
+      Add(reload, {{"reason", reason}}, static_cast<double>(n));
+    }
+    out.push_back(std::move(reload));
+    auto handshake =
+        Family("wattlens_collector_tls_handshake_errors_total",
+               "TLS handshakes that failed, by reason (no_client_certificate, "
+               "certificate_verify_failed, certificate_expired, unknown_ca, "
+               "bad_certificate, not_tls, handshake_failure, other).",
+               prometheus::MetricType::Counter);
+    for (const auto& [reason, n] : tls.handshake_errors) {
+      Add(handshake, {{"reason", reason}}, static_cast<double>(n));
+    }
+    out.push_back(std::move(handshake));
+    auto role = Family("wattlens_collector_query_role_refusals_total",
+                       "Queries refused because the client certificate "
+                       "lacks the reader role.",
+                       prometheus::MetricType::Counter);
+    Add(role, {}, static_cast<double>(query_->role_refusals()));
+    out.push_back(std::move(role));
+    return out;
+  }
+
+ private:
+  const QueryServiceImpl* query_;
+};
+
+}  // namespace
 
 Collector::Collector(CollectorOptions options, const Clock& clock)
     : options_(std::move(options)), clock_(clock) {}
@@ -71,6 +119,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
     if (!tls.ok()) return tls.status();
     creds = *tls;
   }
+  c->creds_ = creds;
   c->ingest_ = std::make_unique<IngestServiceImpl>(
       *c->state_, c->store_.get(), ingest, c->ingest_counters_, clock);
   c->query_ = std::make_unique<QueryServiceImpl>(*c->state_, !o.insecure);
@@ -88,6 +137,24 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
   }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(o.listen_address, creds, &c->port_);
+  // Without a cap every synchronous call gets a thread: a reset flood
+  // creates them faster than they finish.
+  grpc::ResourceQuota quota("wattlens-collector");
+  quota.SetMaxThreads(o.max_threads);
+  quota.Resize(o.max_grpc_memory_bytes);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             o.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, o.max_metadata_bytes);
+  builder.AddChannelArgument(
+      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(o.handshake_timeout)));
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(o.max_connection_idle)));
+  // A second collector on the same port must fail, not share the port and
+  // split the agents between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(c->ingest_.get());
   builder.RegisterService(c->query_.get());
   // Reports between the limit and twice the limit reach the handler, which
@@ -117,6 +184,11 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
         {o.tick_period > absl::ZeroDuration() ? &c->ticks_ : nullptr,
          o.tick_period, &c->serving_, c->store_.get()},
         clock);
+    c->health_.Add(HealthProbe::kReadiness, "grpc-listener",
+                   [host = ProbeHost(o.listen_address), port = c->port_,
+                    timeout = o.listener_probe_timeout] {
+                     return ProbeListener(host, port, timeout);
+                   });
     auto exposer = StartExposerWithHealth(o.metrics_address, &c->health_);
     if (!exposer.ok()) return exposer.status();
     c->exposer_ = std::move(exposer).value();
@@ -125,16 +197,18 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(
         o.max_metric_namespaces, o.max_metric_workloads,
         c->remote_writer_.get());
     c->exposer_->RegisterCollectable(c->metrics_);
+    c->security_metrics_ = std::make_shared<SecurityMetrics>(c->query_.get());
+    c->exposer_->RegisterCollectable(c->security_metrics_);
   }
   if (c->remote_writer_) c->remote_writer_->Start();
   if (o.tick_period > absl::ZeroDuration()) {
     c->ticker_ = std::thread([p = c.get()] { p->TickLoop(); });
   }
-  spdlog::info("collector listening on port {} ({}){}{}", c->port_,
-               o.insecure ? "plaintext: --insecure" : "mTLS",
+  spdlog::info("collector listening on port {} ({}){}{}, metrics port {}",
+               c->port_, o.insecure ? "plaintext: --insecure" : "mTLS",
                c->store_ ? absl::StrCat(", store ", o.db_path)
                          : std::string(", no store"),
-               c->remote_writer_ ? ", remote write on" : "");
+               c->remote_writer_ ? ", remote write on" : "", c->metrics_port());
   return c;
 }
 

@@ -21,8 +21,9 @@
 #include "proto/transport/tls.h"
 
 namespace prometheus {
+class Collectable;
 class Exposer;
-}
+}  // namespace prometheus
 
 namespace wattlens::collector {
 
@@ -51,6 +52,28 @@ struct CollectorOptions {
   std::string data_dir;
   // Prometheus remote write of the cluster-wide series (url empty: off).
   remote_write::RemoteWriteOptions remote_write;
+
+  // Bounds under abuse (docs/collector.md#limits). gRPC 1.51 has no
+  // connection cap: idle and half-open connections are bounded by the
+  // handshake timeout and the idle timeout, and descriptors by
+  // RLIMIT_NOFILE (raised to its hard limit by main).
+  // Threads of the synchronous services (queries, health).
+  int max_threads = 64;
+  // gRPC's resource quota for its buffers and calls. In gRPC 1.51 it slows
+  // a rapid-reset flood (5 s: +31 MiB instead of +328 MiB) but does not
+  // bound it (60 s: +1.4 GiB); see docs/collector.md#limits.
+  size_t max_grpc_memory_bytes = 64u << 20;
+  // HTTP/2 streams one connection may have open.
+  int max_concurrent_streams = 100;
+  // Request metadata (headers) per call.
+  int max_metadata_bytes = 16 << 10;
+  // A connection must finish TLS (and the HTTP/2 preface) within this.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // A connection with no call for this long is closed.
+  absl::Duration max_connection_idle = absl::Minutes(5);
+  // /readyz connects to the gRPC listener and waits this long for the
+  // connection to be accepted.
+  absl::Duration listener_probe_timeout = absl::Seconds(1);
 };
 
 class Collector {
@@ -86,8 +109,11 @@ class Collector {
   std::unique_ptr<IngestServiceImpl> ingest_;
   std::unique_ptr<QueryServiceImpl> query_;
   std::unique_ptr<remote_write::RemoteWriter> remote_writer_;
+  std::shared_ptr<grpc::ServerCredentials> creds_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<CollectorMetrics> metrics_;
+  // The exposer keeps only weak references to what it serves.
+  std::shared_ptr<prometheus::Collectable> security_metrics_;
   HealthChecks health_;  // outlives exposer_, whose handlers read it
   std::atomic<uint64_t> ticks_{0};
   std::atomic<bool> serving_{false};

@@ -2,6 +2,7 @@
 // collector_core.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -15,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "agent/common/clock.h"
+#include "agent/common/flag_checks.h"
 #include "collector/collector.h"
 #include "common/version/daemon_flags.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -50,7 +52,8 @@ ABSL_FLAG(absl::Duration, stale_ttl, absl::Seconds(30),
 ABSL_FLAG(absl::Duration, gone_ttl, absl::Minutes(5),
           "A node silent this long is GONE.");
 ABSL_FLAG(uint32_t, max_report_bytes, 4u << 20,
-          "Larger reports are refused (INVALID_ARGUMENT) and counted.");
+          "Larger reports are refused (INVALID_ARGUMENT) and counted "
+          "(4 KiB to 256 MiB).");
 ABSL_FLAG(uint32_t, max_workloads, 10000,
           "Reports with more workloads are refused and counted.");
 ABSL_FLAG(std::string, cost_config, "",
@@ -133,8 +136,38 @@ int main(int argc, char** argv) {
     return *rc;
   }
   absl::ParseCommandLine(argc, argv);
+  // A value that would wrap, be reinterpreted or silence the logs is
+  // refused before anything starts.
+  for (const absl::Status& st : {
+           wattlens::CheckLogLevel("log_level", absl::GetFlag(FLAGS_log_level)),
+           wattlens::CheckHostPort("listen_address",
+                                   absl::GetFlag(FLAGS_listen_address), false),
+           wattlens::CheckHostPort("metrics_address",
+                                   absl::GetFlag(FLAGS_metrics_address), true),
+           wattlens::CheckRange("max_report_bytes",
+                                absl::GetFlag(FLAGS_max_report_bytes), 4096,
+                                256u << 20),
+           wattlens::CheckRange("max_workloads",
+                                absl::GetFlag(FLAGS_max_workloads), 1,
+                                1'000'000),
+           wattlens::CheckRange("max_metric_workloads",
+                                absl::GetFlag(FLAGS_max_metric_workloads), 1,
+                                100'000),
+       }) {
+    if (!st.ok()) {
+      std::fprintf(stderr, "wattlens-collector: %s\n",
+                   std::string(st.message()).c_str());
+      return 2;
+    }
+  }
   spdlog::set_default_logger(spdlog::stderr_color_mt("wattlens-collector"));
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
+  uint64_t nofile = 0;
+  if (absl::Status st = wattlens::RaiseFileLimit(&nofile); !st.ok()) {
+    spdlog::warn("{}", std::string(st.message()));
+  } else {
+    spdlog::info("open-file limit {}", nofile);
+  }
 
   // Signals are taken synchronously by this thread; block them before any
   // other thread starts so they inherit the mask.
@@ -151,8 +184,9 @@ int main(int argc, char** argv) {
   o.tls.cert = absl::GetFlag(FLAGS_tls_cert_file);
   o.tls.key = absl::GetFlag(FLAGS_tls_key_file);
   o.tls.ca = absl::GetFlag(FLAGS_tls_ca_file);
-  o.tls.refresh_seconds = static_cast<unsigned>(std::max<int64_t>(
-      1, absl::ToInt64Seconds(absl::GetFlag(FLAGS_tls_reload_interval))));
+  o.tls.refresh_seconds = static_cast<unsigned>(std::clamp<int64_t>(
+      absl::ToInt64Seconds(absl::GetFlag(FLAGS_tls_reload_interval)), 1,
+      86400));
   o.reflection = absl::GetFlag(FLAGS_reflection);
   o.db_path = absl::GetFlag(FLAGS_db);
   o.db_sync_full = absl::GetFlag(FLAGS_db_sync_full);

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "proto/transport/tls.h"
 
@@ -12,9 +13,17 @@ using google::protobuf::util::TimeUtil;
 grpc::Status QueryServiceImpl::Authorize(grpc::ServerContext* ctx) const {
   if (!require_client_cert_) return grpc::Status::OK;
   auto auth = ctx->auth_context();
-  if (!auth || transport::PeerIdentities(*auth).empty()) {
+  if (!auth || !auth->IsPeerAuthenticated()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "a verified client certificate is required");
+  }
+  if (transport::RoleOf(*auth) != transport::PeerRole::kReader) {
+    role_refusals_.fetch_add(1);
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("queries need a reader certificate (URI SAN ",
+                     transport::kReaderRoleUri,
+                     "); this client certificate is not one"));
   }
   return grpc::Status::OK;
 }

@@ -3,6 +3,7 @@
 #include <CivetServer.h>
 #include <civetweb.h>
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <utility>
@@ -104,14 +105,26 @@ int Handle(mg_connection* conn, void* cbdata) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartExposerWithHealth(
-    const std::string& address, const HealthChecks* checks) {
+    const std::string& address, const HealthChecks* checks,
+    const HttpServingOptions& serving) {
   CivetCallbacks callbacks;  // its constructor zeroes every callback
   callbacks.init_context = &OnInitContext;
   g_new_context = nullptr;
   std::unique_ptr<prometheus::Exposer> exposer;
   // prometheus-cpp (civetweb) throws on bind failure: converted here.
   try {
-    exposer = std::make_unique<prometheus::Exposer>(address, 2, &callbacks);
+    // The same options prometheus-cpp sets for (address, threads), plus the
+    // request timeout: a client that has not sent its whole request by then
+    // is disconnected and its worker freed.
+    std::vector<std::string> options = {
+        "listening_ports",
+        address,
+        "num_threads",
+        absl::StrCat(std::max(2, serving.workers)),
+        "request_timeout_ms",
+        absl::StrCat(absl::ToInt64Milliseconds(serving.request_timeout))};
+    exposer =
+        std::make_unique<prometheus::Exposer>(std::move(options), &callbacks);
   } catch (const std::exception& e) {
     g_new_context = nullptr;
     return absl::UnavailableError(

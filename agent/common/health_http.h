@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/common/clock.h"
 
 namespace prometheus {
@@ -75,10 +76,21 @@ class ProgressCheck {
   int64_t last_change_ns_ ABSL_GUARDED_BY(mu_);
 };
 
+// How the HTTP server holds up against slow clients. civetweb gives each
+// connection a worker thread until its request is read, so a slow client
+// (slowloris) holds a worker for up to `request_timeout`; probes are served
+// promptly as long as fewer slow connections are open than workers. Idle
+// workers cost a blocked thread each (stack pages are touched lazily).
+struct HttpServingOptions {
+  int workers = 600;
+  absl::Duration request_timeout = absl::Seconds(2);
+};
+
 // Starts a prometheus-cpp Exposer on `address` ("host:port"; port 0 picks a
 // free one) that also answers GET/HEAD /healthz and /readyz from `checks`.
 // `checks` must outlive the returned exposer (destroy the exposer first).
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartExposerWithHealth(
-    const std::string& address, const HealthChecks* checks);
+    const std::string& address, const HealthChecks* checks,
+    const HttpServingOptions& serving = {});
 
 }  // namespace wattlens

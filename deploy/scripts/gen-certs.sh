@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# mTLS material for clusters without cert-manager: a CA, a collector server certificate and an agent
-# client certificate (ECDSA P-256), written as the Secrets the manifests mount:
+# mTLS material for clusters without cert-manager: a CA, a collector server certificate, an agent
+# client certificate and a reader (CLI) client certificate (ECDSA P-256), the first two written as
+# the Secrets the manifests mount:
 #   wattlens-collector-tls, wattlens-agent-tls (tls.crt, tls.key, ca.crt) in namespace wattlens.
 # The CA key stays in the output directory, off the cluster; keep it safe to renew leaves.
 #
@@ -17,7 +18,7 @@ while [ $# -gt 0 ]; do
     -d) days=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
     --apply) apply=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "gen-certs.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +47,9 @@ svc=wattlens-collector
 leaf wattlens-collector serverAuth \
   "DNS:$svc,DNS:$svc.$ns,DNS:$svc.$ns.svc,DNS:$svc.$ns.svc.cluster.local"
 leaf wattlens-agent clientAuth "URI:spiffe://wattlens/agent"
+# The `wattlens` CLI's certificate: may query, never upload (the collector tells the two roles
+# apart by these URIs). It stays in DIR, not in the cluster: wattlens --tls-cert-file DIR/wattlens-reader.crt ...
+leaf wattlens-reader clientAuth "URI:spiffe://wattlens/reader"
 
 b64() { base64 -w0 <"$1"; }
 secret() {  # secret-name file-prefix

@@ -24,20 +24,28 @@ namespace wattlens::testing {
 
 // Writes <dir>/ca.crt + ca.key (CN=<ca_cn>) and, for each name, <name>.crt
 // and <name>.key signed by it (CN and DNS SAN = name), with the openssl CLI.
+// A name may end in ":reader" (URI SAN spiffe://wattlens/reader) or ":none"
+// (no role URI); otherwise the certificate has the agent role (URI SAN
+// spiffe://wattlens/agent). Files are named without the suffix.
 // Returns whether it worked.
 inline bool MakeTestCertificates(const std::string& dir,
                                  const std::string& ca_cn,
                                  const std::vector<std::string>& names) {
   std::string list;
-  for (const std::string& n : names) list += n + " ";
+  for (const std::string& n : names) {
+    list += n.find(':') == std::string::npos ? n + ":agent " : n + " ";
+  }
   const std::string script =
       "set -e; cd " + dir +
       "; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
       "-nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=" +
-      ca_cn + " 2>/dev/null; for n in " + list +
-      "; do openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      ca_cn + " 2>/dev/null; for nr in " + list +
+      "; do n=${nr%%:*}; r=${nr#*:}; "
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
       "-nodes -keyout $n.key -out $n.csr -subj /CN=$n 2>/dev/null; "
-      "printf 'subjectAltName=DNS:%s\\n' $n > $n.ext; "
+      "san=DNS:$n; if [ $r != none ]; then "
+      "san=$san,URI:spiffe://wattlens/$r; fi; "
+      "printf 'subjectAltName=%s\\n' $san > $n.ext; "
       "openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key "
       "-CAcreateserial -out $n.crt -days 2 -extfile $n.ext 2>/dev/null; "
       "done";

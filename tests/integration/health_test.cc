@@ -2,13 +2,20 @@
 // while its components are healthy and 503, naming the component, when one
 // is not. Checks are driven with a FakeClock and real components; the HTTP
 // side is the real server on 127.0.0.1:0.
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agent/common/flag_checks.h"
 #include "agent/common/health_http.h"
 #include "agent/export/agent_health.h"
 #include "agent/export/upload_health.h"
@@ -16,8 +23,10 @@
 #include "collector/health_http.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prometheus/exposer.h"
 #include "tests/http_get.h"
 #include "tests/integration/cluster_harness.h"
+#include "tests/integration/h2_attacker.h"
 
 namespace wattlens {
 namespace {
@@ -192,12 +201,103 @@ TEST(CollectorHealthTest, RealCollectorServesBothProbesOnItsMetricsPort) {
   EXPECT_EQ(live.body, "[+]ticker ok\nhealthz check passed\n");
   auto ready = HttpGet(port, "/readyz");
   EXPECT_EQ(ready.code, 200);
-  EXPECT_EQ(ready.body, "[+]grpc ok\n[+]store ok\nreadyz check passed\n");
+  EXPECT_EQ(ready.body,
+            "[+]grpc ok\n[+]store ok\n[+]grpc-listener ok\nreadyz check "
+            "passed\n");
   EXPECT_EQ(HttpGet(port, "/metrics").code, 200);
   (*c)->Shutdown();
   EXPECT_EQ(HttpGet(port, "/readyz").code, 0);  // nothing listens any more
   c->reset();
   std::filesystem::remove_all(dir);
+}
+
+// GET `path` with a deadline on the whole exchange; 0 when it is missed.
+int TimedGet(int port, const std::string& path, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  const int fd = testing::DialLoopback(port);
+  if (fd < 0) return 0;
+  const std::string req = absl::StrCat(
+      "GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return 0;
+  }
+  std::string raw;
+  char buf[4096];
+  while (true) {
+    pollfd p{fd, POLLIN, 0};
+    const int ms =
+        static_cast<int>(absl::ToInt64Milliseconds(end - absl::Now()));
+    if (ms <= 0 || poll(&p, 1, ms) <= 0) break;
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12) return 0;
+  return std::stoi(raw.substr(9, 3));
+}
+
+TEST(HealthHttpTest, SlowClientsDoNotStarveTheProbes) {
+  // WATTLENS_SLOWLORIS_CONNECTIONS (default 200) connections that send a
+  // request line and then one header byte at a time, reconnecting when cut.
+  const char* env = std::getenv("WATTLENS_SLOWLORIS_CONNECTIONS");
+  const int n = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 200;
+  ASSERT_TRUE(RaiseFileLimit().ok());  // both ends live in this process
+  HealthChecks checks;
+  checks.Add(HealthProbe::kLiveness, "always", [] { return absl::OkStatus(); });
+  auto exposer = StartExposerWithHealth("127.0.0.1:0", &checks);
+  ASSERT_TRUE(exposer.ok()) << exposer.status();
+  const int port = (*exposer)->GetListeningPorts().front();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> reopened{0};
+  std::thread slow([&] {
+    std::vector<int> fds(n, -1);
+    const std::string line = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    while (!stop) {
+      for (int& fd : fds) {
+        if (fd >= 0 && send(fd, "X", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+          continue;
+        }
+        if (fd >= 0) {
+          close(fd);
+          ++reopened;
+        }
+        fd = testing::DialLoopback(port);
+        if (fd >= 0) {
+          send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(300));  // the trickle's pace
+    }
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);
+    }
+  });
+  absl::SleepFor(absl::Seconds(1));  // let every slow connection open
+  int probes = 0, answered = 0;
+  absl::Duration worst;
+  for (absl::Time end = absl::Now() + absl::Seconds(6); absl::Now() < end;) {
+    const absl::Time t0 = absl::Now();
+    const int code = TimedGet(port, "/healthz", absl::Seconds(1));
+    const absl::Duration took = absl::Now() - t0;
+    worst = std::max(worst, took);
+    ++probes;
+    if (code == 200) ++answered;
+    absl::SleepFor(absl::Milliseconds(100));  // probe period
+  }
+  stop = true;
+  slow.join();
+  std::printf(
+      "slowloris: %d slow connections (%d cut by the request timeout "
+      "and reopened); /healthz answered within 1 s %d/%d, worst %s\n",
+      n, reopened.load(), answered, probes,
+      absl::FormatDuration(worst).c_str());
+  EXPECT_EQ(answered, probes);
+  // The request timeout cuts slow clients (their workers are freed).
+  EXPECT_GT(reopened.load(), 0);
 }
 
 }  // namespace

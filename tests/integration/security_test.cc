@@ -1,7 +1,8 @@
 // Hostile peers against an mTLS collector: a report for another node's
 // identity, no client certificate, malformed and oversized reports are each
 // refused with a clear status and counted, while an honest agent keeps being
-// served. Certificates are made with the openssl CLI in a temp dir.
+// served; agent and reader roles are kept apart. Certificates are made with
+// the openssl CLI in a temp dir.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -32,8 +33,9 @@ class SecurityTest : public ::testing::Test {
     dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
                                      absl::StrCat("wattlens-tls-", getpid()));
     std::filesystem::create_directories(*dir_);
-    ASSERT_TRUE(MakeTestCertificates(dir_->string(), "wattlens-test-ca",
-                                     {"collector", "node-a", "cli"}));
+    ASSERT_TRUE(MakeTestCertificates(
+        dir_->string(), "wattlens-test-ca",
+        {"collector:none", "node-a", "cli:reader", "norole:none"}));
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
@@ -127,10 +129,11 @@ TEST_F(SecurityTest, HostilePeersRefusedAndCountedHonestAgentServed) {
   EXPECT_NE(st.error_message().find("node-b"), std::string::npos);
   EXPECT_EQ(Rejected(RejectReason::kIdentityMismatch), 1u);
 
-  // No client certificate at all.
+  // No client certificate at all: the TLS layer refuses it, so no stream
+  // (and no handler) ever exists for it.
   st = SendOnce("", *a.Build());
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(Rejected(RejectReason::kNoClientCertificate), 1u);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Rejected(RejectReason::kNoClientCertificate), 0u);
 
   // Malformed workloads (one without a cgroup path; a negative-looking,
   // wrapped counter where errors exceed calls) are left out and counted; the
@@ -181,7 +184,7 @@ TEST_F(SecurityTest, HostilePeersRefusedAndCountedHonestAgentServed) {
   grpc::ClientContext qctx;
   wattlens::v1::ListNodesResponse nodes;
   EXPECT_EQ(qstub->ListNodes(&qctx, {}, &nodes).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+            grpc::StatusCode::UNAVAILABLE);
   std::ostringstream out, err;
   const int rc = cli::RunCli(
       {"--server", target_, "--tls-ca-file", F("ca.crt"), "--tls-cert-file",
@@ -196,6 +199,61 @@ TEST_F(SecurityTest, HostilePeersRefusedAndCountedHonestAgentServed) {
             std::string::npos);
 }
 
+TEST_F(SecurityTest, AgentsOnlyUploadReadersOnlyQuery) {
+  // The CLI's (reader) certificate cannot report, not even as the node its
+  // certificate names.
+  FakeAgent cli("cli", clock_, 3);
+  cli.Step();
+  grpc::Status st = SendOnce("cli", *cli.Build());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // A certificate without a role cannot either.
+  FakeAgent norole("norole", clock_, 4);
+  norole.Step();
+  st = SendOnce("norole", *norole.Build());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Rejected(RejectReason::kNoClientCertificate), 2u);
+  EXPECT_EQ(collector_->state().ListNodes().nodes_size(), 0);
+
+  // An agent's certificate cannot read the cluster; nor can a role-less one;
+  // the reader can.
+  auto list = [&](const std::string& identity) {
+    auto stub = wattlens::v1::QueryService::NewStub(Channel(identity));
+    grpc::ClientContext ctx;
+    wattlens::v1::ListNodesResponse nodes;
+    return stub->ListNodes(&ctx, {}, &nodes);
+  };
+  st = list("node-a");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(st.error_message().find("reader"), std::string::npos);
+  EXPECT_EQ(list("norole").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(list("cli").ok());
+  wattlens::v1::GetUsageRequest req;
+  req.set_group_by(wattlens::v1::GROUP_BY_NODE);
+  auto stub = wattlens::v1::QueryService::NewStub(Channel("node-a"));
+  grpc::ClientContext ctx;
+  wattlens::v1::GetUsageResponse usage;
+  EXPECT_EQ(stub->GetUsage(&ctx, req, &usage).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(SecurityTest, CliNamesTheTlsFailure) {
+  // A CLI certificate from another CA: the collector refuses the handshake;
+  // the user is told why instead of "Socket closed".
+  const auto other = *dir_ / "other";
+  std::filesystem::create_directories(other);
+  ASSERT_TRUE(MakeTestCertificates(other.string(), "other-ca", {"cli:reader"}));
+  std::ostringstream out, err;
+  const int rc =
+      cli::RunCli({"--server", target_, "--tls-ca-file", F("ca.crt"),
+                   "--tls-cert-file", (other / "cli.crt").string(),
+                   "--tls-key-file", (other / "cli.key").string(),
+                   "--tls-server-name", "collector", "status", "--timeout=5s"},
+                  out, err);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(err.str().find("TLS"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("certificate"), std::string::npos) << err.str();
+}
+
 TEST_F(SecurityTest, PlaintextClientCannotTalkToTlsCollector) {
   auto stub = wattlens::v1::QueryService::NewStub(
       grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
@@ -204,6 +262,20 @@ TEST_F(SecurityTest, PlaintextClientCannotTalkToTlsCollector) {
   wattlens::v1::ListNodesResponse nodes;
   EXPECT_EQ(stub->ListNodes(&ctx, {}, &nodes).error_code(),
             grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(ListenerTest, SecondCollectorOnTheSamePortFailsToStart) {
+  collector::CollectorOptions o;
+  o.listen_address = "127.0.0.1:0";
+  o.metrics_address = "";
+  o.insecure = true;
+  o.tick_period = absl::ZeroDuration();
+  FakeClock clock(1'000'000'000'000);
+  auto first = collector::Collector::Start(o, clock);
+  ASSERT_TRUE(first.ok()) << first.status();
+  o.listen_address = absl::StrCat("127.0.0.1:", (*first)->port());
+  auto second = collector::Collector::Start(o, clock);
+  EXPECT_FALSE(second.ok()) << "two collectors share port " << (*first)->port();
 }
 
 }  // namespace
