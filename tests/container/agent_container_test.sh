@@ -90,7 +90,7 @@ cp "$tmp/certs/ca.crt" "$tmp/secret-collector/ca.crt"
   cd "$tmp/certs" &&
   openssl ecparam -name prime256v1 -genkey -noout -out node.key &&
   openssl req -new -key node.key -subj "/CN=$node" -out node.csr &&
-  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:%s\n' \
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:%s,URI:spiffe://wattlens/agent\n' \
     "$node" > node.ext &&
   openssl x509 -req -in node.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 1 \
     -extfile node.ext -out node.crt 2> /dev/null
@@ -291,7 +291,7 @@ curl -s "http://127.0.0.1:$agent_metrics/readyz" | sed 's/^/  readyz: /'
 check "agent /readyz 200 (snapshot, sources, collector acknowledged a report over mTLS)" $rc
 cli() {
   "$bin/wattlens" --server="127.0.0.1:$col_grpc" --tls-ca-file="$tmp/certs/ca.crt" \
-    --tls-cert-file="$tmp/certs/node.crt" --tls-key-file="$tmp/certs/node.key" \
+    --tls-cert-file="$tmp/certs/wattlens-reader.crt" --tls-key-file="$tmp/certs/wattlens-reader.key" \
     --tls-server-name=wattlens-collector.wattlens.svc "$@"
 }
 collector_has_nginx() {
