@@ -46,7 +46,8 @@ top flags (projects takes the same; it groups by project, sorts by cost):
   --group-by=node|namespace|workload|pod|container|project|cgroup (workload)
   --sort-by=cpu|energy|network|syscalls|cost|carbon|name (cpu)   --reverse
   --show=usage|cost|carbon|all (usage): column sets; cost = money by
-         resource, carbon = kWh and g CO2e (operational, embodied, SCI)
+         resource, carbon = kWh and g CO2e (operational, embodied, SCI
+         per accepted connection, else per hour)
   --share-idle   share each node's idle cost among its workloads
   -n, --namespace=NS ("-" = host workloads)   -A, --all-namespaces
   --node=NAME   --project=NAME   --limit=N   --no-headers
@@ -326,7 +327,7 @@ int Top(const Args& a, wattlens::v1::QueryService::Stub& stub,
   }
   if (carbon_cols) {
     for (const char* h : {"ENERGY(kWh)", "FACILITY(kWh)", "CO2e(g)",
-                          "OPERATIONAL(g)", "EMBODIED(g)", "SCI(g)"}) {
+                          "OPERATIONAL(g)", "EMBODIED(g)", "SCI(g/unit)"}) {
       header.push_back(h);
     }
   }
