@@ -209,7 +209,8 @@ TEST_F(ClusterStateTest, EnergyProvenancePassesIntoEveryRow) {
   EXPECT_EQ(by_workload->total().energy_provenance().basis(),
             wattlens::v1::ENERGY_BASIS_MIXED);
   // And each node's own, in ListNodes.
-  for (const auto& n : state_.ListNodes().nodes()) {
+  const wattlens::v1::ListNodesResponse nodes = state_.ListNodes();
+  for (const auto& n : nodes.nodes()) {
     EXPECT_EQ(n.energy_provenance().basis(),
               n.node_name() == "n1" ? wattlens::v1::ENERGY_BASIS_MODELLED
                                     : wattlens::v1::ENERGY_BASIS_MEASURED);
