@@ -435,7 +435,16 @@ void Agent::CreatePower() {
   // Measured CPU time may exceed an interval's capacity by the harvest's
   // lag (see DrainOnce); the model must not clamp that energy away.
   pc.probe.model.max_utilisation = 2.0;
+  pc.probe.keep_fallbacks = true;
+  // Tests force a dead meter on to show it is rejected (docs/power.md).
+  if (const char* dead = getenv("WATTLENS_TEST_DEAD_PERF_POWER")) {
+    deps.dead_perf_power_for_test = std::string(dead) == "1";
+  }
   power_sources_ = power::ProbePowerSources(deps, pc.probe);
+  power::MeterCheckConfig check;
+  check.cpus = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  power_guard_ = std::make_unique<power::MeterGuard>(
+      power::GuardProbedSources(power_sources_, check));
   power_baseline_ =
       std::make_unique<power::IdleBaselineEstimator>(clock_, pc.baseline);
   if (pc.attribution.node_allocatable_millicores == 0) {
@@ -444,7 +453,7 @@ void Agent::CreatePower() {
     if (online > 0) pc.attribution.node_allocatable_millicores = online * 1000;
   }
   energy_ = std::make_unique<EnergyState>(pc.attribution);
-  if (!power_sources_.cpu) {
+  if (!power_guard_->current()) {
     for (const auto& a : power_sources_.attempts) {
       absl::StrAppend(&power_meter_error_,
                       power_meter_error_.empty() ? "" : "; ", a.source, ": ",
@@ -453,9 +462,16 @@ void Agent::CreatePower() {
     spdlog::error("power: no CPU energy source: {}", power_meter_error_);
     return;
   }
-  energy_method_.push_back({"source", std::string(power_sources_.cpu->name())});
-  if (auto* model =
-          dynamic_cast<const power::ModelSource*>(power_sources_.cpu.get())) {
+  DescribeEnergyMethod();
+}
+
+void Agent::DescribeEnergyMethod() {
+  const power::PowerSource* cpu = power_guard_->current();
+  energy_method_of_ = cpu;
+  energy_method_.clear();
+  if (!cpu) return;
+  energy_method_.push_back({"source", std::string(cpu->name())});
+  if (auto* model = dynamic_cast<const power::ModelSource*>(cpu)) {
     for (auto& kv : model->coefficients().Describe()) {
       energy_method_.push_back(std::move(kv));
     }
@@ -471,8 +487,9 @@ std::vector<ZoneEnergy> Agent::SamplePower(PowerInterval* frequency) {
   std::vector<ZoneEnergy> zones;
   if (!energy_) return zones;
   if (power_program_) *frequency = power_program_->Sample();
-  if (!power_sources_.cpu) return zones;
-  absl::StatusOr<power::PowerSample> sample = power_sources_.cpu->Sample();
+  if (!power_guard_) return zones;
+  absl::StatusOr<power::PowerSample> sample = power_guard_->Sample(power_load_);
+  if (power_guard_->current() != energy_method_of_) DescribeEnergyMethod();
   if (!sample.ok()) {
     spdlog::warn("power: {}", sample.status().ToString());
     return zones;
@@ -545,8 +562,19 @@ absl::Status Agent::AttributeEnergy(const std::vector<ZoneEnergy>& zones,
   e.cpu_idle_ns = frequency.idle_ns_total;
   e.cpu_idle_entries = frequency.idle_entries_total;
   e.method = energy_method_;
+  const power::PowerSource* meter =
+      power_guard_ ? power_guard_->current() : nullptr;
+  e.power_source = meter ? std::string(meter->name()) : "";
+  e.power_measured = power_guard_ && power_guard_->measured();
+  e.power_rejected.clear();
+  if (power_guard_) {
+    for (const power::RejectedSource& r : power_guard_->rejected()) {
+      e.power_rejected.push_back(
+          {r.source, std::string(power::SourceRejectReasonName(r.reason)),
+           r.detail});
+    }
+  }
   AgentSelfStats& self = snapshot->self;
-  const power::PowerSource* meter = power_sources_.cpu.get();
   self.sources.push_back(
       {"power",
        meter != nullptr && meter->health() == power::SourceHealth::kHealthy,
@@ -748,6 +776,7 @@ absl::Status Agent::DrainOnce() {
       const uint64_t used =
           energy_->LimitToCapacity(static_cast<uint64_t>(capacity), lag);
       power_utilisation_->Set(used / capacity, interval);
+      power_load_ = {interval, used};
     }
     PowerInterval frequency;
     std::vector<ZoneEnergy> zones = SamplePower(&frequency);

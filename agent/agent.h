@@ -164,6 +164,8 @@ class Agent {
   AgentSelfStats CollectSelfStats(size_t syscall_entries, size_t oncpu_entries,
                                   size_t net_entries);
   void CreatePower();
+  // energy_method_ for the CPU source the guard uses now.
+  void DescribeEnergyMethod();
   absl::Status CreateIdentity();
   // cidrs_ from cidr_inputs_, logged.
   void DetectClusterCidrs();
@@ -193,9 +195,13 @@ class Agent {
   // the idle baseline for metered zones and the attribution state; all
   // used by the drain thread only.
   std::unique_ptr<PowerProgram> power_program_;
-  std::string power_error_;        // the BPF program's
-  std::string power_meter_error_;  // no CPU energy source at all
-  power::ProbeResult power_sources_;
+  std::string power_error_;           // the BPF program's
+  std::string power_meter_error_;     // no CPU energy source at all
+  power::ProbeResult power_sources_;  // the GPU; CPU sources are the guard's
+  // The CPU sources, believed only while they behave (docs/power.md).
+  std::unique_ptr<power::MeterGuard> power_guard_;
+  power::IntervalLoad power_load_;  // CPU time measured in this interval
+  const power::PowerSource* energy_method_of_ = nullptr;
   class MeasuredUtilisation;
   std::shared_ptr<MeasuredUtilisation> power_utilisation_;
   int64_t power_last_ns_ = 0;

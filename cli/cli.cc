@@ -175,7 +175,8 @@ std::unique_ptr<CLI::App> BuildApp(Flags& f, ChoiceMap* choices) {
     choice(
         sub->add_option("--show", f.show,
                         "Column set: usage; cost = money by resource; "
-                        "carbon = kWh and g CO2e (default " +
+                        "carbon = kWh and g CO2e, SCI per accepted "
+                        "connection, else per hour (default " +
                             std::string(projects ? "projects" : "usage") + ")"),
         {"usage", "cost", "carbon", "all", "projects"});
     sub->add_flag("--share-idle", f.share_idle,

@@ -241,7 +241,7 @@ void RenderUsageTable(const v1::GetUsageRequest& req,
   }
   if (carbon_cols) {
     for (const char* h : {"ENERGY(kWh)", "FACILITY(kWh)", "CO2e(g)",
-                          "OPERATIONAL(g)", "EMBODIED(g)", "SCI(g)"}) {
+                          "OPERATIONAL(g)", "EMBODIED(g)", "SCI(g/unit)"}) {
       header.push_back(h);
     }
   }

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
@@ -166,6 +167,72 @@ std::pair<std::string, wattlens::v1::UsageKey> RowKey(
     }
   }
   return {std::move(key), std::move(k)};
+}
+
+// What the collector keeps of a node's provenance: a few sources and
+// rejects with bounded strings, so a peer cannot grow every usage row.
+wattlens::v1::EnergyProvenance BoundedProvenance(
+    const wattlens::v1::EnergyProvenance& in) {
+  constexpr int kMaxEntries = 16;
+  constexpr size_t kMaxChars = 256;
+  auto cut = [](const std::string& s) { return s.substr(0, kMaxChars); };
+  wattlens::v1::EnergyProvenance out;
+  out.set_basis(in.basis());
+  for (int i = 0; i < in.sources_size() && i < kMaxEntries; ++i) {
+    out.add_sources(cut(in.sources(i)));
+  }
+  for (int i = 0; i < in.rejected_size() && i < kMaxEntries; ++i) {
+    auto* r = out.add_rejected();
+    r->set_source(cut(in.rejected(i).source()));
+    r->set_reason(cut(in.rejected(i).reason()));
+    r->set_detail(cut(in.rejected(i).detail()));
+  }
+  return out;
+}
+
+// A row's provenance from the nodes it sums: measured or modelled when they
+// all agree, else mixed; the nodes' sources; and their rejected sources
+// other than absent ones, one entry per (source, reason) naming the node,
+// or how many nodes when several, so a row stays small on a large cluster.
+// Nodes from before provenance was reported add nothing.
+void FillProvenance(
+    const absl::btree_set<std::string>& nodes,
+    const absl::flat_hash_map<std::string, wattlens::v1::EnergyProvenance>&
+        by_node,
+    wattlens::v1::EnergyProvenance* out) {
+  absl::btree_set<std::string> sources;
+  absl::btree_map<std::pair<std::string, std::string>,
+                  std::pair<wattlens::v1::RejectedPowerSource, int>>
+      rejected;
+  wattlens::v1::EnergyBasis basis = wattlens::v1::ENERGY_BASIS_UNSPECIFIED;
+  for (const std::string& name : nodes) {
+    auto it = by_node.find(name);
+    if (it == by_node.end()) continue;
+    const wattlens::v1::EnergyProvenance& p = it->second;
+    if (p.basis() != wattlens::v1::ENERGY_BASIS_UNSPECIFIED) {
+      basis =
+          basis == wattlens::v1::ENERGY_BASIS_UNSPECIFIED || basis == p.basis()
+              ? p.basis()
+              : wattlens::v1::ENERGY_BASIS_MIXED;
+    }
+    sources.insert(p.sources().begin(), p.sources().end());
+    for (const auto& r : p.rejected()) {
+      if (r.reason() == "absent") continue;
+      auto [slot, fresh] =
+          rejected.try_emplace(std::make_pair(r.source(), r.reason()), r, 0);
+      if (fresh) slot->second.first.set_node_name(name);
+      ++slot->second.second;
+    }
+  }
+  out->set_basis(basis);
+  for (const std::string& s : sources) out->add_sources(s);
+  for (auto& [_, r] : rejected) {
+    if (r.second > 1) {
+      r.first.clear_node_name();
+      r.first.set_detail(absl::StrCat("on ", r.second, " nodes"));
+    }
+    *out->add_rejected() = std::move(r.first);
+  }
 }
 
 }  // namespace
@@ -489,6 +556,7 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       node->agent_version = r.agent_version();
     }
     node->power = r.power();
+    node->provenance = BoundedProvenance(r.energy_provenance());
     node->health = r.health();
     ++node->accepted;
     stats_.accepted.fetch_add(1, std::memory_order_relaxed);
@@ -573,6 +641,8 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
     Counters sum;
     Impact impact;
     uint32_t series = 0;
+    // The nodes this row sums, for its energy provenance.
+    absl::btree_set<std::string> nodes;
   };
   // Node-based: idle sharing keeps pointers to rows while more are added.
   absl::node_hash_map<std::string, Row> rows;
@@ -583,9 +653,12 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
   const int64_t cache_hi =
       std::max(cache_lo, std::min(end_bucket, FloorDiv(now_real, res_ns) + 2));
   GetUsageResponse resp;
+  // Each node's provenance, copied under its lock for the rows built below.
+  absl::flat_hash_map<std::string, wattlens::v1::EnergyProvenance> provenance;
   for (const auto& node : AllNodes()) {
     if (!req.node_name().empty() && req.node_name() != node->name) continue;
     absl::ReaderMutexLock lock(&node->mu);
+    provenance.emplace(node->name, node->provenance);
     const int64_t silent = now_mono - node->last_seen_mono_ns;
     switch (node->state) {
       case wattlens::v1::NODE_STATE_CONNECTED:
@@ -667,6 +740,7 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
       if (inserted) rit->second.key = std::move(k);
       rit->second.sum.Add(sum);
       rit->second.impact.Add(impact);
+      rit->second.nodes.insert(node->name);
       ++rit->second.series;
       if (share_idle && !IsEnergyBucketPath(path)) {
         node_rows.emplace_back(&rit->second, impact);
@@ -708,6 +782,7 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
       auto [rit, inserted] = rows.try_emplace(std::move(key));
       if (inserted) rit->second.key = std::move(k);
       rit->second.impact.Add(idle);
+      rit->second.nodes.insert(node->name);
     }
   }
   std::sort(resp.mutable_missing_nodes()->begin(),
@@ -756,6 +831,10 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
   });
   const double hours = seconds / 3600.0;
   const double total_cost = total_impact.total_cost();
+  auto fill_provenance = [&](const absl::btree_set<std::string>& nodes,
+                             wattlens::v1::Usage* u) {
+    FillProvenance(nodes, provenance, u->mutable_energy_provenance());
+  };
   auto fill = [&](const Counters& c, const Impact& i, wattlens::v1::Usage* u) {
     FillUsage(c, seconds, u);
     u->set_tcp_accepted(c.tcp_accepted);
@@ -776,9 +855,15 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
     auto* row = resp.add_rows();
     *row->mutable_key() = sorted[i]->key;
     fill(sorted[i]->sum, sorted[i]->impact, row->mutable_usage());
+    fill_provenance(sorted[i]->nodes, row->mutable_usage());
     row->set_series(sorted[i]->series);
   }
   fill(total, total_impact, resp.mutable_total());
+  absl::btree_set<std::string> all_rows_nodes;
+  for (const Row* r : sorted) {
+    all_rows_nodes.insert(r->nodes.begin(), r->nodes.end());
+  }
+  fill_provenance(all_rows_nodes, resp.mutable_total());
   if (engine) {
     resp.set_currency(engine->model().currency());
     for (const std::string& w : engine->model().warnings()) {
@@ -813,6 +898,7 @@ wattlens::v1::ListNodesResponse ClusterState::ListNodes() const {
     n->set_reports_duplicate(node->duplicates);
     n->set_epochs_seen(node->epochs_seen);
     *n->mutable_power() = node->power;
+    *n->mutable_energy_provenance() = node->provenance;
     *n->mutable_health() = node->health;
     *n->mutable_spec() = node->spec;
   }

@@ -218,6 +218,8 @@ class ClusterState {
         wattlens::v1::NODE_STATE_CONNECTED;
     std::string agent_version ABSL_GUARDED_BY(mu);
     wattlens::v1::NodePower power ABSL_GUARDED_BY(mu);
+    // At the last report; passed into every usage row of this node.
+    wattlens::v1::EnergyProvenance provenance ABSL_GUARDED_BY(mu);
     wattlens::v1::AgentHealth health ABSL_GUARDED_BY(mu);
     wattlens::v1::NodeSpec spec ABSL_GUARDED_BY(mu);
     std::string spec_bytes ABSL_GUARDED_BY(mu);  // spec, serialized

@@ -82,7 +82,7 @@ void FillCarbon(const Impact& i, uint64_t accepted, double window_hours,
   out->set_total_grams(i.carbon_g());
   if (accepted > 0) {
     out->set_sci_grams(i.carbon_g() / static_cast<double>(accepted));
-    out->set_sci_unit("request");
+    out->set_sci_unit("connection");
   } else if (window_hours > 0) {
     out->set_sci_grams(i.carbon_g() / window_hours);
     out->set_sci_unit("hour");

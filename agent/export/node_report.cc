@@ -97,9 +97,17 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
   absl::flat_hash_map<uint64_t, wattlens::v1::WorkloadCounters*> by_id;
   for (auto& w : *r.mutable_workloads()) by_id[w.identity().cgroup_id()] = &w;
   absl::flat_hash_map<std::string, wattlens::v1::WorkloadCounters*> buckets;
+  // The collector sums a workload's zones: send only those whose sum is the
+  // node's total, never a part beside its whole (CountsInNodeTotal).
+  const bool whole = HasWholePlatformZone(e.zones);
+  absl::flat_hash_map<std::string, std::string> source_of;
+  for (const NodeZoneEnergy& z : e.zones) source_of[z.zone] = z.source;
   for (const WorkloadEnergy& we : e.workloads) {
     const auto zone = ZoneToProto(we.zone);
-    if (zone == wattlens::v1::ENERGY_ZONE_UNSPECIFIED) continue;
+    if (zone == wattlens::v1::ENERGY_ZONE_UNSPECIFIED ||
+        !CountsInNodeTotal(we.zone, source_of[we.zone], whole)) {
+      continue;
+    }
     wattlens::v1::WorkloadCounters* w = nullptr;
     // Cgroup id 0 is also the row of a full cgroup table: only the two
     // energy buckets are workloads of their own.
@@ -119,11 +127,6 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
     }
     if (w) AddEnergy(w->mutable_energy(), zone, we.dynamic_uj, we.idle_uj);
   }
-  // Zones nest (package contains core and uncore): power is the platform
-  // zone where there is one, else package + dram + gpu.
-  bool platform = false;
-  for (const NodeZoneEnergy& z : e.zones)
-    platform |= ZoneToProto(z.zone) == wattlens::v1::ENERGY_ZONE_PLATFORM;
   double watts = 0;
   for (const NodeZoneEnergy& z : e.zones) {
     const auto zone = ZoneToProto(z.zone);
@@ -133,15 +136,23 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
     if (power->source() == wattlens::v1::POWER_SOURCE_NONE) {
       power->set_source(SourceToProto(z.source));
     }
-    const bool counts = platform ? zone == wattlens::v1::ENERGY_ZONE_PLATFORM
-                                 : (zone == wattlens::v1::ENERGY_ZONE_PACKAGE ||
-                                    zone == wattlens::v1::ENERGY_ZONE_DRAM ||
-                                    zone == wattlens::v1::ENERGY_ZONE_GPU);
-    if (counts && z.interval_ns > 0) {
+    if (CountsInNodeTotal(z.zone, z.source, whole) && z.interval_ns > 0) {
       watts += z.interval_energy_uj / 1e6 / (z.interval_ns / 1e9);
     }
   }
   power->set_watts(watts);
+  auto* p = r.mutable_energy_provenance();
+  if (!e.power_source.empty()) {
+    p->set_basis(e.power_measured ? wattlens::v1::ENERGY_BASIS_MEASURED
+                                  : wattlens::v1::ENERGY_BASIS_MODELLED);
+    p->add_sources(e.power_source);
+  }
+  for (const auto& rej : e.power_rejected) {
+    auto* out = p->add_rejected();
+    out->set_source(rej.source);
+    out->set_reason(rej.reason);
+    out->set_detail(rej.detail);
+  }
 }
 
 // A cgroup's path as the collector accepts it: under / (or the kernel row),

@@ -158,6 +158,28 @@ void RenderEnergy(const Snapshot& s, const std::vector<WorkloadRow>& rows,
   labels.push_back({"weighting", e.weighting});
   labels.push_back({"frequency_source", e.frequency_source});
   Add(info, std::move(labels), 1);
+  // Provenance: which source is believed, and every one that is not.
+  auto in_use = Family("wattlens_agent_power_source_in_use",
+                       "The CPU energy source in use; provenance is measured "
+                       "(a meter) or modelled. Always 1.",
+                       MetricType::Gauge);
+  if (!e.power_source.empty()) {
+    Add(in_use,
+        {{"source", e.power_source},
+         {"provenance", e.power_measured ? "measured" : "modelled"}},
+        1);
+  }
+  auto rejected = Family("wattlens_agent_power_source_rejected",
+                         "CPU energy sources not believed, by why: absent, "
+                         "unavailable, stuck, backwards, implausible or "
+                         "failed (docs/power.md). Always 1.",
+                         MetricType::Gauge);
+  for (const auto& r : e.power_rejected) {
+    Add(rejected, {{"source", r.source}, {"reason", r.reason}}, 1);
+  }
+  for (auto* f : {&in_use, &rejected}) {
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+  }
   auto freq = Family("wattlens_node_cpu_frequency_hertz",
                      "Mean CPU frequency over the last interval (busy-time "
                      "weighted where idle residency is known), by source.",

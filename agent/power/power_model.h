@@ -151,6 +151,7 @@ class ModelSource final : public PowerSource {
   // Readings for package (CPU), dram (memory) and platform, each with its
   // idle_uj set to the model's static term.
   absl::StatusOr<PowerSample> Sample() override;
+  bool is_model() const override { return true; }
 
   const ModelCoefficients& coefficients() const { return coefficients_; }
   double last_utilisation() const { return last_utilisation_; }

@@ -103,6 +103,9 @@ class PowerSource {
   virtual absl::string_view name() const = 0;
   virtual absl::Status Init() = 0;
   virtual absl::StatusOr<PowerSample> Sample() = 0;
+  // A model estimates; a meter measures. Only meters are judged by
+  // MeterGuard (a model's reading cannot be stuck or implausible).
+  virtual bool is_model() const { return false; }
 
   SourceHealth health() const { return health_; }
   const std::string& last_error() const { return last_error_; }

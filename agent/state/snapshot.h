@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -168,6 +169,31 @@ struct NodeZoneEnergy {
   int64_t interval_ns = 0;
 };
 
+// Zones nest: psys (and a metered platform sensor) count the whole
+// platform; package, core, uncore and dram are parts, core and uncore inside
+// package. The node's total, and what the collector sums per workload, is
+// the whole-platform zone where the node has one, else the parts that do not
+// nest (package, dram and the model's static platform term); GPUs are added
+// either way. A part is never added to the whole.
+inline bool IsWholePlatformZone(std::string_view zone,
+                                std::string_view source) {
+  // The model's platform term is its static rest-of-server power: a part.
+  return zone == "psys" ||
+         (zone == "platform" && source.substr(0, 5) != "model");
+}
+inline bool CountsInNodeTotal(std::string_view zone, std::string_view source,
+                              bool node_has_whole_zone) {
+  if (zone == "gpu") return true;
+  if (node_has_whole_zone) return IsWholePlatformZone(zone, source);
+  return zone == "package" || zone == "dram" || zone == "platform";
+}
+inline bool HasWholePlatformZone(const std::vector<NodeZoneEnergy>& zones) {
+  for (const NodeZoneEnergy& z : zones) {
+    if (IsWholePlatformZone(z.zone, z.source)) return true;
+  }
+  return false;
+}
+
 struct WorkloadEnergy {
   uint64_t cgroup_id = 0;  // 0 for the __idle__/__unattributed__ buckets
   std::string workload;    // cgroup path, "__idle__" or "__unattributed__"
@@ -205,6 +231,15 @@ struct EnergyStats {
   uint64_t cpu_idle_entries = 0;
   // The source and, for the model, every coefficient in force.
   std::vector<std::pair<std::string, std::string>> method;
+  // Provenance: the CPU energy source in use, whether it measures (a meter)
+  // or estimates (the model), and every source not believed, with why
+  // (power::MeterGuard).
+  std::string power_source;
+  bool power_measured = false;
+  struct RejectedPowerSource {
+    std::string source, reason, detail;
+  };
+  std::vector<RejectedPowerSource> power_rejected;
   std::vector<NodeZoneEnergy> zones;      // sorted by zone
   std::vector<WorkloadEnergy> workloads;  // sorted by (zone, workload)
   // Per zone, the cumulative energy of removed cgroups ("__removed__",

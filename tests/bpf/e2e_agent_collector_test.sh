@@ -2,7 +2,10 @@
 # End to end on this machine (label bpf): the real agent (BPF) streams to the
 # real collector; a workload that burns 2 s of CPU in its own cgroup shows up
 # in `wattlens top -o json` with the kernel's cpu.stat CPU seconds (issue
-# bar: within 2 %), with model energy, and `wattlens status` lists the node.
+# bar: within 2 %), with model energy and its provenance, and `wattlens
+# status` lists the node. The agent's power root has no meter (the model,
+# whatever this host has); with WATTLENS_TEST_DEAD_PERF_POWER=1 a dead perf
+# meter is put in front and must show up rejected.
 # Usage: e2e_agent_collector_test.sh <bin dir>
 bin=$1
 source "$(dirname "$0")/e2e_lib.sh"
@@ -13,9 +16,11 @@ cli() { "$bin/wattlens" --insecure --server=127.0.0.1:$grpc "$@"; }
   --metrics_address=127.0.0.1:$metrics --db="$tmp/store.db" --resolution=1s \
   > "$tmp/collector.log" 2>&1 &
 pids+=($!)
+model_power_root "$tmp/power"
 "$bin/wattlens-agent" --collector=127.0.0.1:$grpc --insecure \
   --upload_interval=1s --upload_jitter=0s --metrics_address= \
-  --node_api_address= --node_name=e2e-node > "$tmp/agent.log" 2>&1 &
+  --node_api_address= --node_name=e2e-node --power_sysfs_root="$tmp/power" \
+  > "$tmp/agent.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do  # until the node has reported
   cli status -o json 2>/dev/null | grep -q '"e2e-node"' && break
@@ -52,6 +57,25 @@ d=json.load(sys.stdin)
 print(next((r['usage']['energy_joules'] for r in d['rows'] if r['key']['cgroup_path']=='$path'), 0))")
 python3 -c "import sys; sys.exit(0 if $joules > 0 else 1)"
 check "the burner has energy in the cluster view ($joules J)" $?
+# Where that energy comes from, in the same row: the model, and (when
+# forced) the dead perf meter rejected as stuck, naming the node.
+cli top -o json --group-by=cgroup --window=5m > "$tmp/provenance.json"
+dead=0; dead_perf_forced && dead=1
+python3 - "$tmp/provenance.json" "$path" "$dead" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+row = next(r for r in d['rows'] if r['key']['cgroup_path'] == sys.argv[2])
+p = row['usage']['energy_provenance']
+print(f"provenance: {json.dumps(p)}")
+ok = p['basis'] == 'ENERGY_BASIS_MODELLED' and p['sources'] == ['model:ccf']
+rejected = {(r['source'], r['reason'], r.get('node_name')) for r in p.get('rejected', [])}
+if sys.argv[3] == '1':
+    ok &= ('perf-power', 'stuck', 'e2e-node') in rejected
+else:
+    ok &= not rejected  # absent meters are not listed in query rows
+sys.exit(0 if ok else 1)
+PY
+check "top -o json: the burner's energy is modelled (model:ccf), rejected meters named" $?
 
 # Cost and carbon (issue #7). With no request, the burner's allocation is its
 # usage, so its CPU cost is its CPU hours x the OpenCost default price.

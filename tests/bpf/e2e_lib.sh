@@ -25,3 +25,16 @@ burn_in_cgroup() {
   sh -c "echo \$\$ > $1/cgroup.procs; exec python3 -c 'import time
 while time.process_time() < 2.0: pass'"
 }
+# model_power_root <dir>: a --power_sysfs_root with no meter, so the agent
+# uses the model whatever meters this host has: /proc/cpuinfo with this
+# host's online CPUs as Cascade Lake at 2.5 GHz, and /proc/meminfo.
+model_power_root() {
+  mkdir -p "$1/proc"
+  for i in $(seq 0 $(( $(nproc) - 1 ))); do
+    printf 'processor\t: %s\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz\nstepping\t: 7\ncpu MHz\t\t: 2500.000\n\n' "$i"
+  done > "$1/proc/cpuinfo"
+  echo "MemTotal:        8000000 kB" > "$1/proc/meminfo"
+}
+# dead_perf_forced: WATTLENS_TEST_DEAD_PERF_POWER=1 puts a dead perf power
+# meter in front of the agent's sources (docs/power.md).
+dead_perf_forced() { [ "${WATTLENS_TEST_DEAD_PERF_POWER:-0}" = 1 ]; }

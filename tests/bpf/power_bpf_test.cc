@@ -1,8 +1,10 @@
 // Power in the running kernel: the frequency/idle program loads and says
-// where the frequency comes from; on this node's power path (a meter, or
-// the model where there is none) two busy cores draw more than idle; a
-// cgroup burning one core gets its window's dynamic energy; and every
-// interval conserves energy exactly in every zone.
+// where the frequency comes from; two busy cores draw more than idle; a
+// cgroup burning one core gets its window's dynamic energy; every interval
+// conserves energy exactly in every zone; and a dead meter is rejected
+// while a working one is believed to the microjoule. Each test chooses its
+// power source (the model over a fake /proc, or a fake RAPL tree) instead
+// of taking whatever meter this host has.
 #include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -12,6 +14,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,6 +35,77 @@ using testing::TestAgentConfig;
 using testing::TestCgroup;
 
 constexpr absl::Duration kInterval = absl::Milliseconds(500);
+
+// A power root (--power_sysfs_root) the test owns: /proc/cpuinfo with this
+// host's online CPUs as Cascade Lake at 2.5 GHz (CCF 0.64 / 3.97 W per
+// vCPU) and /proc/meminfo, and no meter unless the test adds one.
+class PowerRoot {
+ public:
+  PowerRoot() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "wl-power-root-XXXXXX")
+            .string();
+    root_ = mkdtemp(pattern.data());
+    std::string cpuinfo;
+    for (long cpu = 0; cpu < sysconf(_SC_NPROCESSORS_ONLN); ++cpu) {
+      absl::StrAppend(&cpuinfo, "processor\t: ", cpu,
+                      "\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n"
+                      "model\t\t: 85\nmodel name\t: Intel(R) Xeon(R) "
+                      "Platinum 8259CL CPU @ 2.50GHz\nstepping\t: 7\n"
+                      "cpu MHz\t\t: 2500.000\n\n");
+    }
+    Write("/proc/cpuinfo", cpuinfo);
+    Write("/proc/meminfo", "MemTotal:        8000000 kB\n");
+  }
+  ~PowerRoot() {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+  void Write(const std::string& path, const std::string& content) const {
+    std::filesystem::path full = root_ + path;
+    std::filesystem::create_directories(full.parent_path());
+    std::ofstream(full, std::ios::trunc) << content;
+  }
+  // A RAPL package zone whose energy_uj the test sets.
+  void Rapl(uint64_t energy_uj) const {
+    Write("/sys/class/powercap/intel-rapl:0/name", "package-0\n");
+    Write("/sys/class/powercap/intel-rapl:0/max_energy_range_uj",
+          "262143328850\n");
+    SetRapl(energy_uj);
+  }
+  void SetRapl(uint64_t energy_uj) const {
+    Write("/sys/class/powercap/intel-rapl:0/energy_uj",
+          absl::StrCat(energy_uj, "\n"));
+  }
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+// The agent on `root`'s sources, probed in the default order (a meter the
+// root has, else the model), without GPUs.
+AgentConfig AgentOnPowerRoot(const PowerRoot& root) {
+  AgentConfig c = TestAgentConfig();
+  c.power.fs_root = root.root();
+  c.power.probe.probe_gpu = false;
+  return c;
+}
+
+// WATTLENS_TEST_DEAD_PERF_POWER=1 puts a dead perf power meter in front of
+// every agent: then it must be among the rejected, as stuck.
+bool DeadPerfPowerForced() {
+  const char* v = std::getenv("WATTLENS_TEST_DEAD_PERF_POWER");
+  return v != nullptr && std::string(v) == "1";
+}
+void ExpectDeadPerfRejectedIfForced(const EnergyStats& e) {
+  if (!DeadPerfPowerForced()) return;
+  bool rejected = false;
+  for (const auto& r : e.power_rejected) {
+    rejected |= r.source == "perf-power" && r.reason == "stuck";
+  }
+  EXPECT_TRUE(rejected) << "the forced dead perf meter was not rejected";
+}
 
 // Burns CPU until this thread has used `ns` of it, or `wall_ns` passed.
 int Burn(int64_t ns, int64_t wall_ns) {
@@ -64,7 +139,8 @@ class PowerAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     WATTLENS_REQUIRE_BPF_OR_SKIP();
-    auto a = Agent::Create(TestAgentConfig());
+    // The model, for exactness: the root has no meter.
+    auto a = Agent::Create(AgentOnPowerRoot(root_));
     ASSERT_TRUE(a.ok()) << a.status();
     agent_ = std::move(*a);
     ASSERT_TRUE(agent_->DrainOnce().ok());  // start a fresh interval
@@ -79,6 +155,9 @@ class PowerAgentTest : public ::testing::Test {
     EXPECT_TRUE(e.enabled);
     EXPECT_EQ(e.attribution_errors, 0u);
     EXPECT_FALSE(e.zones.empty());
+    EXPECT_EQ(e.power_source, "model:ccf");
+    EXPECT_FALSE(e.power_measured);
+    ExpectDeadPerfRejectedIfForced(e);
     for (const NodeZoneEnergy& z : e.zones) {
       int64_t sum = 0;
       bool idle = false, unattributed = false;
@@ -95,6 +174,7 @@ class PowerAgentTest : public ::testing::Test {
     return s;
   }
 
+  PowerRoot root_;
   std::unique_ptr<Agent> agent_;
   int conserved_ = 0;
 };
@@ -401,7 +481,8 @@ TEST_F(PowerAgentTest, ProcessEnergyIsExportedForTopProcesses) {
 // workload series keep equalling the node total after it is gone.
 TEST(PowerRemovedTest, RemovedCgroupsEnergyStaysInTheSum) {
   WATTLENS_REQUIRE_BPF_OR_SKIP();
-  AgentConfig c = TestAgentConfig();
+  PowerRoot root;
+  AgentConfig c = AgentOnPowerRoot(root);
   c.aggregator.gc_every = 1;  // find removed cgroups at every drain
   auto agent = Agent::Create(c);
   ASSERT_TRUE(agent.ok()) << agent.status();
@@ -592,6 +673,101 @@ TEST_F(PowerAgentTest, CgroupBurningOneCoreGetsItsWindowsDynamicEnergy) {
   GTEST_SKIP() << "the rest of this shared node was never idle during a "
                   "5 s window: the >= 90 % bar does not apply (shares were "
                   "checked against CPU time above)";
+}
+
+// Checks exact conservation of one interval in every zone.
+void ExpectConserved(const EnergyStats& e) {
+  for (const NodeZoneEnergy& z : e.zones) {
+    int64_t sum = 0;
+    for (const WorkloadEnergy& w : e.workloads) {
+      if (w.zone == z.zone) sum += w.interval_dynamic_uj + w.interval_idle_uj;
+    }
+    EXPECT_EQ(sum, z.interval_energy_uj) << z.zone;
+  }
+}
+
+// A RAPL package counter that never advances (dead, as the field's psys
+// counter): rejected as stuck in the agent's first interval, the model
+// supplies every interval's energy, and /metrics and the provenance say so.
+TEST(PowerMeterAgentTest, DeadMeterIsRejectedAndTheModelTakesOver) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  PowerRoot root;
+  root.Rapl(123'456'789);  // and never again
+  auto agent = Agent::Create(AgentOnPowerRoot(root));
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  int modelled = 0;
+  for (int i = 0; i < 4; ++i) {
+    absl::SleepFor(absl::Milliseconds(200));
+    ASSERT_TRUE((*agent)->DrainOnce().ok());
+    const EnergyStats& e = (*agent)->store().Latest()->energy;
+    EXPECT_EQ(e.power_source, "model:ccf");
+    EXPECT_FALSE(e.power_measured);
+    EXPECT_EQ(e.attribution_errors, 0u);
+    ExpectConserved(e);
+    for (const NodeZoneEnergy& z : e.zones) {
+      if (z.zone == "package") {
+        EXPECT_EQ(z.source, "model:ccf");
+        EXPECT_GT(z.interval_energy_uj, 0);
+        ++modelled;
+      }
+    }
+  }
+  EXPECT_EQ(modelled, 4);  // from the first interval on
+  const Snapshot& s = *(*agent)->store().Latest();
+  bool stuck = false;
+  for (const auto& r : s.energy.power_rejected) {
+    stuck |= r.source == "rapl-powercap" && r.reason == "stuck";
+  }
+  EXPECT_TRUE(stuck);
+  ExpectDeadPerfRejectedIfForced(s.energy);
+  const std::string text = RenderSnapshotText(s, ExpositionOptions{});
+  EXPECT_TRUE(absl::StrContains(
+      text,
+      "wattlens_agent_power_source_rejected{source=\"rapl-powercap\","
+      "reason=\"stuck\"} 1"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(
+      text,
+      "wattlens_agent_power_source_in_use{source=\"model:ccf\","
+      "provenance=\"modelled\"} 1"));
+}
+
+// A working meter (the test advances a fake RAPL counter before each
+// drain) is believed: the node's package energy is exactly what the counter
+// advanced by, and every interval conserves it.
+TEST(PowerMeterAgentTest, WorkingMeterIsBelievedToTheMicrojoule) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  PowerRoot root;
+  uint64_t counter = 1'000'000'000;
+  root.Rapl(counter);
+  auto agent = Agent::Create(AgentOnPowerRoot(root));
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  constexpr uint64_t kStepUj = 2'000'000;  // 2 J per ~200 ms: about 10 W
+  uint64_t advanced = 0, measured = 0;
+  for (int i = 0; i < 5; ++i) {
+    absl::SleepFor(absl::Milliseconds(200));
+    counter += kStepUj;
+    advanced += kStepUj;
+    root.SetRapl(counter);
+    ASSERT_TRUE((*agent)->DrainOnce().ok());
+    const EnergyStats& e = (*agent)->store().Latest()->energy;
+    EXPECT_EQ(e.power_source, "rapl-powercap");
+    EXPECT_TRUE(e.power_measured);
+    EXPECT_EQ(e.attribution_errors, 0u);
+    ExpectConserved(e);
+    for (const NodeZoneEnergy& z : e.zones) {
+      if (z.zone == "package") {
+        EXPECT_EQ(z.source, "rapl-powercap");
+        measured += z.interval_energy_uj;
+      }
+    }
+  }
+  EXPECT_EQ(measured, advanced);
+  const EnergyStats& e = (*agent)->store().Latest()->energy;
+  ExpectDeadPerfRejectedIfForced(e);
+  for (const auto& r : e.power_rejected) {
+    EXPECT_NE(r.source, "rapl-powercap") << r.reason << ": " << r.detail;
+  }
 }
 
 }  // namespace

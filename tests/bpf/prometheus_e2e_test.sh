@@ -3,7 +3,9 @@
 # it scrapes the real agent and collector on loopback; after a workload burns
 # 2 s of CPU in its own cgroup, `promtool query instant` returns that cgroup's
 # CPU seconds (against the kernel's cpu.stat) and energy from the agent, and
-# its cost from the collector.
+# its cost from the collector; the agent's power source (the model: its power
+# root has no meter) and, with WATTLENS_TEST_DEAD_PERF_POWER=1, the dead perf
+# meter put in front of it, rejected.
 # Usage: prometheus_e2e_test.sh <bin dir>
 bin=$1
 source "$(dirname "$0")/e2e_lib.sh"
@@ -16,9 +18,11 @@ grpc=$(free_port); cmetrics=$(free_port); ametrics=$(free_port); prom=$(free_por
   --metrics_address=127.0.0.1:$cmetrics --db= --resolution=1s \
   > "$tmp/collector.log" 2>&1 &
 pids+=($!)
+model_power_root "$tmp/power"
 "$bin/wattlens-agent" --collector=127.0.0.1:$grpc --insecure \
   --upload_interval=1s --upload_jitter=0s --metrics_address=127.0.0.1:$ametrics \
-  --node_api_address= --node_name=prom-node > "$tmp/agent.log" 2>&1 &
+  --node_api_address= --node_name=prom-node --power_sysfs_root="$tmp/power" \
+  > "$tmp/agent.log" 2>&1 &
 pids+=($!)
 cat > "$tmp/prometheus.yml" <<YML
 global:
@@ -73,6 +77,17 @@ check "Prometheus has the burner's CPU seconds within 2 % of cpu.stat" $?
 joules=$(q "sum(wattlens_workload_energy_joules_total$sel)" | value)
 python3 -c "import sys; sys.exit(0 if float('${joules:-0}') > 0 else 1)"
 check "Prometheus has the burner's energy (${joules:-none} J)" $?
+in_use=$(q 'wattlens_agent_power_source_in_use{job="wattlens-agent",source="model:ccf",provenance="modelled"}' | value)
+[ "$in_use" = "1" ]
+check "Prometheus: the power source in use is model:ccf, modelled" $?
+stuck=$(q 'wattlens_agent_power_source_rejected{job="wattlens-agent",source="perf-power",reason="stuck"}' | value)
+if dead_perf_forced; then
+  [ "$stuck" = "1" ]
+  check "Prometheus: the forced dead perf meter is rejected as stuck" $?
+else
+  [ -z "$stuck" ]
+  check "Prometheus: no perf meter rejected as stuck (none forced)" $?
+fi
 # The collector's view of the cluster: cost and carbon counters, scraped.
 cost=""
 for _ in $(seq 100); do

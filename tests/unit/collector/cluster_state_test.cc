@@ -144,6 +144,105 @@ TEST_F(ClusterStateTest, KernelWorkloadIsAWorkload) {
   }
 }
 
+// Where energy comes from travels from each node's report into every usage
+// row: a row of one node has that node's provenance, a row summing a
+// modelled and a measured node is mixed, and rejected meters (other than
+// absent ones) are named with their node.
+TEST_F(ClusterStateTest, EnergyProvenancePassesIntoEveryRow) {
+  auto with_energy = [&](const std::string& node, bool measured,
+                         const std::string& source) {
+    NodeReport r = Report(1, 1, 1000);
+    r.set_node_name(node);
+    auto* e = r.mutable_workloads(0)->add_energy();
+    e->set_zone(wattlens::v1::ENERGY_ZONE_PACKAGE);
+    e->set_microjoules(5'000'000);
+    auto* p = r.mutable_energy_provenance();
+    p->set_basis(measured ? wattlens::v1::ENERGY_BASIS_MEASURED
+                          : wattlens::v1::ENERGY_BASIS_MODELLED);
+    p->add_sources(source);
+    return r;
+  };
+  NodeReport modelled = with_energy("n1", false, "model:ccf");
+  auto* stuck = modelled.mutable_energy_provenance()->add_rejected();
+  stuck->set_source("perf-power");
+  stuck->set_reason("stuck");
+  stuck->set_detail("energy-psys (psys) did not advance over 500 ms");
+  auto* absent = modelled.mutable_energy_provenance()->add_rejected();
+  absent->set_source("rapl-powercap");
+  absent->set_reason("absent");
+  Apply(modelled);
+  Apply(with_energy("n2", true, "rapl-powercap"));
+
+  wattlens::v1::GetUsageRequest req;
+  req.mutable_window()->set_seconds(3600);
+  req.set_group_by(wattlens::v1::GROUP_BY_NODE);
+  auto by_node = state_.GetUsage(req);
+  ASSERT_TRUE(by_node.ok()) << by_node.status();
+  ASSERT_EQ(by_node->rows_size(), 2);
+  for (const auto& row : by_node->rows()) {
+    const auto& p = row.usage().energy_provenance();
+    ASSERT_EQ(p.sources_size(), 1);
+    if (row.key().node_name() == "n1") {
+      EXPECT_EQ(p.basis(), wattlens::v1::ENERGY_BASIS_MODELLED);
+      EXPECT_EQ(p.sources(0), "model:ccf");
+      ASSERT_EQ(p.rejected_size(), 1);  // the absent RAPL is not listed
+      EXPECT_EQ(p.rejected(0).source(), "perf-power");
+      EXPECT_EQ(p.rejected(0).reason(), "stuck");
+      EXPECT_EQ(p.rejected(0).node_name(), "n1");
+    } else {
+      EXPECT_EQ(p.basis(), wattlens::v1::ENERGY_BASIS_MEASURED);
+      EXPECT_EQ(p.sources(0), "rapl-powercap");
+      EXPECT_EQ(p.rejected_size(), 0);
+    }
+  }
+  // One workload on both nodes: one row, mixed.
+  req.set_group_by(wattlens::v1::GROUP_BY_WORKLOAD);
+  auto by_workload = state_.GetUsage(req);
+  ASSERT_TRUE(by_workload.ok());
+  ASSERT_EQ(by_workload->rows_size(), 1);
+  const auto& mixed = by_workload->rows(0).usage().energy_provenance();
+  EXPECT_EQ(by_workload->rows(0).usage().energy_microjoules(), 10'000'000u);
+  EXPECT_EQ(mixed.basis(), wattlens::v1::ENERGY_BASIS_MIXED);
+  ASSERT_EQ(mixed.sources_size(), 2);
+  EXPECT_EQ(mixed.sources(0), "model:ccf");
+  EXPECT_EQ(mixed.sources(1), "rapl-powercap");
+  EXPECT_EQ(by_workload->total().energy_provenance().basis(),
+            wattlens::v1::ENERGY_BASIS_MIXED);
+  // And each node's own, in ListNodes.
+  const wattlens::v1::ListNodesResponse nodes = state_.ListNodes();
+  for (const auto& n : nodes.nodes()) {
+    EXPECT_EQ(n.energy_provenance().basis(),
+              n.node_name() == "n1" ? wattlens::v1::ENERGY_BASIS_MODELLED
+                                    : wattlens::v1::ENERGY_BASIS_MEASURED);
+  }
+}
+
+// A node that lists rejected sources on many nodes' worth: one entry per
+// (source, reason), saying how many nodes.
+TEST_F(ClusterStateTest, RejectedSourcesOfManyNodesAreOneEntry) {
+  for (const char* node : {"a", "b", "c"}) {
+    NodeReport r = Report(1, 1, 1000);
+    r.set_node_name(node);
+    auto* p = r.mutable_energy_provenance();
+    p->set_basis(wattlens::v1::ENERGY_BASIS_MODELLED);
+    p->add_sources("model:ccf");
+    auto* stuck = p->add_rejected();
+    stuck->set_source("perf-power");
+    stuck->set_reason("stuck");
+    Apply(r);
+  }
+  wattlens::v1::GetUsageRequest req;
+  req.mutable_window()->set_seconds(3600);
+  auto u = state_.GetUsage(req);
+  ASSERT_TRUE(u.ok());
+  ASSERT_EQ(u->rows_size(), 1);
+  const auto& p = u->rows(0).usage().energy_provenance();
+  EXPECT_EQ(p.basis(), wattlens::v1::ENERGY_BASIS_MODELLED);
+  ASSERT_EQ(p.rejected_size(), 1);
+  EXPECT_EQ(p.rejected(0).node_name(), "");
+  EXPECT_EQ(p.rejected(0).detail(), "on 3 nodes");
+}
+
 TEST(ValidateTest, HostileFieldsRefused) {
   NodeReport ok;
   ok.set_node_name("node-1");

@@ -215,8 +215,8 @@ TEST_F(WorkedExample, ReproducesTheHandComputation) {
   EXPECT_NEAR(web->usage().carbon().embodied_grams(), 12.5, 1e-9);
   EXPECT_NEAR(report->usage().carbon().embodied_grams(), 12.5, 1e-9);
   EXPECT_NEAR(idle->usage().carbon().embodied_grams(), 25.0, 1e-9);
-  // SCI: web per request, report per hour.
-  EXPECT_EQ(web->usage().carbon().sci_unit(), "request");
+  // SCI: web per accepted connection, report per hour.
+  EXPECT_EQ(web->usage().carbon().sci_unit(), "connection");
   EXPECT_NEAR(web->usage().carbon().sci_grams(), 17.348 / 10'000, 1e-12);
   EXPECT_EQ(report->usage().carbon().sci_unit(), "hour");
   EXPECT_NEAR(report->usage().carbon().sci_grams(), 14.9, 1e-9);

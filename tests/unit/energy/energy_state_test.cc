@@ -766,6 +766,35 @@ TEST(EnergyStateTest, ExpositionLinesSumToTheNodeTotal) {
   EXPECT_THAT(text, ::testing::Not(HasSubstr("cpu_idle_seconds")));
 }
 
+// Provenance on /metrics: the source in use with measured or modelled, and
+// every rejected source with its reason.
+TEST(EnergyStateTest, ExpositionSaysWhichSourceIsBelievedAndWhichNot) {
+  EnergyState state;
+  Snapshot s;
+  s.cgroups = {Cgroup(1, "/", 0), Cgroup(100, "/a", 3'000)};
+  ASSERT_TRUE(state.Update({Zone("package", 6'000'000, 0)}, 0, &s).ok());
+  s.energy.power_source = "model:ccf";
+  s.energy.power_rejected = {
+      {"perf-power", "stuck", "energy-psys (psys) did not advance"},
+      {"rapl-powercap", "absent", "no powercap class"}};
+  std::string text = RenderSnapshotText(s, ExpositionOptions{});
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_power_source_in_use{source="
+                              "\"model:ccf\",provenance=\"modelled\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_power_source_rejected{source="
+                              "\"perf-power\",reason=\"stuck\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_power_source_rejected{source="
+                              "\"rapl-powercap\",reason=\"absent\"} 1\n"));
+  s.energy.power_source = "rapl-powercap";
+  s.energy.power_measured = true;
+  s.energy.power_rejected.clear();
+  text = RenderSnapshotText(s, ExpositionOptions{});
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_power_source_in_use{source="
+                              "\"rapl-powercap\",provenance=\"measured\"} "
+                              "1\n"));
+  EXPECT_THAT(
+      text, ::testing::Not(HasSubstr("wattlens_agent_power_source_rejected{")));
+}
+
 TEST(EnergyStateTest, DisabledEnergyRendersNothing) {
   Snapshot s;
   std::string text = RenderSnapshotText(s, ExpositionOptions{});

@@ -1,12 +1,7 @@
 #include "agent/power/power_model.h"
 
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "agent/common/clock.h"
 #include "agent/power/cpu_model.h"
@@ -295,41 +290,32 @@ TEST(ModelSourceTest, MissingCpuInfoIsUnavailable) {
   EXPECT_EQ(source.health(), SourceHealth::kUnavailable);
 }
 
-// The model on this machine's own /proc: two cores kept busy for about a
-// second must read above the model's idle power.
-TEST(ModelRealMachineTest, BusyCoresDrawMoreThanIdle) {
-  auto fs = std::make_shared<RootedFileSystem>("/");
-  auto cpu = ReadCpuInfo(*fs);
-  ASSERT_TRUE(cpu.ok()) << cpu.status();
-  EXPECT_EQ(cpu->logical_cpus, sysconf(_SC_NPROCESSORS_ONLN));
-  ModelSource source(fs, RealClock::Get(),
-                     std::make_shared<ProcStatUtilisation>(fs));
+// The model over a fake /proc in which two of four CPUs were busy for a
+// second: utilisation is exactly 0.5 and node power is the model's at 0.5,
+// above its idle power. The host's own CPU count and load play no part.
+TEST(ModelProcStatTest, TwoOfFourBusyCpusDrawMoreThanIdle) {
+  TempTree tree;
+  std::string cpuinfo;
+  for (int cpu = 0; cpu < 4; ++cpu) {
+    cpuinfo += "processor\t: " + std::to_string(cpu) +
+               "\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: "
+               "85\nmodel name\t: Intel(R) Xeon(R) Platinum 8259CL CPU @ "
+               "2.50GHz\nstepping\t: 7\n\n";
+  }
+  tree.Write("/proc/cpuinfo", cpuinfo);
+  tree.Write("/proc/meminfo", "MemTotal:        8000000 kB\n");
+  tree.Write("/proc/stat", "cpu  1000 0 0 9000 0 0 0 0 0 0\n");
+  FakeClock clock;
+  auto fs = tree.fs();
+  ModelSource source(fs, clock, std::make_shared<ProcStatUtilisation>(fs));
   ASSERT_TRUE(source.Init().ok()) << source.last_error();
-  std::printf("model on this machine: cpu '%s', microarchitecture '%s', %s\n",
-              source.coefficients().cpu_model.c_str(),
-              source.coefficients().microarchitecture.c_str(),
-              source.coefficients().coefficient_source.c_str());
-
-  // Each thread spins until a shared deadline; no sleep decides the outcome.
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
-  std::atomic<uint64_t> spins{0};
-  auto spin = [&] {
-    uint64_t local = 0;
-    while (std::chrono::steady_clock::now() < deadline) ++local;
-    spins += local;
-  };
-  std::thread a(spin);
-  std::thread b(spin);
-  a.join();
-  b.join();
-  ASSERT_GT(spins.load(), 0u);
-
+  EXPECT_EQ(source.coefficients().microarchitecture, "Cascade Lake");
+  // One second of four CPUs at USER_HZ 100: 200 ticks busy, 200 idle.
+  tree.Write("/proc/stat", "cpu  1150 0 50 9200 0 0 0 0 0 0\n");
+  clock.AdvanceNs(kSecond);
   auto s = source.Sample();
   ASSERT_TRUE(s.ok()) << s.status();
-  const double u = source.last_utilisation();
-  std::printf("utilisation over the busy second: %.3f\n", u);
-  EXPECT_GT(u, 0.5);
+  EXPECT_DOUBLE_EQ(source.last_utilisation(), 0.5);
   auto totals = s->Totals();
   ASSERT_TRUE(totals.count(Zone::kPackage));
   const ZoneTotal& pkg = totals[Zone::kPackage];
@@ -337,10 +323,12 @@ TEST(ModelRealMachineTest, BusyCoresDrawMoreThanIdle) {
   EXPECT_GT(pkg.energy_uj, *pkg.idle_uj);
   const ModelPower idle =
       EvaluateModel(source.coefficients(), ModelConfig{}, 0);
+  const ModelPower half =
+      EvaluateModel(source.coefficients(), ModelConfig{}, 0.5);
   int64_t node_uj = 0;
   for (const auto& [zone, t] : totals) node_uj += t.energy_uj;
-  const double seconds = static_cast<double>(s->readings[0].interval_ns) / 1e9;
-  EXPECT_GT(static_cast<double>(node_uj) / 1e6 / seconds, idle.total());
+  EXPECT_NEAR(static_cast<double>(node_uj), half.total() * 1e6, 3);
+  EXPECT_GT(static_cast<double>(node_uj) / 1e6, idle.total());
 }
 
 }  // namespace

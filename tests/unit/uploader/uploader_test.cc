@@ -94,6 +94,78 @@ TEST(NodeReportTest, EnergyConservedAcrossWorkloadsAndBuckets) {
   EXPECT_EQ(workload_sum, node_sum);
 }
 
+// Zones nest: with a whole-platform zone (psys) a workload's energy travels
+// in that zone alone, since the collector sums a workload's zones; without
+// one, in the parts that do not nest (the model's platform term is such a
+// part). Node power follows the same rule.
+TEST(NodeReportTest, WorkloadsCarryOnlyZonesThatSumToTheNodeTotal) {
+  Snapshot s;
+  CgroupStats c;
+  c.id = 42;
+  c.path = "/burner";
+  s.cgroups.push_back(c);
+  EnergyStats& e = s.energy;
+  e.enabled = true;
+  constexpr int64_t kSec = 1'000'000'000;
+  e.zones = {{"core", "rapl-powercap", "none", 0, 0, 4'000'000, 0, kSec},
+             {"dram", "rapl-powercap", "none", 0, 0, 2'000'000, 0, kSec},
+             {"package", "rapl-powercap", "none", 0, 0, 10'000'000, 0, kSec},
+             {"psys", "rapl-powercap", "none", 0, 0, 30'000'000, 0, kSec}};
+  for (const char* zone : {"core", "dram", "package", "psys"}) {
+    e.workloads.push_back({42, "/burner", zone, 1'000, 0, 0, 0});
+  }
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  EXPECT_DOUBLE_EQ(r.power().watts(), 30.0);  // psys alone
+  uint64_t burner_uj = 0;
+  for (const auto& w : r.workloads()) {
+    for (const auto& en : w.energy()) {
+      EXPECT_EQ(en.zone(), wattlens::v1::ENERGY_ZONE_PLATFORM);
+      burner_uj += en.microjoules();
+    }
+  }
+  EXPECT_EQ(burner_uj, 1'000u);           // not 4'000: no part beside its whole
+  EXPECT_EQ(r.power().energy_size(), 8);  // the node keeps every zone
+
+  // The tdp-curve model: package, dram and its static platform term are
+  // parts, all counted.
+  for (auto& z : e.zones) z.source = "model:tdp-curve";
+  e.zones = {e.zones[1], e.zones[2]};
+  e.zones.push_back(
+      {"platform", "model:tdp-curve", "model", 0, 0, 2'000'000, 0, kSec});
+  e.workloads = {{42, "/burner", "package", 700, 0, 0, 0},
+                 {42, "/burner", "platform", 200, 0, 0, 0},
+                 {42, "/burner", "dram", 100, 0, 0, 0}};
+  r = BuildNodeReport(s, {"n", 1, "v"});
+  EXPECT_DOUBLE_EQ(r.power().watts(), 14.0);  // 2 + 10 + 2
+  burner_uj = 0;
+  for (const auto& w : r.workloads()) {
+    for (const auto& en : w.energy()) burner_uj += en.microjoules();
+  }
+  EXPECT_EQ(burner_uj, 1'000u);
+}
+
+TEST(NodeReportTest, EnergyProvenanceTravels) {
+  Snapshot s;
+  s.energy.enabled = true;
+  s.energy.power_source = "model:ccf";
+  s.energy.power_measured = false;
+  s.energy.power_rejected = {
+      {"perf-power", "stuck", "energy-psys (psys) did not advance"},
+      {"rapl-powercap", "absent", "no powercap class"}};
+  auto r = BuildNodeReport(s, {"n", 1, "v"});
+  const auto& p = r.energy_provenance();
+  EXPECT_EQ(p.basis(), wattlens::v1::ENERGY_BASIS_MODELLED);
+  ASSERT_EQ(p.sources_size(), 1);
+  EXPECT_EQ(p.sources(0), "model:ccf");
+  ASSERT_EQ(p.rejected_size(), 2);
+  EXPECT_EQ(p.rejected(0).source(), "perf-power");
+  EXPECT_EQ(p.rejected(0).reason(), "stuck");
+  s.energy.power_source = "rapl-powercap";
+  s.energy.power_measured = true;
+  EXPECT_EQ(BuildNodeReport(s, {"n", 1, "v"}).energy_provenance().basis(),
+            wattlens::v1::ENERGY_BASIS_MEASURED);
+}
+
 TEST(NodeReportTest, NoEnergySectionMeansNoPowerSource) {
   Snapshot s;
   auto r = BuildNodeReport(s, {"n", 1, "v"});
