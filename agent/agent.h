@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent: loads the BPF sources, drains them every interval into the
 // aggregator, publishes a Snapshot, and serves it on /metrics.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wattlens-agent: flags, signals and wiring; the work is in agent_core.
 #include <signal.h>
 #include <sys/stat.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Collector CPU and memory under wattlens-loadgen at several cluster sizes, for the Deployment's
 # requests and limits (docs/benchmarks.md, "Collector footprint"). For each N: a fresh collector
 # with its SQLite store in a temp dir, N simulated agents (100 workloads each, 10 s interval), 20 s

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* floor_loader: loads and attaches the empty programs of floor.bpf.c, prints
  * "ready" once every selected program is attached, and holds them until
  * SIGTERM or SIGINT. The overhead harness waits for "ready" before it starts

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The cost of the pieces of a syscall-counting program (bench/hookcost.bpf.c):
 # sysload's CPU ns per getppid with nothing attached and with each program,
 # interleaved, ROUNDS short runs each. Prints min and median per variant and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* hookcost_loader: loads and attaches the named programs of hookcost.bpf.c,
  * prints "ready" once attached and holds them until SIGTERM or SIGINT.
  * usage: hookcost_loader PROGRAM... */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the identity stage adds to each agent interval on a busy node: 200
 // pods (pod cgroup, sandbox and 2 containers each, metadata in the pod
 // cache) plus 40 host services, 840 cgroups in all. Steady state: every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Network overhead: TCP ping-pong of 64-byte messages over loopback (netload),
 # ns per send+recv with nothing attached, with empty programs on every hook
 # the agent attaches (floor_loader --mode=allhooks: the floor), and with the

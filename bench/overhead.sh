@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # What a traced workload pays: per-syscall and per-context-switch cost with
 # nothing attached, with empty BPF programs (the floors), with the agent and
 # with a bpftrace one-liner, measured side by side in one run.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Pools the paired rounds of several bench/overhead.sh runs of one build.
 
 On a noisy host a single 7-round run can swing the per-switch ratio from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Throughput of wattlens::SpscRing (agent/common/spsc_ring.h), the bounded
 // queue between the BPF ring-buffer reader thread and the aggregator.
 //

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Compiles bpf/<name>.bpf.c with clang into a BTF-carrying object and
 # generates its libbpf skeleton (<name>.skel.h) with bpftool. The skeleton
 # embeds the object, so binaries need no .o files at run time.

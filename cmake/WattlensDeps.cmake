@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # All third-party dependencies, from Debian 12 packages.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.1)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Warning and sanitizer flags for project targets only (generated and
 # third-party code keeps its own). Use wattlens_target_defaults(<target>).
 set(WATTLENS_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter)

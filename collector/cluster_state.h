@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The collector's in-memory model: a registry of nodes, each with its own
 // lock and its series (one per cgroup), turned from cumulative counters into
 // time-bucketed deltas. Ingest locks only the reporting node, so thousands of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The collector assembled: state, optional store, gRPC server (ingest, query,
 // health, optional reflection), /metrics and the state ticker. main.cc and
 // the in-process tests both build it through Collector::Start.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Cost and carbon of counters (issue #7): the arithmetic that joins a node's
 // rates (collector/pricing) with what its workloads used.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Counter arithmetic shared by ingest, store and queries.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fan-out of watch events to subscribers with bounded queues: a slow watcher
 // loses events (counted and told in-band), never blocks ingest.
 #pragma once

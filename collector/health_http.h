@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The collector's /healthz and /readyz checks (agent/common/health_http.h),
 // served on the metrics port (9812): its gRPC port requires client
 // certificates, which kubelet gRPC probes cannot present.

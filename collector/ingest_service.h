@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IngestService: one bidirectional stream per agent on gRPC's callback API,
 // so ten thousand streams need no thread each. A report is validated, checked
 // against the peer's certificate identity, applied to ClusterState and (with

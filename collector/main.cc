@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wattlens-collector: flags, signals and wiring; the work is in
 // collector_core.
 #include <signal.h>

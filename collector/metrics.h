@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /metrics of the collector: self-metrics (nodes by state, ingest lag,
 // rejected reports, store) and bounded cluster aggregates, computed at
 // scrape time from the live state.

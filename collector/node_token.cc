@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "collector/node_token.h"
 
 #include <curl/curl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Node identity from Kubernetes service-account tokens (--node_identity=token).
 //
 // Every agent pod mounts a projected service-account token with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // QueryService: cluster views over ClusterState (sync API: few clients).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The embedded store: SQLite in WAL mode. Holds, per node, the last applied
 // (epoch, sequence); per series its labels and last cumulative counters; and
 // per (series, bucket) the deltas at the collector's resolution, kept for the

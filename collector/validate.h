@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every field of an incoming report is checked before it touches state:
 // reports come from the network and may be hostile.
 #pragma once

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 // Generates the pricing/carbon data files the collector reads at run time:
 //   grid_intensity.csv  source,year,key,g_per_kwh from npm @tgwf/co2
 //                       (dist/cjs/data: Ember country averages and

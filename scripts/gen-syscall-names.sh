@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Generates the syscall number -> name table from the system headers
 # (linux-libc-dev's <asm/unistd.h>), so names follow the build machine's
 # kernel headers instead of a hand-written list.

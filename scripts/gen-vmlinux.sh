@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Regenerates bpf/include/vmlinux/<arch>/vmlinux.h from the running kernel's BTF.
 # CO-RE relocations make the result portable: the header only needs to contain
 # the types we touch, at any layout; libbpf fixes offsets at load time.

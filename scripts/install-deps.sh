@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs everything Wattlens needs to build, run and test, from Debian 12
 # packages only. Idempotent: skips apt when everything is present.
 set -euo pipefail

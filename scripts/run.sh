@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job on this node with embedded defaults: installs, builds, starts
 # the collector on loopback (gRPC 127.0.0.1:9811, metrics :9812, store under
 # /var/lib/wattlens) and the agent streaming to it, with a live view of the

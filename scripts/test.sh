@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs, builds and runs every test, each configuration built once:
 #   build/       all targets; unit + lint tests, then BPF tests (serially), then
 #                the container images and the containerised agent (podman)

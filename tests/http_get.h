@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A minimal blocking HTTP/1.1 client for tests of local endpoints: one
 // request per connection, "Connection: close", the whole response read.
 #pragma once

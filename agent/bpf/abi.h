@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // C++ view of bpf/shared/wattlens_abi.h. The static_asserts pin the sizes the
 // kernel side was compiled with; a change to the ABI header that breaks the
 // layout fails the build here instead of corrupting map reads at run time.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/bpf/kernel_features.h"
 
 #include <bpf/btf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What this kernel and this process can do, probed once at start-up, and
 // which variant of each BPF source that allows.
 #pragma once

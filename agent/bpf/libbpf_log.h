@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libbpf's messages: logged, and while a load is under way kept, so that a
 // verifier refusal is reported with the tail of the verifier's own log
 // instead of a bare "Permission denied".

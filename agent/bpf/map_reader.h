@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reads whole BPF hash maps with BPF_MAP_LOOKUP_BATCH (one syscall per
 // batch instead of two per key), falling back to get_next_key + lookup on
 // kernels or map types without batch support. Per-CPU values are summed.

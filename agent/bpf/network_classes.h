@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Traffic classes by peer address: the prefixes the agent loads into the
 // network program's LPM tries. Longest prefix wins, no match is `internet`.
 #pragma once

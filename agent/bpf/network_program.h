@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owner of bpf/network.bpf.c: bytes, packets and TCP connection life per
 // (process, cgroup, traffic class).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owner of bpf/power.bpf.c: per-CPU frequency (power:cpu_frequency) and
 // idle residency (power:cpu_idle), sampled once per interval.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/bpf/program_info.h"
 
 #include <bpf/bpf.h>

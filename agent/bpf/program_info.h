@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Facts the agent reports about its own BPF objects: drops counted in the
 // kernel, map fill, per-program run statistics.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/bpf/sched_program.h"
 
 #include <bpf/bpf.h>

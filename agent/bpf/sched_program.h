@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owner of bpf/sched.bpf.c: on-CPU time and the process lifecycle ring
 // buffer.
 #pragma once

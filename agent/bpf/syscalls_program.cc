@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/bpf/syscalls_program.h"
 
 #include <sys/syscall.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owner of bpf/syscalls.bpf.c: open -> configure -> load -> attach in
 // Create(), detach and free in the destructor.
 #pragma once

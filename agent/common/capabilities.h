@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Dropping privileges once the BPF programs are loaded.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Injected time: production code asks a Clock, tests advance a FakeClock.
 #pragma once
 

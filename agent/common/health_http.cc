@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/common/health_http.h"
 
 #include <CivetServer.h>

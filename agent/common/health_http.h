@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /healthz (liveness) and /readyz (readiness) for Kubernetes probes, served
 // on the same port as /metrics by the prometheus-cpp exposer (civetweb).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Building prometheus-cpp metric families by hand, for Collectables that
 // render an immutable snapshot on each scrape (agent and collector).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A bounded, lock-free, single-producer single-consumer ring buffer.
 //
 // The producer (e.g. the BPF ring-buffer reader thread) must never block on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Status propagation helpers used at every boundary (no exceptions).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Syscall number -> name for the build machine's native ABI, generated at
 // build time from <asm/unistd.h> (scripts/gen-syscall-names.sh).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent's /healthz and /readyz checks (agent/common/health_http.h).
 //
 // Liveness ("drain"): the drain loop keeps publishing snapshots; a wedged

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The terminal view of the busiest workloads, redrawn each interval.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Snapshot -> wattlens.v1.NodeReport, and the agent's local node API
 // (NodeService) serving the same view for this node plus per-process detail.
 // Must not depend on: collector/ (the agent never includes it).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prometheus exposition of the latest Snapshot (prometheus-cpp Collectable).
 // Rendering reads one immutable snapshot, so every scrape is consistent
 // within an interval and never blocks the aggregator.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gRPC call credentials carrying this pod's projected service-account token
 // ("authorization: Bearer <token>") for the collector's
 // --node_identity=token (collector/node_token.h). The file is re-read for

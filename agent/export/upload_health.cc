@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/export/upload_health.h"
 
 #include <memory>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Readiness of the agent's upload to the collector: ready while the
 // collector keeps acknowledging reports. Fails after `window` without a new
 // acknowledgement (first measured from registration), with the uploader's

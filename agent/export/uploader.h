@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Streams this node's reports to the collector (IngestService.Upload).
 //
 // Every upload interval (plus a per-agent phase and per-send jitter, so a

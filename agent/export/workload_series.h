@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The rows behind every wattlens_workload_* family on /metrics, with the
 // series budget that bounds their cardinality (docs/identity.md).
 //

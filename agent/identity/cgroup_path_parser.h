@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Cgroup v2 path -> what runs in it: a Kubernetes pod container, a pod-level
 // cgroup, a standalone container, a systemd unit, another host cgroup, or the
 // root. A pure function over the path string: no filesystem access, so it is

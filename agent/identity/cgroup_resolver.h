@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cgroup v2 id -> path, for the `cgroup` label.
 //
 // The id the kernel reports (bpf_get_current_cgroup_id) is the cgroup

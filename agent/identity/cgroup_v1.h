@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cgroup v1 fallback: on v1-only hosts (and hybrid ones where runtimes only
 // use the v1 hierarchies) every process sits in the v2 root, so the v2
 // cgroup id names nothing. Its workload is then the v1 path from

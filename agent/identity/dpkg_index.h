@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Host executable -> Debian package -> upstream project, for host processes.
 //
 // Reads dpkg's own database under an injected root (the agent sees the host

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Container image references as Kubernetes reports them
 // (spec.containers[].image, status.containerStatuses[].image/imageID):
 // [registry[:port]/]path[:tag][@algorithm:digest], normalised the way Docker

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kubernetes API JSON -> PodInfo: a Pod, a PodList and watch events
 // (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR). Never throws: the JSON is
 // parsed with exceptions off and every field's type is checked before use;

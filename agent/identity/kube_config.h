@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How the agent reaches the Kubernetes API server: the standard in-cluster
 // configuration (KUBERNETES_SERVICE_HOST/PORT and the service-account token
 // and CA files) or a kubeconfig file (--kubeconfig=FILE) with a token or a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pod -> top-level workload: ReplicaSet -> Deployment, Job -> CronJob,
 // StatefulSet, DaemonSet, static pods. An optional OwnerLookup (a cache of
 // ReplicaSets and Jobs, filled by whoever watches them) gives exact answers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Bounded, thread-safe pod metadata cache keyed by pod UID, with indexes by
 // container id and static-pod mirror hash. One writer (the watch) and many
 // readers (the per-interval snapshot builder): entries are immutable

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The compact pod metadata the agent keeps per pod on its node: what labels
 // and reports need, nothing else. Deliberately absent: environment,
 // command lines, arguments, volumes, annotations other than the static-pod

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Keeps a PodCache in step with the API server's view of the pods on this
 // node: list, then watch from the list's resourceVersion, restricted with
 // fieldSelector=spec.nodeName=<node> (needs only pods get/list/watch).

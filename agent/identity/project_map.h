@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Open-source project identity: container image or host executable ->
 // project name ("postgres", "ingress-nginx", "kubernetes").
 //

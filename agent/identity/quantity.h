@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kubernetes resource quantities ("250m", "1.5", "512Mi", "1G", "2e3") as
 // integers: CPU in millicores, memory in bytes. Rounds up, as the API server
 // does when it canonicalises a quantity to an integer scale.

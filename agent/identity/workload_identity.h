@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The identity stage of the agent: every cgroup of a snapshot gets its
 // namespace, pod, container, owner workload and project, and its pod's
 // requests. Runs on the drain thread once per interval, after the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Splitting one interval's node energy among workloads, exactly.
 //
 // Per zone: idle (static) energy is a baseline supplied by the caller (the

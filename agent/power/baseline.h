@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The idle (static) power baseline on metered nodes: the lowest node power
 // seen while the node was nearly idle, over a rolling window. Before any
 // low-load interval has been seen, the intercept at zero load of a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Turning two readings of a wrapping energy counter into the energy between
 // them. RAPL counters are 32-bit in hardware and wrap every few minutes at
 // high power; after a long stall the counter may have wrapped several times,

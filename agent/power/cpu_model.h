@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What CPU the node has, from /proc/cpuinfo, and the per-vCPU watts that
 // Cloud Carbon Footprint publishes for its microarchitecture.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Read-only access to the files the power sources need, under an injectable
 // root, so every reader runs unchanged against fake sysfs/procfs trees.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hwmon energy and power sensors: /sys/class/hwmon/hwmon*/energy<N>_input
 // (cumulative µJ, e.g. amd_energy) and power<N>_average / power<N>_input (µW,
 // e.g. ACPI power meters, Ampere SoCs), the latter integrated over time.

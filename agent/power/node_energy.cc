@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/power/node_energy.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Glue between sources and attribution: one interval's PowerSample becomes
 // per-zone attribution inputs, each with its idle baseline, so callers do
 // not re-derive the idle rules.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // NVIDIA GPUs through NVML, loaded at run time with dlopen so that the agent
 // has no build or package dependency on the driver. Energy comes from the
 // device's total-energy counter (Volta and later) or, failing that, from

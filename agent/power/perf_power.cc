@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/power/perf_power.h"
 
 #include <linux/perf_event.h>

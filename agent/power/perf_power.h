@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RAPL through the perf `power` PMU (power/energy-pkg/ and friends), for
 // nodes where powercap is missing or root-only: it needs CAP_PERFMON rather
 // than file access. Events are discovered from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Node power for nodes without a meter (cloud VMs): per vCPU,
 //   P = idle + (max − idle) × f(u)
 // with u the fraction of CPU time busy over the interval, plus memory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // agent/power: node energy from meters (RAPL powercap, the perf power PMU,
 // hwmon, NVML) or from a model when no meter exists, and its attribution to
 // workloads with exact conservation. Depends on agent/common only; never on

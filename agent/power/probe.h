@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Choosing the node's CPU energy source: RAPL powercap, then the perf power
 // PMU, then hwmon, then the model, first that initialises wins. NVIDIA GPUs
 // are probed separately and add to whichever CPU source was chosen.

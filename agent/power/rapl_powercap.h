@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RAPL through the powercap class in sysfs (Intel, and AMD since 5.11):
 // /sys/class/powercap/intel-rapl:<socket>[:<subzone>]/{name,energy_uj,
 // max_energy_range_uj,constraint_*_max_power_uw}. The files are root-only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Turns cumulative kernel counters and lifecycle events into per-process and
 // per-cgroup totals, one interval at a time. Pure state: no BPF, no threads,
 // no I/O except through the injected Env, so unit tests drive it directly.

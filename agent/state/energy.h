@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-interval energy accounting: turns one interval's node energy per zone
 // (from agent/power) and the snapshot's cumulative CPU time into cumulative
 // joules per workload (cgroup), zone and mode (dynamic | idle), plus the

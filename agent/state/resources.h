@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Requests, working set and allocation per cgroup, and the node's size:
 // what the collector's cost engine needs (issue #7, docs/identity.md).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The immutable per-interval view of the node. One writer (the aggregator)
 // builds a Snapshot per interval and publishes it; readers (Prometheus
 // scrape, live view, later the gRPC API and uploader) share it read-only, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Single-writer, many-reader publication of the latest Snapshot. Readers get
 // a shared_ptr they may hold as long as they like; the writer never waits.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* ctxload: the per-context-switch cost a traced process sees.
  *
  * A parent and a child, both pinned to the same CPU, bounce one byte over two

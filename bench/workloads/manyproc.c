@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* manyproc: keeps N idle processes alive, so the agent is measured on a node
  * with realistic process counts (its /proc scans, identity resolution and
  * map sizes all scale with live processes).

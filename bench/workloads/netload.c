@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* netload: TCP ping-pong of 64-byte messages over loopback between two
  * processes pinned to one CPU (the caller pins with taskset). Each round trip
  * is two send+recv pairs. Prints wall and CPU (both processes) ns per

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* sysload: the per-syscall cost a traced process sees.
  *
  * Calls getppid() N times through syscall(2) (so no libc caching can skip the

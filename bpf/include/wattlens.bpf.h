@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* Small helpers shared by the BPF objects. BPF side only. */
 #ifndef WATTLENS_BPF_INCLUDE_WATTLENS_BPF_H_
 #define WATTLENS_BPF_INCLUDE_WATTLENS_BPF_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* The kernel/user ABI of Wattlens: every map key, map value and ring-buffer
  * record shared between the bpf/ objects and the agent. Plain C, fixed-width
  * types, explicit padding, no implicit holes: the agent mirrors each size with

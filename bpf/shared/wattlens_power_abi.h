@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* The kernel/user ABI of bpf/power.bpf.c: one value per possible CPU. Plain
  * C, fixed-width types, no holes; agent/bpf/power_program.h mirrors the size
  * with a static_assert. Kept apart from wattlens_abi.h so that the power

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wattlens-loadgen: simulates N agents (W workloads each, one report per
 // interval, phases spread over the interval) streaming to one collector over
 // plaintext gRPC, with one callback-API stream per agent. Reports ingest lag

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # ctest: the committed data files equal a fresh extraction by
 # scripts/gen-pricing-data.js from @tgwf/co2 and iso-codes.
 file(MAKE_DIRECTORY ${OUT})

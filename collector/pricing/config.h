@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The --cost_config file: a small TOML subset, parsed here with line numbers
 // (docs/cost-carbon.md documents every key). Supported: `key = value` with
 // "double-quoted" or 'literal' strings, decimal numbers and true/false;

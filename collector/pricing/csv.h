@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Line-numbered readers for the small text formats pricing loads: plain CSV
 // (no quoting; '#' comment lines) and strict numbers. Every error is an
 // InvalidArgument naming "<file>:<line>".

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The shipped data files (data/), loaded once: grid intensity per Ember
 // country/aggregate and Electricity Maps zone and year, cloud region maps,
 // PUE defaults, embodied-emission constants and ISO 4217 codes. Sources,

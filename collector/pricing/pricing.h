@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prices, locations and carbon coefficients per node: the data and
 // configuration layer of cost and carbon accounting (issue #7).
 //

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # wattlens-agent image. From the repository root, compiling inside the build stage (Debian 12
 # packages only):
 #   podman build --build-arg BINARIES=source \

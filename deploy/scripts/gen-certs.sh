@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # mTLS material for clusters without cert-manager: a CA, a collector server certificate, an agent
 # client certificate and a reader (CLI) client certificate (ECDSA P-256), the first two written as
 # the Secrets the manifests mount:

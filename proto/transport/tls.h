@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gRPC transport security shared by the agent, the collector and the CLI:
 // mTLS credentials whose files are checked before use and reloaded when they
 // change (new connections use the new certificates; open streams continue),

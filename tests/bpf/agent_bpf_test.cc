@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent against ground truth, in the running kernel: counts the test
 // itself caused, and the kernel's own cgroup accounting.
 #include <arpa/inet.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The wattlens-agent binary as users run it (label bpf):
 #  1. /metrics from a live agent passes `promtool check metrics` silently;
 #  2. SIGTERM detaches cleanly: exit 0 and none of its programs remain;

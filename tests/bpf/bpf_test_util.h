@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared helpers for tests that load BPF into the running kernel.
 #pragma once
 

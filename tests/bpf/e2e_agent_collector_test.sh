@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End to end on this machine (label bpf): the real agent (BPF) streams to the
 # real collector; a workload that burns 2 s of CPU in its own cgroup shows up
 # in `wattlens top -o json` with the kernel's cpu.stat CPU seconds (issue

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the end-to-end scripts (sourced): a temp dir, background
 # processes and a test cgroup cleaned up on exit, PASS/FAIL lines, the
 # root/BTF precondition (a failure where BPF is required), free ports.

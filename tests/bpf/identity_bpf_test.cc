@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Workload identity from real cgroups: directories named exactly as
 // containerd (systemd driver) and CRI-O (cgroupfs driver) name them for two
 // pods, busy children moved in, and the agent's report attributes CPU

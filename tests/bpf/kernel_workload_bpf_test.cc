@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel threads as the workload `kernel`, in the running kernel: the test
 // makes kernel threads work (writeback of files it writes and syncs), and
 // the agent's per-thread CPU time matches the kernel's own per-thread

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The network program's per-CPU byte/packet cache (bpf/network.bpf.c)
 // against ground truth: bytes and packets stay exact while the reader
 // flushes every CPU's cache concurrently with the traffic, and while more

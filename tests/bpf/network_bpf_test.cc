@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Network accounting against ground truth: bytes and datagrams the test
 // itself sent, connections it opened, and what a real server (nginx) sent
 // as measured by its client.

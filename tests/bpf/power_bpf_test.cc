@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Power in the running kernel: the frequency/idle program loads and says
 // where the frequency comes from; two busy cores draw more than idle; a
 // cgroup burning one core gets its window's dynamic energy; every interval

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End to end with a real Prometheus server (Debian `prometheus`, label bpf):
 # it scrapes the real agent and collector on loopback; after a workload burns
 # 2 s of CPU in its own cgroup, `promtool query instant` returns that cgroup's

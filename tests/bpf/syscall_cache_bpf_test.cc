@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The syscall program's per-CPU cache (bpf/syscalls.bpf.c) against ground
 // truth: counts stay exact while the reader flushes every CPU's cache
 // concurrently with the counted calls, while processes evict each other from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Offline checks of the rendered deploy/ manifests. Called by run.sh; each subcommand prints what it
 // checked and exits non-zero on the first class of failure it finds (after listing every instance).
 //   node check.mjs validate RENDERED.yaml...        schema + security/RBAC assertions

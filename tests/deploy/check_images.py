@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """What can be checked of deploy/docker/*.Dockerfile without a container engine.
 
 For each image (agent, collector), against a build of the repository on this Debian 12 machine:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the real agent for a while with exactly the capability set the DaemonSet grants
 # (bounding set BPF, PERFMON, DAC_READ_SEARCH; uid 0; no_new_privs), then
 #   - records one /metrics scrape into testdata/agent_scrape.prom (the metric-coverage test reads it),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Offline test of deploy/: renders every overlay with kubectl kustomize, validates every object
 # against the Kubernetes / Prometheus Operator / cert-manager schemas with security and RBAC
 # assertions (and proves the assertions bite on mutated copies), unit-tests the alert rules with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "absl/strings/string_view.h"
 #include "agent/identity/cgroup_path_parser.h"
 #include "agent/identity/cgroup_v1.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs the fuzz entry points over the seed corpus and a few hostile inputs
 // in every build (gcc included), so a crash or broken invariant there fails
 // the normal unit run, not only a clang fuzzing session.

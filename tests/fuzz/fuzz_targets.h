@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzz entry points, one per parser that takes untrusted input. Each is
 // built as a libFuzzer binary when WATTLENS_FUZZ=ON (clang), and replayed
 // over tests/fuzz/corpus by a gtest in every normal build, so gcc builds

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The rest of the API surface, in process on 127.0.0.1:0: grpc.health.v1 on
 // the collector and on the agent's node API, the node API's RPCs over a real
 // channel, and the CLI's table output and `watch -f`.

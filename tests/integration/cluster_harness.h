@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // In-process cluster for integration tests: a collector on 127.0.0.1:0 and
 // fake agents whose uploaders stream synthetic cumulative counters. Each fake
 // agent remembers exactly what it produced, so tests compare cluster totals

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Three fake agents and a collector in one process on 127.0.0.1:0: cluster
 // totals equal exactly what the agents produced, across an agent restart
 // (new epoch), a collector restart (store reopened) and duplicate reports; a

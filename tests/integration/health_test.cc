@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /healthz and /readyz of the agent and the collector: each answers 200
 // while its components are healthy and 503, naming the component, when one
 // is not. Checks are driven with a FakeClock and real components; the HTTP

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // --node_identity=token end to end in process: an mTLS collector whose
 // agents share one certificate (CN wattlens-agent, as the Kubernetes Secret
 // gives them) and prove their node with a service-account token, reviewed by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hostile peers against an mTLS collector: a report for another node's
 // identity, no client certificate, malformed and oversized reports are each
 // refused with a clear status and counted, while an honest agent keeps being

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The collector reloads its certificates when their files change: new
 // connections get the new certificate, verified against the new CA, without
 // a restart. Files are checked before use: a bad one at start is a clear

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ClusterState and validation: exactness under repeat, reorder, loss, reset
 // and restart; hostile field values; store round trip.
 #include "collector/cluster_state.h"

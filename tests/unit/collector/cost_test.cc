@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Cost and carbon (issue #7): the worked example of docs/cost-carbon.md
 // reproduced exactly, and the conservation invariants over random clusters.
 #include <unistd.h>

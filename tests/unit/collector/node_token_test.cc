@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Node identity from service-account tokens: the verifier's policy and cache
 // with a fake reviewer, and the TokenReview client against a fake API server
 // (civetweb on 127.0.0.1:0) that checks what the collector sends.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // EnergyState against hand-made snapshots: per-interval CPU deltas,
 // cumulative counters, exited processes, kernel threads, idle policies and
 // the exposition of the result.

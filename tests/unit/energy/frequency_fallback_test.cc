@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The CPU frequency fallback for nodes where power:cpu_frequency never
 // fires, on fake sysfs/procfs trees; and PowerProgram without BPF.
 #include <string>

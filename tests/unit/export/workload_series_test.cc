@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The wattlens_workload_* rows: identity labels on every series, the
 // documented bound (at most 2,000 series per node at 200 pods), the levels
 // and their hysteresis, the __other__ fold, and counters that never go

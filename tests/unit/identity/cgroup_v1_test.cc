@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The cgroup v1 fallback over fixture /proc trees
 // (tests/testdata/identity/proc-v1): /proc/<pid>/cgroup parsing, which v1
 // path names the workload, and the root cgroup's processes moved into

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/identity/dpkg_index.h"
 
 #include <sys/stat.h>

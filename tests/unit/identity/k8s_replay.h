@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A local HTTPS server replaying recorded Kubernetes API responses
 // (k8s_replay_server.py) and a throwaway PKI for it: shared by the watch
 // client tests and the agent's identity BPF test. Test-only code.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Replays recorded Kubernetes API responses over HTTPS for pod_watcher_test.
 
 Binds 127.0.0.1 on a free port, prints the port on stdout, then answers each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PodWatcher against a local HTTPS server (k8s_replay_server.py) replaying
 // recorded API responses: list, watch events, bookmark, 410 Gone (as an
 // ERROR event and as an HTTP status), a 503, a disconnect mid-event, a slow

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The identity stage over recorded pods (testdata pod_list.json) and cgroup
 // paths as containerd (systemd driver) and CRI-O (cgroupfs) name them:
 // labels, requests (a pod-level cgroup never double-counts its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Conservation over random inputs: in every zone, workloads + __idle__ +
 // __unattributed__ sum exactly to the node energy; every share is within
 // one microjoule of its exact proportion; processes never get more than

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Temporary sysfs/procfs trees for the power readers, and a file system
 // decorator that refuses chosen paths (tests run as root, so chmod cannot
 // simulate the root-only RAPL files).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "agent/power/rapl_powercap.h"
 
 #include "agent/common/clock.h"

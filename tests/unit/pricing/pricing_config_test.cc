@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The --cost_config parser: every error names file:line; a full example
 // parses to the documented values.
 #include <filesystem>

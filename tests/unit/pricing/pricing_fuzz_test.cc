@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzz-ish: random bytes and mutated valid inputs fed to every parser never
 // crash (run under ASan+UBSan in CI) and never return OK with garbage
 // silently accepted where a value is required.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CostModel against the shipped data (data/) and hand-computed values from
 // docs/cost-carbon.md and the research notes (OpenCost ratio split, CCF PUE
 // and embodied model, @tgwf/co2 0.19.0 intensities).

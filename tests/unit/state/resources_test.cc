@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Requests, working set and allocation per cgroup: exact integer
 // accumulation over explicit (fake) times, and the working set read from a
 // fake cgroup tree, with odd contents counted as drops.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Snapshot -> NodeReport conversion and the uploader's bounded outbox.
 #include "agent/export/uploader.h"
 
