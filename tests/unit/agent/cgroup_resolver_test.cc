@@ -99,6 +99,9 @@ TEST(KernelFeaturesTest, MissingBtfOrPrivilegesGiveOneLineReasons) {
   s = CheckBpfPrerequisites(f, "x");
   EXPECT_NE(s.message().find("CAP_BPF"), std::string::npos);
   f.bpf_privileged = true;
+  // The kernel's baseline (tp_btf, ring buffer, bpf_get_current_task_btf) is
+  // required too; kernel_features_test covers its messages.
+  f.tp_btf = f.ringbuf = f.current_task_btf = true;
   EXPECT_TRUE(CheckBpfPrerequisites(f, "x").ok());
   for (auto* msg : {"/nonexistent/vmlinux"}) {
     KernelFeatures g;
