@@ -34,7 +34,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
-      libcivetweb1 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 libsqlite3-0 libcurl4 \
+      libcivetweb1 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 libsqlite3-0 libcurl4 libsnappy1v5 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 65532 wattlens \

@@ -37,13 +37,14 @@ using testing::HttpGet;
 
 constexpr int64_t kSecond = 1'000'000'000;
 
-std::shared_ptr<Snapshot> SnapshotAt(int64_t mono, bool network_up = true) {
+std::shared_ptr<Snapshot> SnapshotAt(int64_t mono, bool network_up = true,
+                                     bool sched_up = true) {
   auto s = std::make_shared<Snapshot>();
   s->sequence = 1;
   s->monotonic_ns = mono;
   s->self.sources = {
       {"syscalls", true, ""},
-      {"sched", true, ""},
+      {"sched", sched_up, sched_up ? "" : "no on-CPU time design loads"},
       {"network", network_up,
        network_up ? "" : "sock_send_length tracepoint missing"},
       {"power", false, "no meter"},  // not a readiness component
@@ -51,7 +52,7 @@ std::shared_ptr<Snapshot> SnapshotAt(int64_t mono, bool network_up = true) {
   return s;
 }
 
-TEST(AgentHealthTest, ReadyOnlyWithAFreshSnapshotAndTheBpfSourcesUp) {
+TEST(AgentHealthTest, ReadyOnlyWithAFreshSnapshotAndTheCoreSourcesUp) {
   FakeClock clock;
   SnapshotStore store;
   HealthChecks checks;
@@ -66,11 +67,17 @@ TEST(AgentHealthTest, ReadyOnlyWithAFreshSnapshotAndTheBpfSourcesUp) {
   r = checks.Evaluate(HealthProbe::kReadiness);
   EXPECT_TRUE(r.healthy) << r.body;  // power down does not matter
 
+  // Network is optional: a kernel that cannot count its bytes leaves the
+  // node ready. The core sources (syscalls, CPU time) are not.
   store.Publish(SnapshotAt(clock.MonotonicNs(), /*network_up=*/false));
   r = checks.Evaluate(HealthProbe::kReadiness);
+  EXPECT_TRUE(r.healthy) << r.body;
+  store.Publish(SnapshotAt(clock.MonotonicNs(), /*network_up=*/true,
+                           /*sched_up=*/false));
+  r = checks.Evaluate(HealthProbe::kReadiness);
   EXPECT_FALSE(r.healthy);
-  EXPECT_THAT(r.body, HasSubstr("[-]sources failed: network: sock_send_length "
-                                "tracepoint missing"));
+  EXPECT_THAT(r.body, HasSubstr("[-]sources failed: sched: no on-CPU time "
+                                "design loads"));
 
   store.Publish(SnapshotAt(clock.MonotonicNs()));
   clock.AdvanceNs(5 * kSecond + 1);  // fresh limit: max(3 x 1 s, 5 s)

@@ -3,6 +3,8 @@
 // commands, flags and flag values.
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -22,8 +24,10 @@ using ::testing::StartsWith;
 
 // Runs `script` with `shell` -c and returns its stdout.
 std::string RunShell(const std::string& shell, const std::string& script) {
-  const std::string dir = ::testing::TempDir();
-  const std::string path = absl::StrCat(dir, "/completion-test.sh");
+  // One file per test and process: ctest runs the tests of this binary in
+  // parallel, each its own process, all in the same TempDir().
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/completion-test.", getpid(), ".sh");
   std::ofstream(path) << script;
   FILE* p = popen(absl::StrCat(shell, " ", path).c_str(), "r");
   if (p == nullptr) return "popen failed";
@@ -38,8 +42,8 @@ std::string RunShell(const std::string& shell, const std::string& script) {
 std::string Generated(const std::string& shell) {
   std::ostringstream out, err;
   EXPECT_EQ(RunCli({"completion", shell}, out, err), 0) << err.str();
-  const std::string path =
-      absl::StrCat(::testing::TempDir(), "/wattlens-completion.", shell);
+  const std::string path = absl::StrCat(
+      ::testing::TempDir(), "/wattlens-completion.", getpid(), ".", shell);
   std::ofstream(path) << out.str();
   return path;
 }
