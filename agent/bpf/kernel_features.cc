@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/bpf/kernel_features.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
@@ -8,6 +9,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -77,7 +80,14 @@ KernelFeatures ProbeKernelFeatures(const std::string& btf_path,
           has("btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF);
     }
   }
-  if (f.bpf_privileged) {
+  const int probe_fd =
+      bpf_map_create(BPF_MAP_TYPE_ARRAY, "wl_probe", 4, 4, 1, nullptr);
+  if (probe_fd < 0) {
+    f.bpf_syscall_errno = errno;
+  } else {
+    close(probe_fd);
+  }
+  if (f.bpf_privileged && f.bpf_syscall_errno == 0) {
     f.ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
     f.task_storage = HasHelper(BPF_FUNC_task_storage_get);
     f.current_task_btf = HasHelper(BPF_FUNC_get_current_task_btf);
@@ -105,6 +115,12 @@ absl::Status CheckBpfPrerequisites(const KernelFeatures& f,
     return absl::FailedPreconditionError(
         "cannot read the possible CPU list from "
         "/sys/devices/system/cpu/possible");
+  }
+  if (f.bpf_syscall_errno != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the bpf() system call is refused (", strerror(f.bpf_syscall_errno),
+        "): a seccomp profile or a missing capability (CAP_BPF, "
+        "CAP_PERFMON) keeps the agent from loading any program"));
   }
   // What every design of the core sources needs (all in Linux 5.11; each
   // is probed, so a vendor kernel with backports passes).

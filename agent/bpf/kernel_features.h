@@ -20,6 +20,10 @@ struct KernelFeatures {
   bool bpf_stats_sysctl = false;  // kernel.bpf_stats_enabled == 1
   int possible_cpus = 0;
   std::string kernel_release;  // uname -r, for messages only
+  // errno of a trivial bpf() call (creating a one-entry array map), 0 when it
+  // worked: a seccomp profile or a missing capability refuses every probe
+  // below, and must not read as an old kernel.
+  int bpf_syscall_errno = 0;
 
   // BPF program and map types every source needs.
   bool ringbuf = false;  // BPF_MAP_TYPE_RINGBUF (5.8)

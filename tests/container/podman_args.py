@@ -21,6 +21,7 @@ Mapped: capabilities (drop/add), readOnlyRootFilesystem (without the tmpfs podma
 runAsUser/runAsGroup, fsGroup (supplementary group, and the claim's group), seccompProfile
 RuntimeDefault (podman's default profile), privileged, hostPID/hostIPC/hostNetwork, hostPath
 volumes (readOnly kept), ConfigMap (subPath), Secret and projected-token volumes (modes kept),
+emptyDir (a tmpfs for medium Memory),
 env (values and fieldRefs), resources.limits (cpu, memory), containerPorts (published on
 127.0.0.1, random host port). Anything else in the pod spec that changes how the container runs
 is an error, so a manifest change cannot silently drift from what this test runs.
@@ -236,6 +237,18 @@ def main():
                 os.chmod(claims[name], 0o2775)
             args.append(f"--volume={claims[name]}:{dst}{ro}")
             said.append(f"claim {name} -> {dst}")
+        elif "emptyDir" in v:
+            # A fresh, private directory per pod, like the kubelet's: a tmpfs
+            # (medium Memory) or an anonymous volume, with its size limit.
+            e = v["emptyDir"] or {}
+            if e.get("medium") == "Memory":
+                opts = "rw,mode=0755"
+                if "sizeLimit" in e:
+                    opts += f",size={e['sizeLimit'].replace('Mi', 'm').replace('Gi', 'g')}"
+                args.append(f"--tmpfs={dst}:{opts}")
+            else:
+                args.append(f"--volume={dst}")
+            said.append(f"emptyDir -> {dst}")
         else:
             die(f"volume {m['name']}: kind not mapped")
     print(f"{a.kind}/{a.name}: " + "; ".join(said), file=sys.stderr)

@@ -3,6 +3,8 @@
 // alone (no kernel needed: the features are the input).
 #include "agent/bpf/kernel_features.h"
 
+#include <cerrno>
+
 #include "gtest/gtest.h"
 
 namespace wattlens {
@@ -102,6 +104,20 @@ TEST(CheckBpfPrerequisitesTest, RefusesKernelsWithoutTheBaselineByName) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("ring buffer"), std::string::npos) << s;
   EXPECT_TRUE(CheckBpfPrerequisites(Baseline(), "/btf").ok());
+}
+
+// A refused bpf() (seccomp, capabilities) is named as such, not blamed on
+// the kernel's age.
+TEST(CheckBpfPrerequisitesTest, RefusedBpfSyscallIsNotAnOldKernel) {
+  KernelFeatures f = Baseline();
+  f.bpf_syscall_errno = EPERM;
+  absl::Status s = CheckBpfPrerequisites(f, "/btf");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("bpf() system call is refused"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.message().find("Operation not permitted"), std::string::npos)
+      << s;
 }
 
 TEST(ParseVariantTest, NamesRoundTripAndUnknownIsRefused) {
