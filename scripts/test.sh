@@ -135,9 +135,9 @@ run_in_kernel() {
 }
 if [ "$kernel_stage" = 1 ] && [ "$built" = 1 ]; then
   step "kernel stage: BPF tests on Debian 12's 6.1 (qemu, software CPU)"
-  run_in_kernel 6.1 -L bpf
+  run_in_kernel 6.1 -L bpf -LE container
   step "kernel stage: exactness tests and agent smoke test on 6.1-rt"
-  run_in_kernel 6.1-rt -L bpf -R "$rt_tests"
+  run_in_kernel 6.1-rt -L bpf -LE container -R "$rt_tests"
   step "BPF tests per kernel (passed/failed/skipped per test binary)"
   python3 tests/kernels/kernel_table.py build host="$kernel_logs/host.log" \
     6.1="$kernel_logs/6.1.log" 6.1-rt="$kernel_logs/6.1-rt.log" ||
