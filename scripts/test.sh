@@ -114,6 +114,13 @@ if [ "${CI:-}" = true ] && [ "$kernel_stage" != 1 ]; then
   echo "kernel stage: CI runs it whatever WATTLENS_KERNEL_STAGE says"
   kernel_stage=1
 fi
+# ctest lists the test instances the host's binaries have: one per variant
+# the host kernel loads. The BPF suites instantiate only the variants the
+# running kernel can load, so in a 6.1 guest the sampled and sock_length
+# instances do not exist, and gtest would run none of them and exit 0: they
+# are left out by name instead of counting as passed. Which variants 6.1
+# loads is asserted there by AgentVariantBpfTest and the agent smoke test.
+not_on_61='/sampled|_sock_length|/sock_length'
 rt_tests='AgentBpfTest\.(ExactSyscallCountsAndFailures|CgroupCpuMatchesKernelAccounting)|NetworkBpfTest\.(TcpLoopbackBytesExactBothWays|UdpDatagramsExact)|SyscallCacheBpfTest\.ExactWhileFlushed|KernelWorkloadBpfTest|agent_smoke_test'
 # run_in_kernel <flavour> <ctest args...>
 run_in_kernel() {
@@ -135,9 +142,9 @@ run_in_kernel() {
 }
 if [ "$kernel_stage" = 1 ] && [ "$built" = 1 ]; then
   step "kernel stage: BPF tests on Debian 12's 6.1 (qemu, software CPU)"
-  run_in_kernel 6.1 -L bpf -LE container
+  run_in_kernel 6.1 -L bpf -LE container -E "$not_on_61"
   step "kernel stage: exactness tests and agent smoke test on 6.1-rt"
-  run_in_kernel 6.1-rt -L bpf -LE container -R "$rt_tests"
+  run_in_kernel 6.1-rt -L bpf -LE container -E "$not_on_61" -R "$rt_tests"
   step "BPF tests per kernel (passed/failed/skipped per test binary)"
   python3 tests/kernels/kernel_table.py build host="$kernel_logs/host.log" \
     6.1="$kernel_logs/6.1.log" 6.1-rt="$kernel_logs/6.1-rt.log" ||
