@@ -137,7 +137,7 @@ class FloodTest : public ::testing::Test {
     f.attack_ops = ops.load();
     (*up)->Stop(absl::ZeroDuration());
     std::printf(
-        "flood %s: %llu attack operations in %s; RSS %lld -> max %lld MiB "
+        "flood %s: %llu attack operations in %s; memory %lld -> max %lld MiB "
         "(after %lld); threads %lld -> max %lld; honest reports acked %d/%d; "
         "/readyz 200 %d/%d\n",
         ::testing::UnitTest::GetInstance()->current_test_info()->name(),

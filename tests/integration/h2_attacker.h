@@ -35,7 +35,19 @@ inline int64_t ReadStatusField(const char* field) {
   }
   return -1;
 }
+// Memory the process holds for its own data. Under AddressSanitizer, RSS also
+// holds the quarantine (freed blocks kept poisoned, up to 256 MiB by default)
+// and redzones, so growth there says nothing about the collector; the
+// sanitizer allocator's count of live heap bytes does.
+#if defined(__SANITIZE_ADDRESS__)
+// Exported by libasan; GCC ships no header for it.
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+inline int64_t RssBytes() {
+  return static_cast<int64_t>(__sanitizer_get_current_allocated_bytes());
+}
+#else
 inline int64_t RssBytes() { return ReadStatusField("VmRSS") * 1024; }
+#endif
 inline int64_t Threads() { return ReadStatusField("Threads"); }
 
 // Plain TCP connection to 127.0.0.1:port; -1 on failure.
