@@ -13,17 +13,29 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-check() { if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
+# check <what> <status>: prints PASS or FAIL and returns the status, so that
+# `check ... || exit` stops where nothing after it can pass.
+check() {
+  if [ "$2" -eq 0 ]; then echo "PASS $1"; return 0; fi
+  echo "FAIL $1"; fail=1; return 1
+}
 if [ "$(id -u)" != 0 ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
   [ "${WATTLENS_REQUIRE_BPF:-0}" = 1 ] && { echo "FAIL: BPF required"; exit 1; }
   echo "SKIP: needs root and kernel BTF"; exit 0
 fi
+# The distribution's interpreter without site hooks ($py, and python3 in
+# these scripts): the tests need only the standard library, and a version
+# manager's shim or site-packages cost seconds per start under an emulated
+# CPU, where a test starts dozens of them at once.
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3)
+python3() { "$py" -S "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # burn_in_cgroup <cgroup dir>: a process moves itself into the cgroup and
 # spins until it has used 2 s of CPU of its own (a busy machine only makes
 # it take longer).
 burn_in_cgroup() {
-  sh -c "echo \$\$ > $1/cgroup.procs; exec python3 -c 'import time
+  sh -c "echo \$\$ > $1/cgroup.procs; exec $py -S -c 'import time
 while time.process_time() < 2.0: pass'"
 }
 # model_power_root <dir>: a --power_sysfs_root with no meter, so the agent

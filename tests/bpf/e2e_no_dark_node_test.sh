@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # No dark node (label bpf): the real agent streams to the real collector while
-# the node churns cgroups the agent cannot name: 30 that live 0.1-0.5 s and
-# are removed at once, a cgroup whose name has a control byte, a 254-byte
-# .service unit, and more cgroups than the agent's table holds
-# (--max_cgroups). The node stays CONNECTED (a 3 s stale TTL, polled
+# the node churns cgroups the agent cannot name: a cgroup whose name has a
+# control byte, a 254-byte .service unit, then more short-lived cgroups
+# (0.1-0.5 s, removed at once) than the agent's table holds (--max_cgroups). The node stays CONNECTED (a 3 s stale TTL, polled
 # throughout), the collector refuses no report, and a burner in a cgroup of
 # its own keeps the kernel's cpu.stat CPU time within 2 %.
 # Usage: e2e_no_dark_node_test.sh <bin dir>
@@ -22,6 +21,15 @@ trap 'cleanup_cgroups; cleanup' EXIT
 # Under instruction emulation (the kernel stage's qemu guests, marked on the
 # kernel command line) everything runs 5-10x slower: the stale TTL and the
 # wait for the first report stretch by 10, nothing else changes.
+# The agent's table holds every cgroup that exists now (any may be active),
+# the test's three (burner, control byte, long unit) and four more for
+# cgroups that come and go meanwhile (the order in which cgroups first seen
+# in one interval take their rows is arbitrary); the churn, started once the
+# three have their rows, brings more than that many, so the table overflows
+# whatever this host runs.
+table=$(( $(find "$mount" -name cgroup.procs | wc -l) + 3 + 4 ))
+nshort=$(( table + 22 ))
+echo "agent table: $table cgroups; $nshort short-lived ones"
 slow=1
 grep -qw 'wattlens.emulated=1' /proc/cmdline 2>/dev/null && slow=10
 "$bin/wattlens-collector" --insecure --listen_address=127.0.0.1:$grpc \
@@ -30,7 +38,7 @@ grep -qw 'wattlens.emulated=1' /proc/cmdline 2>/dev/null && slow=10
 pids+=($!)
 "$bin/wattlens-agent" --collector=127.0.0.1:$grpc --insecure \
   --upload_interval=1s --upload_jitter=0s --metrics_address= \
-  --node_api_address= --node_name=dark-node --max_cgroups=8 \
+  --node_api_address= --node_name=dark-node --max_cgroups=$table \
   > "$tmp/agent.log" 2>&1 &
 pids+=($!)
 state() {
@@ -62,22 +70,40 @@ odd_unit="$mount/$unit"
 [ ${#unit} -eq 254 ]; check "unit name is 254 bytes" $?
 for d in "$odd_ctl" "$odd_unit"; do
   mkdir "$d" && made+=("$d")
-  sh -c "echo \$\$ > '$d/cgroup.procs'; exec python3 -c 'import time
+  sh -c "echo \$\$ > '$d/cgroup.procs'; exec $py -S -c 'import time
 while time.process_time() < 0.3: pass'" &
 done
 
-# 30 short-lived cgroups (0.1-0.5 s), removed as soon as they are empty,
-# 6 at a time: more than the table holds, most gone before they resolve.
+# The three have their rows before the churn can fill the table.
+rows_present() {
+  cli top -o json --group-by=cgroup --window=5m 2>/dev/null |
+    python3 -c "import json,sys
+try:
+    rows = [r['key']['cgroup_path'] for r in json.load(sys.stdin)['rows']]
+except (ValueError, KeyError):
+    rows = []
+want = ['/wattlens-dark-$$', '/wattlens-dark-ctl\\\\x01$$', '/$unit']
+sys.exit(0 if all(w in rows for w in want) else 1)"
+}
+deadline=$((SECONDS + 30 * slow))
+until rows_present || [ $SECONDS -ge $deadline ]; do sleep 0.2; done
+rows_present
+check "burner, control-byte and long-unit cgroups have rows" $? ||
+  { echo "table $table"; cli top -o wide --group-by=cgroup --window=5m
+    tail "$tmp"/*.log; exit 1; }
+
+# $nshort short-lived cgroups (0.1-0.5 s), removed as soon as they are
+# empty: more than the table holds, most gone before they resolve.
 short() {
   local d="$mount/wattlens-dark-$$-short-$1"
   mkdir "$d" || return
-  sh -c "echo \$\$ > '$d/cgroup.procs'; exec python3 -c 'import time
+  sh -c "echo \$\$ > '$d/cgroup.procs'; exec $py -S -c 'import time
 t=time.monotonic()+$2
 while time.monotonic() < t: pass'"
   rmdir "$d"
 }
 stale_seen=0
-for i in $(seq 30); do
+for i in $(seq $nshort); do
   short "$i" "0.$((1 + RANDOM % 5))" &
   if [ $((i % 6)) -eq 0 ]; then
     [ "$(state)" = NODE_STATE_CONNECTED ] || stale_seen=1
@@ -124,6 +150,8 @@ ok &= len(unit) == 1
 placeholders = [p for p in rows if p.startswith('/deleted/') or p == '/overflow']
 print("placeholder rows:", placeholders[:5], len(placeholders))
 ok &= '/overflow' in rows
+if not ok:
+    print("rows:", sorted(rows))
 sys.exit(0 if ok else 1)
 PY
 check "burner exact within 2 %; odd names and placeholders are rows" $?

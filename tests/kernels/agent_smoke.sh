@@ -19,7 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 fail=0
-check() { if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
+check() {  # prints PASS or FAIL and returns the status
+  if [ "$2" -eq 0 ]; then echo "PASS $1"; return 0; fi
+  echo "FAIL $1"; fail=1; return 1
+}
 
 if [ "$(id -u)" != 0 ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
   [ "${WATTLENS_REQUIRE_BPF:-0}" = 1 ] && { echo "FAIL: BPF required"; exit 1; }
