@@ -66,11 +66,14 @@ for b in agent collector; do
     "/usr/bin/wattlens-$b" | cut -d' ' -f1)
   [ "$want" = "$got" ]
   check "$image holds this tree's wattlens-$b (sha256 ${want:0:12})" $?
+  # ldd must have run and listed libraries: an image where it cannot run
+  # (no ldd, a broken loader) proves nothing about the libraries.
   pm run --rm "${ulimits[@]}" --entrypoint ldd "$image" \
-    "/usr/bin/wattlens-$b" > "$tmp/ldd" 2>&1
-  ! grep -q "not found" "$tmp/ldd"
+    "/usr/bin/wattlens-$b" > "$tmp/ldd" 2>&1 &&
+    grep -q '=> /' "$tmp/ldd" && ! grep -q "not found" "$tmp/ldd"
   check "$image: ldd resolves all $(grep -c '=>' "$tmp/ldd") libraries inside the image" $?
   grep "not found" "$tmp/ldd"
+  grep -q '=> /' "$tmp/ldd" || head -5 "$tmp/ldd"
   pm run --rm "${ulimits[@]}" --entrypoint "/usr/bin/wattlens-$b" "$image" \
     --version > /dev/null 2>&1
   check "$image: the binary runs (--version)" $?
