@@ -409,7 +409,8 @@ int main(int argc, char** argv) {
   // on the drain path.
   const wattlens::NodeReportOptions report_options{
       node_name, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())),
-      WATTLENS_VERSION};
+      WATTLENS_VERSION,
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_upload_interval))};
   auto node_api = std::make_unique<wattlens::NodeApiService>(report_options);
   std::unique_ptr<grpc::Server> node_server;
   if (std::string addr = absl::GetFlag(FLAGS_node_api_address); !addr.empty()) {
