@@ -129,7 +129,7 @@ int SchedProgram::HandleRecord(void* ctx, void* data, size_t size) {
     const auto* exe = &static_cast<const wl_exec_event*>(data)->exe;
     if (std::optional<std::string> path = ExePathFromWire(*exe)) {
       self->on_exe_(e.tgid, e.start_ns, e.timestamp_ns, *std::move(path));
-    } else {
+    } else if (exe->truncated) {
       ++self->exe_unusable_;
     }
   }
@@ -168,7 +168,7 @@ absl::StatusOr<int> SchedProgram::ScanExecutables(const ExeFn& fn) {
       if (std::optional<std::string> path = ExePathFromWire(r.exe)) {
         fn(r.tgid, r.start_ns, 0, *std::move(path));
         ++named;
-      } else {
+      } else if (r.exe.truncated) {
         ++exe_unusable_;
       }
     }

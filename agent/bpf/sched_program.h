@@ -32,7 +32,9 @@ struct SchedProgramConfig {
   CpuTimeSource cpu_time_source = CpuTimeSource::kSampled;
 };
 
-// The path in `p` (names leaf first), or nullopt if it was truncated.
+// The path in `p` (names leaf first), or nullopt if it was truncated or is
+// empty: a file in no mounted tree (a memfd, for one) has no path to give,
+// and /proc/<pid>/exe would only name it "/memfd:... (deleted)".
 std::optional<std::string> ExePathFromWire(const wl_exe_path& p);
 
 class SchedProgram {
@@ -58,8 +60,9 @@ class SchedProgram {
   // no ptrace access to /proc/<pid>/exe needed). Returns how many were
   // named.
   absl::StatusOr<int> ScanExecutables(const ExeFn& fn);
-  // Paths that were too long or too deep to keep, from EXEC records and
-  // scans: those processes keep whatever /proc/<pid>/exe gives.
+  // Paths that were too long or too deep to keep (not those of files in no
+  // mounted tree), from EXEC records and scans: those processes keep
+  // whatever /proc/<pid>/exe gives.
   uint64_t exe_unusable() const { return exe_unusable_; }
 
   // Waits up to `timeout_ms` for records (the programs submit without
