@@ -562,9 +562,11 @@ void RenderUsage(const v1::GetUsageRequest& request,
     err << "WARNING: partial view; node " << p.node_name() << " is "
         << PartialReasonText(p.reason()) << ": reported up to "
         << absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", until, options.tz) << ", "
-        << absl::FormatDuration(absl::Nanoseconds(
-               google::protobuf::util::TimeUtil::DurationToNanoseconds(
-                   p.behind())))
+        << absl::FormatDuration(absl::Trunc(
+               absl::Nanoseconds(
+                   google::protobuf::util::TimeUtil::DurationToNanoseconds(
+                       p.behind())),
+               absl::Milliseconds(1)))
         << " before the window's end (upload interval "
         << absl::FormatDuration(absl::Nanoseconds(
                google::protobuf::util::TimeUtil::DurationToNanoseconds(
