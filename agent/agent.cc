@@ -73,7 +73,9 @@ class Agent::MeasuredUtilisation final : public power::UtilisationSource {
 Agent::Agent(AgentConfig config, const Clock& clock)
     : config_(std::move(config)),
       clock_(clock),
-      events_(config_.event_queue_capacity) {}
+      events_(config_.event_queue_capacity),
+      exe_updates_(config_.event_queue_capacity),
+      exe_table_(config_.exe_table_entries) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
                                                      const Clock& clock) {
@@ -141,6 +143,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   }
   if (sched.ok()) {
     a->sched_ = std::move(*sched);
+    a->sched_->set_exe_handler([self](uint32_t tgid, uint64_t start_ns,
+                                      uint64_t ts, std::string path) {
+      self->exe_updates_.TryPush({tgid, start_ns, ts, std::move(path)});
+    });
   } else {
     a->sched_error_ = std::string(sched.status().message());
     spdlog::error("sched source disabled: {}", a->sched_error_);
@@ -188,6 +194,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
 
   if (absl::Status st = a->CreateIdentity(); !st.ok()) return st;
   a->CreatePower();
+
+  a->SeedExecutables();
 
   // Everything privileged is done: programs loaded and attached, perf
   // counters and the stats fd open. No thread exists yet, so every thread
@@ -310,6 +318,7 @@ absl::Status Agent::CreateIdentity() {
   identity::WorkloadIdentityOptions io;
   io.proc_root = config_.proc_root;
   io.dpkg = dpkg_.get();
+  io.exes = &exe_table_;
   identifier_ = std::make_unique<identity::WorkloadIdentifier>(
       watcher_ ? pods_.get() : nullptr, &projects_, io);
   // Hybrid hosts keep the memory controller on v1: working sets come from
@@ -640,6 +649,9 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
     }
   };
   self.lost_events["event_queue_full"] = events_.dropped();
+  self.lost_events["exe_queue_full"] = exe_updates_.dropped();
+  self.lost_events["exe_table_full"] = exe_table_.stats().dropped_full;
+  self.lost_events["exe_path_too_long"] = sched_ ? sched_->exe_unusable() : 0;
   self.lost_events["malformed_event"] = events_malformed_.load();
   self.events_received = events_received_.load();
   self.bpf_stats_enabled = stats_fd_ >= 0 || features_.bpf_stats_sysctl;
@@ -687,6 +699,50 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
   return self;
 }
 
+void Agent::SeedExecutables() {
+  // The kernel's view first: it needs no ptrace access. /proc then names
+  // what it could not, where the agent still holds the capabilities to read
+  // other users' /proc/<pid>/exe (before they are dropped).
+  if (sched_) {
+    absl::StatusOr<int> n = sched_->ScanExecutables(
+        [this](uint32_t tgid, uint64_t start_ns, uint64_t, std::string path) {
+          exe_table_.Seed(tgid, start_ns, std::move(path));
+        });
+    if (n.ok()) {
+      spdlog::info("executables of {} running processes from the kernel", *n);
+    } else {
+      spdlog::warn("executables from the kernel: {}", n.status().ToString());
+    }
+  }
+  identity::ProcScanResult r =
+      identity::SeedFromProc(config_.proc_root, &exe_table_);
+  spdlog::info("/proc/<pid>/exe: {} readable, {} not", r.read, r.unreadable);
+}
+
+void Agent::ApplyExecutables(const std::vector<LifecycleEvent>& events) {
+  std::vector<identity::ExeUpdate> execs;
+  exe_updates_.Drain(
+      [&](identity::ExeUpdate&& u) { execs.push_back(std::move(u)); });
+  // Both queues are in kernel order; merged by timestamp so that a fork
+  // inherits what its parent ran at that moment.
+  size_t i = 0;
+  auto apply_execs_until = [&](uint64_t ts) {
+    for (; i < execs.size() && execs[i].timestamp_ns <= ts; ++i) {
+      exe_table_.Exec(execs[i].tgid, execs[i].start_ns,
+                      std::move(execs[i].path));
+    }
+  };
+  for (const LifecycleEvent& e : events) {
+    apply_execs_until(e.timestamp_ns);
+    if (e.type == EventType::kFork) {
+      exe_table_.Fork(e.proc.tgid, e.proc.start_ns, e.ppid);
+    } else if (e.type == EventType::kExit) {
+      exe_table_.Exit(e.proc.tgid, e.proc.start_ns);
+    }
+  }
+  apply_execs_until(UINT64_MAX);
+}
+
 absl::Status Agent::DrainOnce() {
   const int64_t t0 = clock_.MonotonicNs();
   // Events first: counters read afterwards include everything up to each
@@ -699,6 +755,7 @@ absl::Status Agent::DrainOnce() {
       events_malformed_.fetch_add(1, std::memory_order_relaxed);
     }
   });
+  ApplyExecutables(events);
   KernelReadings r;
   absl::Status status;
   MapReadStats sys_stats, cpu_stats, net_stats;

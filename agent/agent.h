@@ -33,6 +33,7 @@
 #include "agent/identity/cgroup_resolver.h"
 #include "agent/identity/cgroup_v1.h"
 #include "agent/identity/dpkg_index.h"
+#include "agent/identity/exe_table.h"
 #include "agent/identity/kube_config.h"
 #include "agent/identity/pod_cache.h"
 #include "agent/identity/pod_watcher.h"
@@ -117,6 +118,8 @@ struct AgentConfig {
   // Node addresses are re-read (interfaces change) every N intervals.
   uint32_t network_refresh_every = 30;
   size_t event_queue_capacity = 65536;
+  // Processes whose executable is kept for host project identity.
+  size_t exe_table_entries = 65536;
   int event_poll_ms = 50;
   std::string btf_path = "/sys/kernel/btf/vmlinux";
   std::string proc_root = "/proc";
@@ -165,6 +168,11 @@ class Agent {
   AgentSelfStats CollectSelfStats(size_t syscall_entries, size_t oncpu_entries,
                                   size_t net_entries);
   void CreatePower();
+  // Fills exe_table_ with the executables of the processes running now.
+  // Before capabilities are dropped: the /proc half needs them.
+  void SeedExecutables();
+  // The executables exec'd, forked and exited since the last drain.
+  void ApplyExecutables(const std::vector<LifecycleEvent>& events);
   // energy_method_ for the CPU source the guard uses now.
   void DescribeEnergyMethod();
   absl::Status CreateIdentity();
@@ -213,6 +221,9 @@ class Agent {
   int stats_fd_ = -1;
 
   SpscRing<wl_event> events_;
+  // Executables from EXEC records, for exe_table_ (drain thread only).
+  SpscRing<identity::ExeUpdate> exe_updates_;
+  identity::ExeTable exe_table_;
   std::atomic<uint64_t> events_received_{0};
   std::atomic<uint64_t> events_malformed_{0};
   std::atomic<bool> stopping_{false};

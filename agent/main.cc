@@ -62,6 +62,10 @@ ABSL_FLAG(uint32_t, bpf_ringbuf_bytes, 4u << 20,
           "Lifecycle ring buffer size in bytes (a power of two).");
 ABSL_FLAG(uint32_t, event_queue_capacity, 65536,
           "Lifecycle events buffered between the reader and drain threads.");
+ABSL_FLAG(uint32_t, exe_table_entries, 65536,
+          "Processes whose executable (from the kernel, for host project "
+          "identity) is kept; past this a new process is left out, counted "
+          "as lost_events{reason=\"exe_table_full\"}.");
 ABSL_FLAG(bool, drop_capabilities, true,
           "After loading, keep only CAP_DAC_READ_SEARCH: the serving threads "
           "run without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN.");
@@ -180,7 +184,7 @@ wattlens::version::DaemonUsage AgentUsage() {
           {{"Sampling and BPF",
             {"interval", "bpf_", "cpu_time_source", "event_queue_capacity",
              "btf_path", "max_processes", "max_cgroups", "cluster_cidrs",
-             "drop_capabilities"}},
+             "drop_capabilities", "exe_table_entries"}},
            {"Workload identity",
             {"node_name", "node_labels", "node_provider_id", "kubeconfig",
              "watch_pods", "kubelet_", "identity_", "dpkg_root", "proc_root",
@@ -284,6 +288,7 @@ int main(int argc, char** argv) {
     config.network.cluster_cidrs.push_back(*cidr);
   }
   config.event_queue_capacity = absl::GetFlag(FLAGS_event_queue_capacity);
+  config.exe_table_entries = absl::GetFlag(FLAGS_exe_table_entries);
   config.enable_bpf_stats = absl::GetFlag(FLAGS_bpf_stats);
   config.drop_capabilities = absl::GetFlag(FLAGS_drop_capabilities);
   config.exposition.process_top_n = absl::GetFlag(FLAGS_process_metrics_top_n);
@@ -404,7 +409,8 @@ int main(int argc, char** argv) {
   // on the drain path.
   const wattlens::NodeReportOptions report_options{
       node_name, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())),
-      WATTLENS_VERSION};
+      WATTLENS_VERSION,
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_upload_interval))};
   auto node_api = std::make_unique<wattlens::NodeApiService>(report_options);
   std::unique_ptr<grpc::Server> node_server;
   if (std::string addr = absl::GetFlag(FLAGS_node_api_address); !addr.empty()) {

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdint>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -194,6 +195,9 @@ std::vector<std::string> KeyColumns(v1::GroupBy g) {
   }
 }
 
+// Marks a node whose reports end before the query's window does.
+constexpr char kPartialMark[] = "*";
+
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 std::string WorkloadName(const v1::UsageKey& k) {
@@ -227,6 +231,9 @@ void RenderUsageTable(const v1::GetUsageRequest& req,
   const bool project_cols = !wide && show == "projects";
   const std::string cur = resp.currency().empty() ? "$" : resp.currency();
   const std::vector<std::string> key_cols = KeyColumns(req.group_by());
+  // Nodes whose reports end before the window does: their cells are marked.
+  absl::flat_hash_set<std::string> behind;
+  for (const auto& p : resp.partial_nodes()) behind.insert(p.node_name());
   std::vector<std::string> header = key_cols;
   if (usage_cols) {
     for (const char* h : {"CPU(cores)", "CPU(s)", "SYSCALLS/s", "NET(B/s)",
@@ -258,7 +265,12 @@ void RenderUsageTable(const v1::GetUsageRequest& req,
   std::vector<std::vector<std::string>> rows = {header};
   for (const auto& r : resp.rows()) {
     std::vector<std::string> row;
-    for (const auto& c : key_cols) row.push_back(KeyCell(r.key(), c));
+    for (const auto& c : key_cols) {
+      row.push_back(KeyCell(r.key(), c));
+      if (c == "NODE" && behind.contains(r.key().node_name())) {
+        row.back() += kPartialMark;
+      }
+    }
     const auto& u = r.usage();
     if (usage_cols) {
       row.push_back(Fixed(u.cpu_cores(), 3));
@@ -303,6 +315,26 @@ void RenderUsageTable(const v1::GetUsageRequest& req,
     rows.push_back(std::move(row));
   }
   PrintTable(rows, o.headers, out);
+  // The marker's legend, under the table it marks (left out with the
+  // headers, for scripts that read rows only).
+  if (o.headers && resp.partial_nodes_size() > 0) {
+    std::vector<std::string> names;
+    for (const auto& p : resp.partial_nodes()) names.push_back(p.node_name());
+    out << "PARTIAL" << kPartialMark
+        << ": not reported up to the window's end: "
+        << absl::StrJoin(names, ", ") << "\n";
+  }
+}
+
+std::string PartialReasonText(v1::PartialReason r) {
+  switch (r) {
+    case v1::PARTIAL_REASON_CATCHING_UP:
+      return "catching up";
+    case v1::PARTIAL_REASON_NOT_REPORTING:
+      return "not reporting";
+    default:
+      return "behind";
+  }
 }
 
 // FOCUS names the cost and charge-period columns; the resource columns name
@@ -519,9 +551,27 @@ void RenderUsage(const v1::GetUsageRequest& request,
       break;
   }
   for (const auto& w : response.warnings()) err << "NOTE: " << w << "\n";
-  if (response.partial()) {
+  if (response.missing_nodes_size() > 0) {
     err << "WARNING: partial view; nodes not reporting now: "
         << absl::StrJoin(response.missing_nodes(), ", ") << "\n";
+  }
+  for (const auto& p : response.partial_nodes()) {
+    const absl::Time until = absl::FromUnixNanos(
+        google::protobuf::util::TimeUtil::TimestampToNanoseconds(
+            p.reported_until()));
+    err << "WARNING: partial view; node " << p.node_name() << " is "
+        << PartialReasonText(p.reason()) << ": reported up to "
+        << absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", until, options.tz) << ", "
+        << absl::FormatDuration(absl::Trunc(
+               absl::Nanoseconds(
+                   google::protobuf::util::TimeUtil::DurationToNanoseconds(
+                       p.behind())),
+               absl::Milliseconds(1)))
+        << " before the window's end (upload interval "
+        << absl::FormatDuration(absl::Nanoseconds(
+               google::protobuf::util::TimeUtil::DurationToNanoseconds(
+                   p.upload_interval())))
+        << ")\n";
   }
 }
 

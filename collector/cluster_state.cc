@@ -551,7 +551,16 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       }
     }
     node->last_sequence = r.sequence();
-    node->last_report_time_ns = ToNs(r.time());
+    const int64_t report_ns = ToNs(r.time());
+    if (r.has_upload_interval() && ToNs(r.upload_interval()) > 0) {
+      node->upload_interval_ns = ToNs(r.upload_interval());
+    } else if (!res.new_epoch && node->last_report_time_ns > 0 &&
+               report_ns > node->last_report_time_ns) {
+      // Reports are taken once per upload interval, also those a
+      // reconnecting agent sends in a burst from its outbox.
+      node->upload_interval_ns = report_ns - node->last_report_time_ns;
+    }
+    node->last_report_time_ns = report_ns;
     node->last_seen_mono_ns = now_mono;
     if (node->agent_version != r.agent_version()) {
       node->agent_version = r.agent_version();
@@ -595,6 +604,30 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
     events_.Publish(ev, /*is_report=*/true);
   }
   return res;
+}
+
+void ClusterState::AddIfPartial(const Node& node, int64_t since, int64_t end,
+                                GetUsageResponse* resp) const {
+  // A node with no report yet has nothing in any window; one gone before the
+  // window began is not expected to have reported in it.
+  if (node.accepted == 0 && node.last_report_time_ns == 0) return;
+  if (node.state == wattlens::v1::NODE_STATE_GONE &&
+      node.last_report_time_ns < since) {
+    return;
+  }
+  const int64_t interval = node.upload_interval_ns > 0
+                               ? node.upload_interval_ns
+                               : options_.default_upload_interval_ns;
+  const int64_t behind = end - node.last_report_time_ns;
+  if (behind <= options_.partial_after_intervals * interval) return;
+  wattlens::v1::PartialNode* p = resp->add_partial_nodes();
+  p->set_node_name(node.name);
+  p->set_reason(node.state == wattlens::v1::NODE_STATE_CONNECTED
+                    ? wattlens::v1::PARTIAL_REASON_CATCHING_UP
+                    : wattlens::v1::PARTIAL_REASON_NOT_REPORTING);
+  *p->mutable_reported_until() = TsFromNs(node.last_report_time_ns);
+  *p->mutable_behind() = TimeUtil::NanosecondsToDuration(behind);
+  *p->mutable_upload_interval() = TimeUtil::NanosecondsToDuration(interval);
 }
 
 absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
@@ -676,6 +709,7 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
         now_real - silent >= since) {
       resp.add_missing_nodes(node->name);
     }
+    AddIfPartial(*node, since, std::min(until, now_real), &resp);
     std::shared_ptr<const pricing::NodeRates> rates;
     if (engine) {
       rates = engine->RatesFor(node->name, node->spec, node->spec_bytes);
@@ -788,7 +822,14 @@ absl::StatusOr<GetUsageResponse> ClusterState::GetUsage(
   }
   std::sort(resp.mutable_missing_nodes()->begin(),
             resp.mutable_missing_nodes()->end());
-  resp.set_partial(resp.missing_nodes_size() > 0);
+  std::sort(resp.mutable_partial_nodes()->begin(),
+            resp.mutable_partial_nodes()->end(),
+            [](const wattlens::v1::PartialNode& a,
+               const wattlens::v1::PartialNode& b) {
+              return a.node_name() < b.node_name();
+            });
+  resp.set_partial(resp.missing_nodes_size() > 0 ||
+                   resp.partial_nodes_size() > 0);
 
   std::vector<Row*> sorted;
   sorted.reserve(rows.size());

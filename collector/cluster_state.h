@@ -50,6 +50,12 @@ struct ClusterOptions {
   // after its clock stepped back) replaces it once the current epoch has
   // been silent this long, or at once when its sequence is lower.
   int64_t epoch_silence_ns = 5'000'000'000;
+  // A node's upload interval while neither its reports' upload_interval
+  // nor their spacing says (agents before the field, or one report so far).
+  int64_t default_upload_interval_ns = 10'000'000'000;
+  // A query's window is partial for a node whose last report ends more than
+  // this many upload intervals before the window does.
+  int partial_after_intervals = 3;
 };
 
 // What a report changed, handed to the store in the node's apply order.
@@ -213,6 +219,9 @@ class ClusterState {
     int64_t epoch_origin_ns ABSL_GUARDED_BY(mu) = 0;
     int64_t time_high_water_ns ABSL_GUARDED_BY(mu) = 0;
     int64_t last_report_time_ns ABSL_GUARDED_BY(mu) = 0;
+    // As the agent states it, else the spacing of its last two reports;
+    // 0: not known yet.
+    int64_t upload_interval_ns ABSL_GUARDED_BY(mu) = 0;
     int64_t last_seen_mono_ns ABSL_GUARDED_BY(mu) = 0;
     int64_t last_bucket ABSL_GUARDED_BY(mu) = 0;
     wattlens::v1::NodeState state ABSL_GUARDED_BY(mu) =
@@ -239,6 +248,11 @@ class ClusterState {
         freed_impact ABSL_GUARDED_BY(mu);
   };
 
+  // Adds `node` to resp->partial_nodes if its reports end more than
+  // partial_after_intervals upload intervals before `end`.
+  void AddIfPartial(const Node& node, int64_t since, int64_t end,
+                    wattlens::v1::GetUsageResponse* resp) const
+      ABSL_SHARED_LOCKS_REQUIRED(node.mu);
   std::shared_ptr<Node> FindOrCreate(const std::string& name);
   std::shared_ptr<Node> Find(const std::string& name) const;
   std::vector<std::shared_ptr<Node>> AllNodes() const;

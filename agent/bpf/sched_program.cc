@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   bpf_program__set_autoload(skel->progs.wl_sched_harvest, !sampled);
   bpf_program__set_autoattach(skel->progs.wl_sched_sample, false);
   bpf_program__set_autoattach(skel->progs.wl_sched_harvest, false);
+  bpf_program__set_autoattach(skel->progs.wl_exe_scan, false);
   // The held exiting threads (kptrs) only exist for sampled, so that
   // sched_switch still loads on kernels without task kptrs.
   bpf_map__set_autocreate(skel->maps.dying, sampled);
@@ -98,6 +99,23 @@ SchedProgram::~SchedProgram() {
   sched_bpf__destroy(skel_);
 }
 
+std::optional<std::string> ExePathFromWire(const wl_exe_path& p) {
+  if (p.truncated || p.len == 0 || p.len > sizeof(p.names)) return std::nullopt;
+  std::vector<absl::string_view> names;
+  absl::string_view all(p.names, p.len);
+  while (!all.empty()) {
+    const size_t end = all.find('\0');
+    names.push_back(all.substr(0, end));
+    if (end == absl::string_view::npos) break;
+    all.remove_prefix(end + 1);
+  }
+  std::string path;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    absl::StrAppend(&path, "/", *it);
+  }
+  return path;
+}
+
 int SchedProgram::HandleRecord(void* ctx, void* data, size_t size) {
   auto* self = static_cast<SchedProgram*>(ctx);
   if (size < sizeof(wl_event)) {
@@ -106,8 +124,60 @@ int SchedProgram::HandleRecord(void* ctx, void* data, size_t size) {
   }
   wl_event e;
   std::memcpy(&e, data, sizeof(e));
+  if (e.type == WL_EVENT_EXEC && size >= sizeof(wl_exec_event) &&
+      self->on_exe_) {
+    const auto* exe = &static_cast<const wl_exec_event*>(data)->exe;
+    if (std::optional<std::string> path = ExePathFromWire(*exe)) {
+      self->on_exe_(e.tgid, e.start_ns, e.timestamp_ns, *std::move(path));
+    } else if (exe->truncated) {
+      ++self->exe_unusable_;
+    }
+  }
   self->on_event_(e);
   return 0;
+}
+
+absl::StatusOr<int> SchedProgram::ScanExecutables(const ExeFn& fn) {
+  bpf_link* link = bpf_program__attach_iter(skel_->progs.wl_exe_scan, nullptr);
+  if (!link) return absl::ErrnoToStatus(errno, "attaching the exe iterator");
+  const int fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0) {
+    const int err = errno;
+    bpf_link__destroy(link);
+    return absl::ErrnoToStatus(err, "creating the exe iterator");
+  }
+  // The seq file hands out whole records; a read returns as many as fit.
+  std::vector<char> buf(64 * sizeof(wl_exe_record));
+  std::string pending;
+  int named = 0;
+  absl::Status status;
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = absl::ErrnoToStatus(errno, "reading the exe iterator");
+      break;
+    }
+    if (n == 0) break;
+    pending.append(buf.data(), static_cast<size_t>(n));
+    size_t off = 0;
+    for (; off + sizeof(wl_exe_record) <= pending.size();
+         off += sizeof(wl_exe_record)) {
+      wl_exe_record r;
+      std::memcpy(&r, pending.data() + off, sizeof(r));
+      if (std::optional<std::string> path = ExePathFromWire(r.exe)) {
+        fn(r.tgid, r.start_ns, 0, *std::move(path));
+        ++named;
+      } else if (r.exe.truncated) {
+        ++exe_unusable_;
+      }
+    }
+    pending.erase(0, off);
+  }
+  close(fd);
+  bpf_link__destroy(link);
+  if (!status.ok()) return status;
+  return named;
 }
 
 absl::StatusOr<int> SchedProgram::PollEvents(int timeout_ms) {

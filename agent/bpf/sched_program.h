@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,18 @@ struct SchedProgramConfig {
   CpuTimeSource cpu_time_source = CpuTimeSource::kSampled;
 };
 
+// The path in `p` (names leaf first), or nullopt if it was truncated or is
+// empty: a file in no mounted tree (a memfd, for one) has no path to give,
+// and /proc/<pid>/exe would only name it "/memfd:... (deleted)".
+std::optional<std::string> ExePathFromWire(const wl_exe_path& p);
+
 class SchedProgram {
  public:
   using EventFn = std::function<void(const wl_event&)>;
+  // A process and the executable it runs; `timestamp_ns` orders it among
+  // the lifecycle events (0 for the start-up scan).
+  using ExeFn = std::function<void(uint32_t tgid, uint64_t start_ns,
+                                   uint64_t timestamp_ns, std::string path)>;
 
   // `on_event` runs on the thread that calls PollEvents, once per record.
   static absl::StatusOr<std::unique_ptr<SchedProgram>> Create(
@@ -41,6 +51,19 @@ class SchedProgram {
   ~SchedProgram();
   SchedProgram(const SchedProgram&) = delete;
   SchedProgram& operator=(const SchedProgram&) = delete;
+
+  // Receives the executable of every EXEC record whose path is usable, on
+  // the thread that calls PollEvents, before that record's `on_event`. Set
+  // before the first poll.
+  void set_exe_handler(ExeFn on_exe) { on_exe_ = std::move(on_exe); }
+  // Names the executable of every process running now (a task iterator:
+  // no ptrace access to /proc/<pid>/exe needed). Returns how many were
+  // named.
+  absl::StatusOr<int> ScanExecutables(const ExeFn& fn);
+  // Paths that were too long or too deep to keep (not those of files in no
+  // mounted tree), from EXEC records and scans: those processes keep
+  // whatever /proc/<pid>/exe gives.
+  uint64_t exe_unusable() const { return exe_unusable_; }
 
   // Waits up to `timeout_ms` for records (the programs submit without
   // wake-ups until the ring is a quarter full, so this mostly times out and
@@ -92,7 +115,9 @@ class SchedProgram {
   int ncpus_;
   SchedProgramConfig config_;
   EventFn on_event_;
+  ExeFn on_exe_;
   uint64_t short_records_ = 0;
+  uint64_t exe_unusable_ = 0;
   std::string harvest_error_;
 };
 

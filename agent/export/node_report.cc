@@ -207,6 +207,10 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
   r.set_sequence(s.sequence);
   *r.mutable_time() = TimeUtil::NanosecondsToTimestamp(s.realtime_ns);
   *r.mutable_interval() = TimeUtil::NanosecondsToDuration(s.interval_ns);
+  if (o.upload_interval_ns > 0) {
+    *r.mutable_upload_interval() =
+        TimeUtil::NanosecondsToDuration(o.upload_interval_ns);
+  }
   r.set_agent_version(Label(o.agent_version));
   r.mutable_workloads()->Reserve(static_cast<int>(s.cgroups.size()));
   // Names come from the kernel and the API server, and a user with a

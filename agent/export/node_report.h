@@ -21,6 +21,8 @@ struct NodeReportOptions {
   // Agent start time in ns since the Unix epoch: a restart is a new epoch.
   uint64_t epoch = 0;
   std::string agent_version;
+  // How often reports are sent (--upload_interval); 0: not stated.
+  int64_t upload_interval_ns = 0;
 };
 
 // Every cgroup of the snapshot becomes a workload with its cumulative

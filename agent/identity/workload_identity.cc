@@ -164,7 +164,9 @@ void WorkloadIdentifier::Label(Snapshot* s) {
         e.cgroup.kind != CgroupKind::kKernel) {
       for (const ProcessStats& p : s->processes) {
         if (p.cgroup_id != c.id || p.exited) continue;
-        std::optional<std::string> exe = options_.read_exe(p.pid);
+        std::optional<std::string> exe;
+        if (options_.exes != nullptr) exe = options_.exes->Lookup(p.pid);
+        if (!exe) exe = options_.read_exe(p.pid);
         if (!exe || exe->empty() || (*exe)[0] != '/') continue;
         // The first readable exe decides.
         e.labels.project =

@@ -11,9 +11,10 @@
 // rules run once per container, not once per interval.
 //
 // Host cgroups: the systemd unit (or the path) names them; their project
-// comes from a live process's executable -> dpkg -> project, resolved once
-// per cgroup. Containers outside Kubernetes (podman, docker) have no image
-// from the API: theirs comes the same way, but from the dpkg database of the
+// comes from a live process's executable (as the kernel reported it, else
+// /proc/<pid>/exe) -> dpkg -> project, resolved once per cgroup. Containers
+// outside Kubernetes (podman, docker) have no image from the API: theirs
+// comes the same way, but from the dpkg database of the
 // container's own root (/proc/<pid>/root), where the executable lives. Never
 // reads /proc/<pid>/environ or cmdline. Kernel threads (kKernelCgroupId) are
 // the workload `kernel` of project `linux`.
@@ -32,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "agent/identity/cgroup_path_parser.h"
 #include "agent/identity/dpkg_index.h"
+#include "agent/identity/exe_table.h"
 #include "agent/identity/pod_cache.h"
 #include "agent/identity/project_map.h"
 #include "agent/state/snapshot.h"
@@ -44,6 +46,11 @@ struct WorkloadIdentityOptions {
   std::string proc_root = "/proc";
   // Host executable -> project; null: the executable's file name.
   DpkgIndex* dpkg = nullptr;
+  // The executables the kernel reported (exec events and the start-up
+  // scan), asked before read_exe: /proc/<pid>/exe is unreadable for
+  // root's processes once the agent runs with fewer capabilities than they
+  // hold. Null: read_exe only.
+  const ExeTable* exes = nullptr;
   // Reads /proc/<pid>/exe (injectable for tests); default readlink.
   std::function<std::optional<std::string>(uint32_t pid)> read_exe;
 };

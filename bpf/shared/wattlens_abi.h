@@ -86,6 +86,39 @@ struct wl_event {
   char comm[WL_COMM_LEN];
 };
 
+/* The executable a process runs, as the path of the file the kernel maps
+ * (what /proc/<pid>/exe names), built in the kernel by walking dentries and
+ * mounts up to the root of the process's mount namespace: reading
+ * /proc/<pid>/exe needs ptrace access to the process, which an agent with only
+ * CAP_BPF and CAP_PERFMON lacks for root's processes. The names go leaf first,
+ * each NUL-terminated, in `names[0, len)`; the agent reverses them. */
+#define WL_EXE_PATH_MAX 512 /* bytes of names kept; a power of two */
+#define WL_EXE_NAME_MAX 256 /* NAME_MAX + 1: room for one more name */
+#define WL_EXE_DEPTH 32     /* dentries and mount crossings walked */
+
+struct wl_exe_path {
+  __u32 len;
+  __u32 truncated; /* 1: deeper or longer than kept; the agent ignores it */
+  char names[WL_EXE_PATH_MAX + WL_EXE_NAME_MAX];
+};
+
+/* sched.bpf.c, ring buffer: an EXEC record (type WL_EVENT_EXEC) carries the
+ * new executable after the common fields. The other types are a bare
+ * wl_event. */
+struct wl_exec_event {
+  struct wl_event event;
+  struct wl_exe_path exe;
+};
+
+/* sched.bpf.c, iter/task `wl_exe_scan`: one record per process, read once
+ * at start for the processes that exec'd before the agent. */
+struct wl_exe_record {
+  __u32 tgid;
+  __u32 pad;
+  __u64 start_ns;
+  struct wl_exe_path exe;
+};
+
 /* network.bpf.c. Where traffic goes decides what it costs. The class of a
  * socket's peer comes from two LPM tries the agent fills (longest prefix
  * wins: a node address inside a cluster CIDR is `node`); no match is

@@ -223,3 +223,59 @@ TEST(WatchViewTest, CsvHeaderOnceYamlDocumentPerEvent) {
 
 }  // namespace
 }  // namespace wattlens::cli
+
+namespace wattlens::cli {
+namespace {
+
+// A window node-b has not reported up to: the table marks its rows and names
+// it under the table, stderr says how far behind it is, and json carries
+// the per-node detail.
+TEST(UsagePartialTest, TableMarksAndJsonNamesTheNodesBehind) {
+  wattlens::v1::GetUsageRequest req;
+  req.set_group_by(wattlens::v1::GROUP_BY_NODE);
+  wattlens::v1::GetUsageResponse r;
+  for (const char* n : {"node-a", "node-b"}) {
+    auto* row = r.add_rows();
+    row->mutable_key()->set_node_name(n);
+    row->mutable_usage()->set_cpu_cores(0.5);
+  }
+  r.set_partial(true);
+  auto* p = r.add_partial_nodes();
+  p->set_node_name("node-b");
+  p->set_reason(wattlens::v1::PARTIAL_REASON_CATCHING_UP);
+  *p->mutable_reported_until() = TimeUtil::SecondsToTimestamp(1794744000);
+  *p->mutable_behind() = TimeUtil::SecondsToDuration(150);
+  *p->mutable_upload_interval() = TimeUtil::SecondsToDuration(10);
+
+  RenderOptions o;
+  std::ostringstream out, err;
+  RenderUsage(req, r, o, out, err);
+  EXPECT_THAT(out.str(), HasSubstr("node-b*"));
+  EXPECT_THAT(out.str(), Not(HasSubstr("node-a*")));
+  EXPECT_THAT(out.str(),
+              HasSubstr("PARTIAL*: not reported up to the window's end: "
+                        "node-b\n"));
+  EXPECT_THAT(err.str(),
+              HasSubstr("node node-b is catching up: reported up to "
+                        "2026-11-15T12:00:00+00:00, 2m30s before the "
+                        "window's end (upload interval 10s)"));
+
+  o.headers = false;
+  std::ostringstream bare, bare_err;
+  RenderUsage(req, r, o, bare, bare_err);
+  EXPECT_THAT(bare.str(), Not(HasSubstr("PARTIAL")));
+
+  o.format = OutputFormat::kJson;
+  std::ostringstream json, json_err;
+  RenderUsage(req, r, o, json, json_err);
+  EXPECT_THAT(json.str(), HasSubstr("\"partial\":true"));
+  EXPECT_THAT(json.str(),
+              HasSubstr("\"partial_nodes\":[{\"node_name\":\"node-b\","
+                        "\"reason\":\"PARTIAL_REASON_CATCHING_UP\","
+                        "\"reported_until\":\"2026-11-15T12:00:00Z\","
+                        "\"behind\":\"150s\",\"upload_interval\":\"10s\"}]"));
+  EXPECT_EQ(json_err.str(), "");
+}
+
+}  // namespace
+}  // namespace wattlens::cli

@@ -244,6 +244,142 @@ TEST_F(ClusterStateTest, RejectedSourcesOfManyNodesAreOneEntry) {
   EXPECT_EQ(p.rejected(0).detail(), "on 3 nodes");
 }
 
+// A window that a node has not reported up to says so, per node: a node
+// that went quiet (not reporting), one sending its backlog after an outage
+// (catching up), and neither for a window that ends before either fell
+// behind. The threshold is three of the node's upload intervals, as its
+// reports state or, from older agents, as their spacing shows.
+class PartialTest : public ::testing::Test {
+ protected:
+  void Report(const std::string& node, uint64_t seq, int64_t time_ns,
+              int64_t upload_interval_ns) {
+    NodeReport r;
+    r.set_node_name(node);
+    r.set_epoch(7);
+    r.set_sequence(seq);
+    *r.mutable_time() = TimeUtil::NanosecondsToTimestamp(time_ns);
+    if (upload_interval_ns > 0) {
+      *r.mutable_upload_interval() =
+          TimeUtil::NanosecondsToDuration(upload_interval_ns);
+    }
+    auto* w = r.add_workloads();
+    w->mutable_identity()->set_cgroup_path("/system.slice/a.service");
+    w->mutable_identity()->set_cgroup_id(1);
+    w->set_cpu_nanoseconds(seq * 1000);
+    ASSERT_TRUE(ValidateReport(r, ReportLimits{}).ok());
+    state_.Apply(r, nullptr);
+  }
+  wattlens::v1::GetUsageResponse Query(int64_t until_ns = 0) {
+    wattlens::v1::GetUsageRequest req;
+    req.mutable_window()->set_seconds(300);
+    if (until_ns)
+      *req.mutable_until() = TimeUtil::NanosecondsToTimestamp(until_ns);
+    auto r = state_.GetUsage(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : wattlens::v1::GetUsageResponse();
+  }
+  int64_t Now() const { return clock_.RealtimeNs(); }
+
+  static constexpr int64_t kSec = 1'000'000'000;
+  FakeClock clock_{2'000'000 * kSec};
+  ClusterState state_{clock_, ClusterOptions{}};
+};
+
+TEST_F(PartialTest, UpToDateNodesAreNotPartial) {
+  for (uint64_t i = 1; i <= 5; ++i) {
+    Report("a", i, Now(), 10 * kSec);
+    Report("b", i, Now(), 10 * kSec);
+    clock_.AdvanceNs(10 * kSec);
+  }
+  // The last reports are 10 s old: within three 10 s intervals.
+  auto r = Query();
+  EXPECT_FALSE(r.partial());
+  EXPECT_EQ(r.partial_nodes_size(), 0);
+}
+
+TEST_F(PartialTest, QuietNodeThenCatchingUpThenCaughtUp) {
+  const int64_t t0 = Now();
+  for (uint64_t i = 1; i <= 3; ++i) {
+    Report("a", i, Now(), 10 * kSec);
+    Report("b", i, Now(), 10 * kSec);
+    clock_.AdvanceNs(10 * kSec);
+  }
+  const int64_t b_last = t0 + 20 * kSec;
+  // b's collector connection is gone for 60 s while a keeps reporting.
+  for (uint64_t i = 4; i <= 9; ++i) {
+    Report("a", i, Now(), 10 * kSec);
+    clock_.AdvanceNs(10 * kSec);
+  }
+  state_.Tick();  // b: silent for 70 s, STALE
+  auto r = Query();
+  EXPECT_TRUE(r.partial());
+  ASSERT_EQ(r.partial_nodes_size(), 1);
+  const auto& p = r.partial_nodes(0);
+  EXPECT_EQ(p.node_name(), "b");
+  EXPECT_EQ(p.reason(), wattlens::v1::PARTIAL_REASON_NOT_REPORTING);
+  EXPECT_EQ(TimeUtil::TimestampToNanoseconds(p.reported_until()), b_last);
+  EXPECT_EQ(TimeUtil::DurationToNanoseconds(p.behind()), Now() - b_last);
+  EXPECT_EQ(TimeUtil::DurationToSeconds(p.upload_interval()), 10);
+
+  // b is back and sends its outbox oldest first: connected, but behind.
+  Report("b", 4, b_last + 10 * kSec, 10 * kSec);
+  Report("b", 5, b_last + 20 * kSec, 10 * kSec);
+  r = Query();
+  EXPECT_TRUE(r.partial());
+  ASSERT_EQ(r.partial_nodes_size(), 1);
+  EXPECT_EQ(r.partial_nodes(0).node_name(), "b");
+  EXPECT_EQ(r.partial_nodes(0).reason(),
+            wattlens::v1::PARTIAL_REASON_CATCHING_UP);
+  EXPECT_EQ(TimeUtil::DurationToNanoseconds(r.partial_nodes(0).behind()),
+            Now() - (b_last + 20 * kSec));
+
+  // A window that ended before b fell behind is complete for b.
+  r = Query(b_last + 10 * kSec);
+  EXPECT_EQ(r.partial_nodes_size(), 0);
+  EXPECT_FALSE(r.partial());
+
+  // The rest of the backlog: caught up.
+  for (uint64_t i = 6; i <= 9; ++i) {
+    Report("b", i, b_last + (static_cast<int64_t>(i) - 3) * 10 * kSec,
+           10 * kSec);
+  }
+  r = Query();
+  EXPECT_EQ(r.partial_nodes_size(), 0) << r.partial_nodes(0).DebugString();
+  EXPECT_FALSE(r.partial());
+}
+
+TEST_F(PartialTest, IntervalFromTheSpacingOfReportsWithoutTheField) {
+  // An agent that does not state its interval, reporting every 60 s.
+  Report("old", 1, Now(), 0);
+  clock_.AdvanceNs(60 * kSec);
+  Report("old", 2, Now(), 0);
+  clock_.AdvanceNs(150 * kSec);  // 150 s < 3 x 60 s: not yet behind
+  EXPECT_EQ(Query().partial_nodes_size(), 0);
+  clock_.AdvanceNs(40 * kSec);  // 190 s
+  auto r = Query();
+  ASSERT_EQ(r.partial_nodes_size(), 1);
+  EXPECT_EQ(TimeUtil::DurationToSeconds(r.partial_nodes(0).upload_interval()),
+            60);
+  // One report only, no field: the collector's default (10 s).
+  Report("new", 1, Now(), 0);
+  clock_.AdvanceNs(31 * kSec);
+  r = Query();
+  ASSERT_EQ(r.partial_nodes_size(), 2);
+  EXPECT_EQ(r.partial_nodes(0).node_name(), "new");  // sorted by name
+  EXPECT_EQ(TimeUtil::DurationToSeconds(r.partial_nodes(0).upload_interval()),
+            10);
+}
+
+TEST_F(PartialTest, NodeGoneBeforeTheWindowIsNotPartial) {
+  Report("gone", 1, Now(), 10 * kSec);
+  clock_.AdvanceNs(1000 * kSec);  // past the GONE TTL and the 300 s window
+  state_.Tick();
+  auto r = Query();
+  EXPECT_EQ(r.gone_nodes(), 1u);
+  EXPECT_EQ(r.partial_nodes_size(), 0);
+  EXPECT_FALSE(r.partial());
+}
+
 TEST(ValidateTest, HostileFieldsRefused) {
   NodeReport ok;
   ok.set_node_name("node-1");

@@ -229,6 +229,40 @@ TEST_F(WorkloadIdentityTest, HostProjectFromExecutableOncePerCgroup) {
   EXPECT_EQ(s.cgroups[0].identity.project, "nginx");
 }
 
+// The agent without ptrace access (its capabilities dropped): what the
+// kernel reported decides, /proc/<pid>/exe only for what it did not report.
+TEST_F(WorkloadIdentityTest, HostProjectFromTheKernelsExecutables) {
+  ExeTable exes(16);
+  exes.Exec(10, 1, "/usr/bin/stress-ng");
+  exes.Fork(11, 2, 10);
+  int reads = 0;
+  WorkloadIdentityOptions o;
+  o.exes = &exes;
+  o.read_exe = [&](uint32_t pid) -> std::optional<std::string> {
+    ++reads;
+    if (pid == 30) return std::string("/usr/sbin/nginx");
+    return std::nullopt;  // denied, as for root's processes
+  };
+  WorkloadIdentifier id(&cache_, &ProjectMap::Shipped(), o);
+  Snapshot s;
+  s.cgroups = {Cg(1, "/wattlens-test/after"), Cg(2, "/wattlens-test/child"),
+               Cg(3, "/system.slice/nginx.service")};
+  for (CgroupStats& c : s.cgroups) c.live_processes = 1;
+  ProcessStats a, b, c;
+  a.pid = 10;
+  a.cgroup_id = 1;
+  b.pid = 11;
+  b.cgroup_id = 2;
+  c.pid = 30;
+  c.cgroup_id = 3;
+  s.processes = {a, b, c};
+  id.Label(&s);
+  EXPECT_EQ(s.cgroups[0].identity.project, "stress-ng");
+  EXPECT_EQ(s.cgroups[1].identity.project, "stress-ng");
+  EXPECT_EQ(s.cgroups[2].identity.project, "nginx");
+  EXPECT_EQ(reads, 1);
+}
+
 // No readable executable yet: retried for a few intervals, then given up.
 TEST_F(WorkloadIdentityTest, HostProjectRetriedWhileNoExeIsReadable) {
   int reads = 0;
