@@ -367,7 +367,8 @@ TEST_F(AggregatorTest, CgroupsThatCannotBeNamedGetPlaceholdersUnderRoot) {
              {SchedKey(2, 1, 300), 20},
              {SchedKey(3, 1, 400), 30},
              {SchedKey(4, 1, 500), 40}};
-  const Snapshot& s = *Step(a, {}, r).snapshot;
+  const Aggregator::Result result = Step(a, {}, r);
+  const Snapshot& s = *result.snapshot;
   ASSERT_NE(Cg(s, 300), nullptr);
   EXPECT_EQ(Cg(s, 300)->path, "/deleted/300");
   ASSERT_NE(Cg(s, 0), nullptr);
