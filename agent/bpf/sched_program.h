@@ -14,6 +14,7 @@
 #include "agent/bpf/abi.h"
 #include "agent/bpf/kernel_features.h"
 #include "agent/bpf/map_reader.h"
+#include "agent/bpf/pinning.h"
 #include "agent/bpf/program_info.h"
 
 struct sched_bpf;
@@ -29,6 +30,7 @@ struct SchedProgramConfig {
   uint32_t dying_entries = 8192;
   uint32_t ringbuf_bytes = 4u << 20;  // power of two
   CpuTimeSource cpu_time_source = CpuTimeSource::kSampled;
+  PinConfig pin;
 };
 
 class SchedProgram {
@@ -74,6 +76,7 @@ class SchedProgram {
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
   uint32_t map_capacity() const { return config_.map_entries; }
+  const ObjectPins& pins() const { return *pins_; }
 
  private:
   SchedProgram(sched_bpf* skel, int ncpus, SchedProgramConfig config,
@@ -94,6 +97,7 @@ class SchedProgram {
   EventFn on_event_;
   uint64_t short_records_ = 0;
   std::string harvest_error_;
+  std::unique_ptr<ObjectPins> pins_;
 };
 
 }  // namespace wattlens

@@ -21,6 +21,11 @@ struct NodeReportOptions {
   // Agent start time in ns since the Unix epoch: a restart is a new epoch.
   uint64_t epoch = 0;
   std::string agent_version;
+  // The epoch's counters began this long before the agent started: it
+  // adopted an earlier agent's pinned maps and counts on from that agent's
+  // last acknowledged report (agent/state/restart_state.h), so the epoch's
+  // wall time covers the outage too.
+  uint64_t carried_ns = 0;
 };
 
 // Every cgroup of the snapshot becomes a workload with its cumulative
