@@ -280,36 +280,36 @@ void Agent::Restore() {
   restart_ = plan.outcome;
   restart_reason_ = plan.reason;
   carried_ns_ = plan.carried_ns;
-  if (plan.seed_from_maps) {
+  if (plan.outcome == "state_unreadable") {
     // Nothing the last agent reported is counted twice; what ran since its
-    // last acknowledged report is lost (restart="state_unreadable").
+    // last acknowledged report is lost.
     spdlog::warn("restart: adopted pinned BPF state but {}: counting from now",
                  plan.reason);
-    MapReadStats stats;
-    if (sched_ && in.adopted_oncpu) {
-      (void)sched_->ReadOnCpu(
-          [&](const wl_sched_key& k, uint64_t v) {
-            plan.baselines.oncpu.emplace_back(k, v);
-          },
-          &stats);
-    }
-    if (syscalls_ && in.adopted_syscalls) {
-      (void)syscalls_->ReadCounts(
-          [&](const wl_syscall_key& k, const wl_syscall_val& v) {
-            plan.baselines.syscalls.emplace_back(k, v);
-          },
-          &stats);
-    }
-    if (network_ && in.adopted_net) {
-      (void)network_->ReadCounts(
-          [&](const wl_net_key& k, const wl_net_val& v) {
-            plan.baselines.net.emplace_back(k, v);
-          },
-          &stats);
-    }
   } else if (plan.outcome == "resumed") {
     spdlog::info("restart: adopted pinned BPF state; counting on from {}",
                  plan.reason);
+  }
+  MapReadStats stats;
+  if (sched_ && plan.seed_oncpu_from_maps) {
+    (void)sched_->ReadOnCpu(
+        [&](const wl_sched_key& k, uint64_t v) {
+          plan.baselines.oncpu.emplace_back(k, v);
+        },
+        &stats);
+  }
+  if (syscalls_ && plan.seed_syscalls_from_maps) {
+    (void)syscalls_->ReadCounts(
+        [&](const wl_syscall_key& k, const wl_syscall_val& v) {
+          plan.baselines.syscalls.emplace_back(k, v);
+        },
+        &stats);
+  }
+  if (network_ && plan.seed_net_from_maps) {
+    (void)network_->ReadCounts(
+        [&](const wl_net_key& k, const wl_net_val& v) {
+          plan.baselines.net.emplace_back(k, v);
+        },
+        &stats);
   }
   aggregator_->SeedBaselines(plan.baselines);
 }

@@ -8,7 +8,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace wattlens {
 namespace {
@@ -199,34 +203,64 @@ RestorePlan PlanRestore(const RestoreInput& in, const RestartStateFile* file) {
   }
   absl::StatusOr<RestartState> state =
       file ? file->Read() : absl::NotFoundError("no restart state kept");
-  if (state.ok() && state->layout != in.layout) {
-    state = absl::FailedPreconditionError(
-        absl::StrCat("restart state is for BPF layout '", state->layout,
-                     "', not '", in.layout, "'"));
-  } else if (state.ok() && !in.node_name.empty() &&
-             !state->node_name.empty() && state->node_name != in.node_name) {
+  if (state.ok() && !in.node_name.empty() && !state->node_name.empty() &&
+      state->node_name != in.node_name) {
     state = absl::FailedPreconditionError(
         absl::StrCat("restart state is node ", state->node_name, "'s, not ",
                      in.node_name, "'s"));
   }
+  // Per source: its baselines count only for the very maps it adopted (the
+  // same "<source>-<layout>" in the state); another source's layout change
+  // does not void them.
+  const std::vector<absl::string_view> mine =
+      absl::StrSplit(in.layout, ' ', absl::SkipEmpty());
+  auto same_maps = [&](absl::string_view source) {
+    if (!state.ok()) return false;
+    const std::vector<absl::string_view> theirs =
+        absl::StrSplit(state->layout, ' ', absl::SkipEmpty());
+    for (absl::string_view t : mine) {
+      if (!absl::StartsWith(t, absl::StrCat(source, "-"))) continue;
+      return std::find(theirs.begin(), theirs.end(), t) != theirs.end();
+    }
+    return false;
+  };
+  plan.seed_oncpu_from_maps = in.adopted_oncpu && !same_maps("sched");
+  plan.seed_syscalls_from_maps = in.adopted_syscalls && !same_maps("syscalls");
+  plan.seed_net_from_maps = in.adopted_net && !same_maps("network");
+  if (state.ok() && (plan.seed_oncpu_from_maps ||
+                     plan.seed_syscalls_from_maps || plan.seed_net_from_maps)) {
+    const bool none = (!in.adopted_oncpu || plan.seed_oncpu_from_maps) &&
+                      (!in.adopted_syscalls || plan.seed_syscalls_from_maps) &&
+                      (!in.adopted_net || plan.seed_net_from_maps);
+    const std::string why =
+        absl::StrCat("restart state is for BPF layout '", state->layout,
+                     "', not '", in.layout, "'");
+    if (none) state = absl::FailedPreconditionError(why);
+    else plan.reason = why;
+  }
   if (!state.ok()) {
     plan.outcome = "state_unreadable";
     plan.reason = std::string(state.status().message());
-    plan.seed_from_maps = true;
     return plan;
   }
   plan.outcome = "resumed";
   plan.reason = absl::StrCat("the report of epoch ", state->epoch,
-                             " sequence ", state->sequence);
+                             " sequence ", state->sequence,
+                             plan.reason.empty() ? "" : "; ", plan.reason);
   plan.carried_ns = in.now_ns > state->report_time_ns
                         ? static_cast<uint64_t>(in.now_ns -
                                                 state->report_time_ns)
                         : 0;
   plan.baselines = std::move(state->baselines);
-  // A source that started fresh counts from zero whatever the state says.
-  if (!in.adopted_oncpu) plan.baselines.oncpu.clear();
-  if (!in.adopted_syscalls) plan.baselines.syscalls.clear();
-  if (!in.adopted_net) plan.baselines.net.clear();
+  // A source that started fresh counts from zero, and one whose maps the
+  // state does not describe from its maps as they are now.
+  if (!in.adopted_oncpu || plan.seed_oncpu_from_maps) {
+    plan.baselines.oncpu.clear();
+  }
+  if (!in.adopted_syscalls || plan.seed_syscalls_from_maps) {
+    plan.baselines.syscalls.clear();
+  }
+  if (!in.adopted_net || plan.seed_net_from_maps) plan.baselines.net.clear();
   return plan;
 }
 

@@ -84,13 +84,16 @@ struct RestoreInput {
 struct RestorePlan {
   // "off" (nothing pinned), "fresh" (new maps; any state removed),
   // "resumed" (adopted maps, counted on from the state's baselines) or
-  // "state_unreadable" (adopted maps, no usable state: seed_from_maps).
+  // "state_unreadable" (adopted maps, no usable state: seeded from them).
   std::string outcome;
   std::string reason;
   // Seed the aggregator with these (only for adopted maps)...
   KernelBaselines baselines;
-  // ...or with the adopted maps' values as they are now.
-  bool seed_from_maps = false;
+  // ...and, per source, an adopted one the state does not describe with its
+  // maps' values as they are now (nothing counted twice, the outage lost).
+  bool seed_oncpu_from_maps = false;
+  bool seed_syscalls_from_maps = false;
+  bool seed_net_from_maps = false;
   // Resumed: how long before now the state's report was.
   uint64_t carried_ns = 0;
 };

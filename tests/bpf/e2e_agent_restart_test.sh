@@ -49,9 +49,9 @@ trap 'cleanup_restart; cleanup' EXIT
 pids+=($!)
 model_power_root "$tmp/power"
 starts=0
-start_agent() {
+start_agent() {  # start_agent [extra flags]
   starts=$((starts + 1))
-  "$bin/wattlens-agent" --collector=127.0.0.1:$grpc --insecure \
+  "$bin/wattlens-agent" "$@" --collector=127.0.0.1:$grpc --insecure \
     --upload_interval=1s --upload_jitter=0s \
     --metrics_address=127.0.0.1:$agent_metrics --node_api_address= \
     --node_name=restart-node --power_sysfs_root="$tmp/power" \
@@ -209,4 +209,20 @@ check "syscalls across the outages exact" $?
 echo "network: collector tx $tx rx $rx bytes, socket pair sent $net_sent received $net_got"
 [ "$tx" -eq "$net_sent" ] && [ "$rx" -eq "$net_got" ] && [ "$net_sent" -gt 0 ]
 check "network bytes across the outages exact" $?
+
+# An upgrade that changes one object's layout (here its map size): that
+# source starts fresh and says why, the old set is unpinned, the others are
+# still adopted.
+before=$(node_epoch)
+kill -TERM "$agent_pid"; wait "$agent_pid" 2>/dev/null
+start_agent --bpf_syscall_map_entries=8192
+wait_reported "$before"
+check "agent $starts with another syscalls layout reported" $?
+has_metric 'wattlens_agent_bpf_pins_info\{source="syscalls",outcome="fresh",reason="layout_changed"\}'
+check "a changed syscalls layout starts fresh (layout_changed)" $? ||
+  metric 'wattlens_agent_bpf_pins'
+has_metric 'wattlens_agent_bpf_pins_info\{source="sched",outcome="adopted"'
+check "the unchanged sched layout is still adopted" $?
+[ "$(ls -d "$pin_root"/syscalls-* | wc -l)" -eq 1 ]
+check "one syscalls set left pinned: $(cd "$pin_root" && echo syscalls-*)" $?
 exit $fail

@@ -118,7 +118,7 @@ RestoreInput Adopted(const std::string& layout) {
   RestoreInput in;
   in.layout = layout;
   in.node_name = "node-a";
-  in.adopted_oncpu = in.adopted_syscalls = in.adopted_net = true;
+  in.adopted_oncpu = in.adopted_syscalls = true;
   in.now_ns = 9'000'000'000;
   return in;
 }
@@ -129,7 +129,8 @@ TEST(PlanRestoreTest, ResumesFromTheAcknowledgedState) {
   ASSERT_TRUE(f.Write(Sample()).ok());
   RestorePlan p = PlanRestore(Adopted("sched-00aa syscalls-00bb"), &f);
   EXPECT_EQ(p.outcome, "resumed");
-  EXPECT_FALSE(p.seed_from_maps);
+  EXPECT_FALSE(p.seed_oncpu_from_maps || p.seed_syscalls_from_maps ||
+               p.seed_net_from_maps);
   EXPECT_EQ(p.carried_ns, 4'000'000'000u);
   EXPECT_EQ(p.baselines.oncpu.size(), 1u);
   EXPECT_EQ(p.baselines.syscalls.size(), 1u);
@@ -153,7 +154,8 @@ TEST(PlanRestoreTest, CorruptStateIsAClearErrorAndCountsFromTheMaps) {
   std::ofstream(f.path()) << "garbage";
   RestorePlan p = PlanRestore(Adopted("sched-00aa syscalls-00bb"), &f);
   EXPECT_EQ(p.outcome, "state_unreadable");
-  EXPECT_TRUE(p.seed_from_maps);
+  EXPECT_TRUE(p.seed_oncpu_from_maps && p.seed_syscalls_from_maps);
+  EXPECT_FALSE(p.seed_net_from_maps);  // not adopted: counts from zero
   EXPECT_NE(p.reason.find("not a restart state file"), std::string::npos)
       << p.reason;
 }
@@ -162,9 +164,21 @@ TEST(PlanRestoreTest, LayoutOrNodeMismatchCountsFromTheMaps) {
   TempDir dir;
   RestartStateFile f(dir.path());
   ASSERT_TRUE(f.Write(Sample()).ok());
-  RestorePlan p = PlanRestore(Adopted("sched-00cc syscalls-00bb"), &f);
+  // sched changed layout, syscalls did not: only sched counts from its maps.
+  RestoreInput in = Adopted("sched-00cc syscalls-00bb");
+  RestorePlan p = PlanRestore(in, &f);
+  EXPECT_EQ(p.outcome, "resumed");
+  EXPECT_TRUE(p.seed_oncpu_from_maps);
+  EXPECT_FALSE(p.seed_syscalls_from_maps);
+  EXPECT_TRUE(p.baselines.oncpu.empty());
+  EXPECT_EQ(p.baselines.syscalls.size(), 1u);
+  EXPECT_NE(p.reason.find("layout"), std::string::npos) << p.reason;
+  // Every adopted source changed: nothing usable.
+  in = Adopted("sched-00cc");
+  in.adopted_syscalls = false;
+  p = PlanRestore(in, &f);
   EXPECT_EQ(p.outcome, "state_unreadable");
-  EXPECT_TRUE(p.seed_from_maps);
+  EXPECT_TRUE(p.seed_oncpu_from_maps);
   EXPECT_NE(p.reason.find("layout"), std::string::npos) << p.reason;
   RestoreInput other = Adopted("sched-00aa syscalls-00bb");
   other.node_name = "node-b";
