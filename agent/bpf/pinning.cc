@@ -141,7 +141,7 @@ absl::StatusOr<PinPlan> PlanPins(const std::string& root,
   }
   if (complete) {
     plan.adopt = true;
-    plan.reason.clear();
+    plan.reason = "none";
     return plan;
   }
   // Pinned by an agent that died while pinning, or emptied by hand: a
@@ -212,11 +212,13 @@ std::unique_ptr<ObjectPins> ObjectPins::Prepare(const PinConfig& config,
       root.ok() ? PlanPins(config.root, concern, pins->layout_, expected)
                 : absl::StatusOr<PinPlan>(root);
   if (!plan.ok()) {
+    // A code for the metric's label; the message goes to the log.
     pins->outcome_ = PinOutcome::kUnavailable;
-    pins->reason_ = std::string(plan.status().message());
+    pins->reason_ = absl::IsFailedPrecondition(plan.status()) ? "no_bpffs"
+                                                               : "pin_failed";
     spdlog::warn("{}: BPF state not pinned ({}): an agent restart loses what "
                  "runs while no agent does",
-                 std::string(concern), pins->reason_);
+                 std::string(concern), plan.status().message());
     return pins;
   }
   for (const std::string& dir : plan->removed) {
@@ -232,7 +234,9 @@ std::unique_ptr<ObjectPins> ObjectPins::Prepare(const PinConfig& config,
         absl::StrCat(pins->dir_, "/", PinName(bpf_map__name(map)));
     if (int err = bpf_map__set_pin_path(map, path.c_str())) {
       pins->outcome_ = PinOutcome::kUnavailable;
-      pins->reason_ = absl::StrCat("pin path ", path, ": ", strerror(-err));
+      pins->reason_ = "pin_failed";
+      spdlog::warn("{}: BPF state not pinned (pin path {}: {})",
+                   std::string(concern), path, strerror(-err));
       return pins;
     }
   }
@@ -249,7 +253,7 @@ std::string ObjectPins::LinkPath(absl::string_view prog) const {
 }
 
 absl::Status ObjectPins::Attach(bpf_object* obj) {
-  const bool pinning = outcome_ == PinOutcome::kFresh;
+  bool pinning = outcome_ == PinOutcome::kFresh;
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj) {
     if (!bpf_program__autoload(prog) || !bpf_program__autoattach(prog))
@@ -274,7 +278,15 @@ absl::Status ObjectPins::Attach(bpf_object* obj) {
     links_.push_back(link);
     if (pinning) {
       if (int err = bpf_link__pin(link, path.c_str())) {
-        return LibbpfError(err, absl::StrCat("pinning link ", path));
+        // Soft: this agent counts as before, the next one starts fresh.
+        outcome_ = PinOutcome::kUnavailable;
+        reason_ = "pin_failed";
+        spdlog::warn("BPF state not pinned: pinning link {}: {}", path,
+                     strerror(-err));
+        if (absl::Status s = RemoveDir(dir_); !s.ok()) {
+          spdlog::warn("{}", s.ToString());
+        }
+        pinning = false;
       }
     }
   }

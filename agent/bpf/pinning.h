@@ -42,7 +42,9 @@ enum class PinOutcome {
   kFresh,        // loaded and pinned anew (reason: none, layout_changed,
                  // incomplete)
   kAdopted,      // the pinned maps and links of an earlier agent are in use
-  kUnavailable,  // pinning wanted but impossible (reason says why)
+                 // (reason: none)
+  kUnavailable,  // pinning wanted but impossible (reason: no_bpffs,
+                 // pin_failed; the log has the error)
 };
 absl::string_view PinOutcomeName(PinOutcome o);
 
@@ -51,7 +53,7 @@ absl::string_view PinOutcomeName(PinOutcome o);
 struct PinPlan {
   std::string dir;  // <root>/<concern>-<layout>
   bool adopt = false;
-  std::string reason;  // for a fresh start: none, layout_changed, incomplete
+  std::string reason;  // none; for a fresh start layout_changed, incomplete
   std::vector<std::string> removed;  // directories unpinned
 };
 
