@@ -35,7 +35,8 @@ cgs=()
 agent_pid=""
 workers=()
 cleanup_restart() {
-  [ -n "$agent_pid" ] && kill -KILL "$agent_pid" 2>/dev/null
+  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null &&
+    wait "$agent_pid" 2>/dev/null
   touch "$tmp/stop"
   for p in "${workers[@]}"; do wait "$p" 2>/dev/null; done
   "$bin/wattlens-agent" --bpf_unpin --bpf_pin_root="$pin_root" \
