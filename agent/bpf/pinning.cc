@@ -218,7 +218,7 @@ std::unique_ptr<ObjectPins> ObjectPins::Prepare(const PinConfig& config,
                                                                : "pin_failed";
     spdlog::warn("{}: BPF state not pinned ({}): an agent restart loses what "
                  "runs while no agent does",
-                 std::string(concern), plan.status().message());
+                 std::string(concern), plan.status().ToString());
     return pins;
   }
   for (const std::string& dir : plan->removed) {
