@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <map>
 #include <optional>
 
+#include "absl/strings/str_join.h"
 #include "agent/common/capabilities.h"
 #include "agent/common/status_macros.h"
 #include "agent/export/agent_health.h"
@@ -115,6 +117,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   // allow: a verifier failure degrades the agent (with the verifier's
   // reason), it never silently loads another variant.
   c.syscalls.task_pt_regs = a->features_.task_pt_regs;
+  c.syscalls.pin = c.sched.pin = c.restart.pin;
   a->source_variants_["syscalls"] =
       c.syscalls.task_pt_regs ? "tp_btf" : "tp_btf_stack_regs";
   auto sys = SyscallsProgram::Create(c.syscalls, ncpus);
@@ -170,6 +173,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     NetworkProgramConfig net_config = c.network;
     net_config.bytes_source = *bytes;
     net_config.cluster_cidrs = CidrsOf(a->cidrs_);
+    net_config.pin = c.restart.pin;
     a->source_variants_["network"] =
         std::string(NetworkBytesSourceName(*bytes));
     net = NetworkProgram::Create(net_config, ncpus);
@@ -223,6 +227,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   aggregator.exit_grace_ns = std::max(aggregator.exit_grace_ns,
                                       2 * absl::ToInt64Nanoseconds(c.interval));
   a->aggregator_ = std::make_unique<Aggregator>(aggregator, std::move(env));
+  a->Restore();
 
   if (!c.metrics_address.empty()) {
     AddAgentHealthChecks(a->health_, a->store_, a->clock_, c.interval);
@@ -253,6 +258,68 @@ int Agent::metrics_port() const {
   if (!exposer_) return 0;
   auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? 0 : ports.front();
+}
+
+void Agent::Restore() {
+  RestoreInput in;
+  std::vector<std::string> layouts;
+  auto note = [&](const char* concern, const ObjectPins& p, bool* adopted) {
+    if (p.outcome() == PinOutcome::kFresh ||
+        p.outcome() == PinOutcome::kAdopted) {
+      layouts.push_back(absl::StrCat(concern, "-", p.layout()));
+    }
+    *adopted = p.outcome() == PinOutcome::kAdopted;
+  };
+  if (sched_) note("sched", sched_->pins(), &in.adopted_oncpu);
+  if (syscalls_) note("syscalls", syscalls_->pins(), &in.adopted_syscalls);
+  if (network_) note("network", network_->pins(), &in.adopted_net);
+  in.layout = absl::StrJoin(layouts, " ");
+  in.node_name = config_.identity.node_name;
+  in.now_ns = clock_.RealtimeNs();
+  std::optional<RestartStateFile> file;
+  if (!config_.restart.state_dir.empty()) {
+    mkdir(config_.restart.state_dir.c_str(), 0750);
+    file.emplace(config_.restart.state_dir);
+    if (!layouts.empty()) {
+      ledger_ = std::make_unique<RestartLedger>(*file, in.layout, in.node_name);
+    }
+  }
+  RestorePlan plan = PlanRestore(in, file ? &*file : nullptr);
+  restart_ = plan.outcome;
+  restart_reason_ = plan.reason;
+  carried_ns_ = plan.carried_ns;
+  if (plan.outcome == "state_unreadable") {
+    // Nothing the last agent reported is counted twice; what ran since its
+    // last acknowledged report is lost.
+    spdlog::warn("restart: adopted pinned BPF state but {}: counting from now",
+                 plan.reason);
+  } else if (plan.outcome == "resumed") {
+    spdlog::info("restart: adopted pinned BPF state; counting on from {}",
+                 plan.reason);
+  }
+  MapReadStats stats;
+  if (sched_ && plan.seed_oncpu_from_maps) {
+    (void)sched_->ReadOnCpu(
+        [&](const wl_sched_key& k, uint64_t v) {
+          plan.baselines.oncpu.emplace_back(k, v);
+        },
+        &stats);
+  }
+  if (syscalls_ && plan.seed_syscalls_from_maps) {
+    (void)syscalls_->ReadCounts(
+        [&](const wl_syscall_key& k, const wl_syscall_val& v) {
+          plan.baselines.syscalls.emplace_back(k, v);
+        },
+        &stats);
+  }
+  if (network_ && plan.seed_net_from_maps) {
+    (void)network_->ReadCounts(
+        [&](const wl_net_key& k, const wl_net_val& v) {
+          plan.baselines.net.emplace_back(k, v);
+        },
+        &stats);
+  }
+  aggregator_->SeedBaselines(plan.baselines);
 }
 
 absl::Status Agent::CreateIdentity() {
@@ -677,6 +744,22 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
           {p.name, p.run_count, p.run_time_ns, p.verified_insns});
     }
   }
+  auto pins = [&](const char* source, const ObjectPins& p) {
+    self.bpf_pins[source] = {std::string(PinOutcomeName(p.outcome())),
+                             p.reason()};
+  };
+  if (syscalls_) pins("syscalls", syscalls_->pins());
+  if (sched_) pins("sched", sched_->pins());
+  if (network_) pins("network", network_->pins());
+  self.restart = restart_;
+  self.restart_reason = restart_reason_;
+  self.restart_carried_seconds = carried_ns_ / 1e9;
+  if (ledger_) {
+    const RestartLedger::Stats ls = ledger_->stats();
+    self.restart_state_writes = ls.writes;
+    self.restart_state_write_errors = ls.write_errors;
+    self.lost_events["restart_state_unmatched_ack"] = ls.unmatched_acks;
+  }
   if (sched_) {
     self.cpu_time_source =
         std::string(CpuTimeSourceName(sched_->cpu_time_source()));
@@ -810,6 +893,10 @@ absl::Status Agent::DrainOnce() {
     if (!s.ok()) status = s;
   }
   aggregator_->ForgetDeleted(res.deletions);
+  if (ledger_) {
+    std::const_pointer_cast<Snapshot>(res.snapshot)->kernel_baselines =
+        aggregator_->Baselines();
+  }
   if (energy_) energy_->ForgetOnCpu(res.deletions.oncpu);
   // The aggregator built this snapshot for us alone and nothing reads it
   // before Publish, so it may still be completed here.

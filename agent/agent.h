@@ -44,6 +44,7 @@
 #include "agent/state/aggregator.h"
 #include "agent/state/energy.h"
 #include "agent/state/resources.h"
+#include "agent/state/restart_state.h"
 #include "agent/state/snapshot_store.h"
 
 namespace prometheus {
@@ -103,6 +104,17 @@ struct IdentityAgentConfig {
   std::string service_account_dir = identity::kServiceAccountDir;
 };
 
+// Restarts and upgrades (docs/deploy.md): the BPF objects stay loaded and
+// counting between agents, and each agent leaves what the collector has
+// acknowledged for the next.
+struct RestartConfig {
+  PinConfig pin;
+  // Where the state written at each acknowledgement lives (must outlive the
+  // pod: a hostPath); empty: none, and an adopting agent counts from the
+  // maps as it finds them.
+  std::string state_dir;
+};
+
 struct AgentConfig {
   absl::Duration interval = absl::Seconds(1);
   // host:port for /metrics; port 0 picks a free one; empty disables.
@@ -133,6 +145,7 @@ struct AgentConfig {
   AggregatorOptions aggregator;
   PowerAgentConfig power;
   IdentityAgentConfig identity;
+  RestartConfig restart;
 };
 
 class Agent {
@@ -161,6 +174,11 @@ class Agent {
   const identity::PodCache& pods() const { return *pods_; }
   // "api-server", "kubelet" or "" when identity comes from paths only.
   const std::string& metadata_source() const { return metadata_source_; }
+  // Writes the restart state at each acknowledgement (null: not kept).
+  RestartLedger* restart_ledger() const { return ledger_.get(); }
+  // How long before this agent's start its first report's counters begin
+  // (the last acknowledged report of the agent whose maps it adopted).
+  uint64_t carried_ns() const { return carried_ns_; }
 
  private:
   Agent(AgentConfig config, const Clock& clock);
@@ -178,6 +196,8 @@ class Agent {
   absl::Status CreateIdentity();
   // cidrs_ from cidr_inputs_, logged.
   void DetectClusterCidrs();
+  // Seeds the aggregator for the pinned maps this agent adopted.
+  void Restore();
   // Identity, requests, working set and allocation of every cgroup.
   void Identify(Snapshot* snapshot);
   // Reads this interval's node energy per zone (empty when unmetered).
@@ -246,6 +266,9 @@ class Agent {
   NodeInfo node_info_;
 
   std::unique_ptr<Aggregator> aggregator_;
+  std::unique_ptr<RestartLedger> ledger_;
+  std::string restart_ = "off", restart_reason_;
+  uint64_t carried_ns_ = 0;
   SnapshotStore store_;
   std::shared_ptr<const Snapshot> prev_;
   double last_drain_seconds_ = 0;

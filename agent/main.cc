@@ -108,6 +108,20 @@ ABSL_FLAG(absl::Duration, upload_jitter, absl::Seconds(1),
 ABSL_FLAG(uint32_t, outbox_reports, 360,
           "Reports kept while the collector is away (oldest dropped, "
           "counted).");
+ABSL_FLAG(bool, bpf_pin, false,
+          "Pin the BPF maps and links in bpffs (--bpf_pin_root) so that they "
+          "keep counting while no agent runs, and adopt a pinned set left by "
+          "an earlier agent of the same BPF layout (docs/deploy.md, Restarts "
+          "and upgrades). Without bpffs the agent runs unpinned.");
+ABSL_FLAG(std::string, bpf_pin_root, "/sys/fs/bpf/wattlens",
+          "bpffs directory for --bpf_pin.");
+ABSL_FLAG(std::string, restart_state_dir, "/run/wattlens",
+          "Where the agent keeps, at each acknowledged report, what the next "
+          "agent needs to count on from it (with --bpf_pin); must survive the "
+          "pod (a hostPath). Empty: not kept.");
+ABSL_FLAG(bool, bpf_unpin, false,
+          "Remove every pinned set under --bpf_pin_root (detaching its "
+          "programs) and the restart state, then exit: for uninstalling.");
 ABSL_FLAG(std::string, node_api_address, "unix:///run/wattlens/node.sock",
           "gRPC NodeService (this node's view, per-process detail): a unix "
           "socket by default, never unauthenticated TCP; empty: off.");
@@ -248,7 +262,27 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  if (absl::GetFlag(FLAGS_bpf_unpin)) {
+    auto removed = wattlens::RemovePins(absl::GetFlag(FLAGS_bpf_pin_root));
+    if (!removed.ok()) {
+      std::fprintf(stderr, "wattlens-agent: --bpf_unpin: %s\n",
+                   std::string(removed.status().message()).c_str());
+      return 1;
+    }
+    rmdir(absl::GetFlag(FLAGS_bpf_pin_root).c_str());
+    if (std::string dir = absl::GetFlag(FLAGS_restart_state_dir); !dir.empty()) {
+      wattlens::RestartStateFile(dir).Remove();
+    }
+    std::printf("removed %d pinned BPF sets\n", *removed);
+    return 0;
+  }
+
   wattlens::AgentConfig config;
+  config.restart.pin.enabled = absl::GetFlag(FLAGS_bpf_pin);
+  config.restart.pin.root = absl::GetFlag(FLAGS_bpf_pin_root);
+  if (config.restart.pin.enabled) {
+    config.restart.state_dir = absl::GetFlag(FLAGS_restart_state_dir);
+  }
   config.interval = absl::GetFlag(FLAGS_interval);
   if (config.interval < absl::Milliseconds(10)) {
     std::fprintf(stderr, "wattlens-agent: --interval must be at least 10ms\n");
@@ -410,7 +444,8 @@ int main(int argc, char** argv) {
   const wattlens::NodeReportOptions report_options{
       node_name, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())),
       WATTLENS_VERSION,
-      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_upload_interval))};
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_upload_interval)),
+      (*agent)->carried_ns()};
   auto node_api = std::make_unique<wattlens::NodeApiService>(report_options);
   std::unique_ptr<grpc::Server> node_server;
   if (std::string addr = absl::GetFlag(FLAGS_node_api_address); !addr.empty()) {
@@ -445,11 +480,25 @@ int main(int argc, char** argv) {
     uo.jitter = absl::GetFlag(FLAGS_upload_jitter);
     uo.outbox_capacity = absl::GetFlag(FLAGS_outbox_reports);
     wattlens::Agent* a = agent->get();
+    wattlens::RestartLedger* ledger = a->restart_ledger();
+    if (ledger) {
+      uo.on_acked = [ledger](uint64_t epoch, uint64_t seq) {
+        ledger->Acked(epoch, seq);
+      };
+    }
     auto u = wattlens::Uploader::Create(
-        uo, [a, report_options]() -> std::optional<wattlens::v1::NodeReport> {
+        uo,
+        [a, ledger,
+         report_options]() -> std::optional<wattlens::v1::NodeReport> {
           auto snap = a->store().Latest();
           if (!snap || snap->sequence == 0) return std::nullopt;
-          return wattlens::BuildNodeReport(*snap, report_options);
+          wattlens::v1::NodeReport r =
+              wattlens::BuildNodeReport(*snap, report_options);
+          if (ledger) {
+            ledger->Queued(r.epoch(), r.sequence(), snap->realtime_ns,
+                           snap->kernel_baselines);
+          }
+          return r;
         });
     if (!u.ok()) {
       std::fprintf(stderr, "wattlens-agent: --collector: %s\n",

@@ -39,19 +39,24 @@ absl::StatusOr<std::unique_ptr<NetworkProgram>> NetworkProgram::Create(
   bpf_map__set_autocreate(skel->maps.sock_owners_by_addr, syscalls);
   // wl_net_flush is run on demand (ReadCounts), never attached.
   bpf_program__set_autoattach(skel->progs.wl_net_flush, false);
+  size_t elf_size = 0;
+  const void* elf = network_bpf__elf_bytes(&elf_size);
+  owner->pins_ = ObjectPins::Prepare(config.pin, "network", skel->obj, elf,
+                                     elf_size, absl::StrCat(syscalls));
   LibbpfLogCapture log;
   if ((err = network_bpf__load(skel))) {
     return log.Error(err, absl::StrCat("loading the network BPF object (",
                                        NetworkBytesSourceName(source), ")"));
   }
   RETURN_IF_ERROR(owner->RefreshClasses());
-  if ((err = network_bpf__attach(skel))) {
-    return LibbpfError(err, "attaching network tracepoints");
-  }
+  RETURN_IF_ERROR(owner->pins_->Attach(skel->obj));
   return owner;
 }
 
-NetworkProgram::~NetworkProgram() { network_bpf__destroy(skel_); }
+NetworkProgram::~NetworkProgram() {
+  pins_.reset();  // links first: they hold the programs
+  network_bpf__destroy(skel_);
+}
 
 absl::Status NetworkProgram::RefreshClasses() {
   std::vector<Cidr> node = config_.extra_node_addresses;

@@ -14,6 +14,7 @@
 #include "agent/bpf/kernel_features.h"
 #include "agent/bpf/map_reader.h"
 #include "agent/bpf/network_classes.h"
+#include "agent/bpf/pinning.h"
 #include "agent/bpf/program_info.h"
 
 struct network_bpf;
@@ -28,6 +29,7 @@ struct NetworkProgramConfig {
   // no byte-counting program: connection counts only, reported degraded.
   NetworkBytesSource bytes_source = NetworkBytesSource::kSockLength;
   std::vector<Cidr> extra_node_addresses;
+  PinConfig pin;
 };
 
 class NetworkProgram {
@@ -59,6 +61,7 @@ class NetworkProgram {
   // Empty when complete; otherwise what is not counted.
   const std::string& degraded_reason() const { return degraded_; }
   NetworkBytesSource bytes_source() const { return config_.bytes_source; }
+  const ObjectPins& pins() const { return *pins_; }
 
  private:
   NetworkProgram(network_bpf* skel, int ncpus, NetworkProgramConfig config)
@@ -68,6 +71,7 @@ class NetworkProgram {
   NetworkProgramConfig config_;
   std::string degraded_;
   std::vector<ClassRule> loaded_;
+  std::unique_ptr<ObjectPins> pins_;
 };
 
 }  // namespace wattlens

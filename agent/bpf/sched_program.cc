@@ -61,6 +61,15 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
     err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
   }
   if (err) return LibbpfError(err, "sizing sched maps");
+  // load_ns is left out of the layout: adopted, the programs keep the
+  // pinned read-only data, and with it the first agent's load time, so a
+  // thread that started while no agent ran is charged from its start.
+  size_t elf_size = 0;
+  const void* elf = sched_bpf__elf_bytes(&elf_size);
+  owner->pins_ = ObjectPins::Prepare(
+      config.pin, "sched", skel->obj, elf, elf_size,
+      absl::StrCat(CpuTimeSourceName(config.cpu_time_source), " ",
+                   config.ringbuf_bytes));
   LibbpfLogCapture log;
   if ((err = sched_bpf__load(skel))) {
     return log.Error(
@@ -72,9 +81,7 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
                        &SchedProgram::HandleRecord, owner.get(), nullptr);
   if (!owner->rb_)
     return absl::ErrnoToStatus(errno, "creating ring buffer reader");
-  if ((err = sched_bpf__attach(skel))) {
-    return LibbpfError(err, "attaching sched tracepoints");
-  }
+  RETURN_IF_ERROR(owner->pins_->Attach(skel->obj));
   if (sampled) {
     owner->iter_link_ =
         bpf_program__attach_iter(skel->progs.wl_sched_sample, nullptr);
@@ -94,6 +101,7 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
 SchedProgram::~SchedProgram() {
   // Detach first so nothing writes into the ring while it is torn down.
   bpf_link__destroy(iter_link_);
+  pins_.reset();
   sched_bpf__detach(skel_);
   ring_buffer__free(rb_);
   sched_bpf__destroy(skel_);

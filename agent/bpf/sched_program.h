@@ -15,6 +15,7 @@
 #include "agent/bpf/abi.h"
 #include "agent/bpf/kernel_features.h"
 #include "agent/bpf/map_reader.h"
+#include "agent/bpf/pinning.h"
 #include "agent/bpf/program_info.h"
 
 struct sched_bpf;
@@ -30,6 +31,7 @@ struct SchedProgramConfig {
   uint32_t dying_entries = 8192;
   uint32_t ringbuf_bytes = 4u << 20;  // power of two
   CpuTimeSource cpu_time_source = CpuTimeSource::kSampled;
+  PinConfig pin;
 };
 
 // The path in `p` (names leaf first), or nullopt if it was truncated or is
@@ -97,6 +99,7 @@ class SchedProgram {
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
   uint32_t map_capacity() const { return config_.map_entries; }
+  const ObjectPins& pins() const { return *pins_; }
 
  private:
   SchedProgram(sched_bpf* skel, int ncpus, SchedProgramConfig config,
@@ -119,6 +122,7 @@ class SchedProgram {
   uint64_t short_records_ = 0;
   uint64_t exe_unusable_ = 0;
   std::string harvest_error_;
+  std::unique_ptr<ObjectPins> pins_;
 };
 
 }  // namespace wattlens

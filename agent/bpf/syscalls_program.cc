@@ -3,6 +3,7 @@
 
 #include <sys/syscall.h>
 
+#include "absl/strings/str_cat.h"
 #include "agent/bpf/libbpf_log.h"
 #include "agent/common/status_macros.h"
 #include "syscalls.skel.h"
@@ -24,17 +25,23 @@ absl::StatusOr<std::unique_ptr<SyscallsProgram>> SyscallsProgram::Create(
   if (err) return LibbpfError(err, "sizing syscall_counts");
   // wl_sys_flush is run on demand (FlushCaches), never attached.
   bpf_program__set_autoattach(skel->progs.wl_sys_flush, false);
+  size_t elf_size = 0;
+  const void* elf = syscalls_bpf__elf_bytes(&elf_size);
+  owner->pins_ = ObjectPins::Prepare(
+      config.pin, "syscalls", skel->obj, elf, elf_size,
+      absl::StrCat(SYS_exit, " ", SYS_exit_group, " ", config.task_pt_regs));
   LibbpfLogCapture log;
   if ((err = syscalls_bpf__load(skel))) {
     return log.Error(err, "loading the syscalls BPF object");
   }
-  if ((err = syscalls_bpf__attach(skel))) {
-    return LibbpfError(err, "attaching raw_syscalls:sys_exit");
-  }
+  RETURN_IF_ERROR(owner->pins_->Attach(skel->obj));
   return owner;
 }
 
-SyscallsProgram::~SyscallsProgram() { syscalls_bpf__destroy(skel_); }
+SyscallsProgram::~SyscallsProgram() {
+  pins_.reset();  // links first: they hold the programs
+  syscalls_bpf__destroy(skel_);
+}
 
 absl::Status SyscallsProgram::ReadCounts(
     const std::function<void(const wl_syscall_key&, const wl_syscall_val&)>& fn,

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "agent/bpf/abi.h"
 #include "agent/bpf/map_reader.h"
+#include "agent/bpf/pinning.h"
 #include "agent/bpf/program_info.h"
 
 struct syscalls_bpf;
@@ -22,6 +23,7 @@ struct SyscallsProgramConfig {
   // bpf_task_pt_regs() is available (KernelFeatures::task_pt_regs); false
   // finds an exiting task's registers on its kernel stack instead.
   bool task_pt_regs = true;
+  PinConfig pin;
 };
 
 class SyscallsProgram {
@@ -46,6 +48,7 @@ class SyscallsProgram {
   absl::StatusOr<DropCounts> ReadDrops();
   std::vector<ProgramStats> ReadProgramStats();
   uint32_t map_capacity() const { return map_entries_; }
+  const ObjectPins& pins() const { return *pins_; }
 
  private:
   SyscallsProgram(syscalls_bpf* skel, int ncpus, uint32_t map_entries)
@@ -53,6 +56,7 @@ class SyscallsProgram {
   syscalls_bpf* skel_;
   int ncpus_;
   uint32_t map_entries_;
+  std::unique_ptr<ObjectPins> pins_;
 };
 
 }  // namespace wattlens

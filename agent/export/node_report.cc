@@ -269,7 +269,7 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     if (!key.empty()) (*node->mutable_labels())[std::move(key)] = Label(v);
   }
   node->set_provider_id(Label(s.node.provider_id));
-  r.set_elapsed_nanoseconds(s.elapsed_ns);
+  r.set_elapsed_nanoseconds(s.elapsed_ns + o.carried_ns);
   auto* h = r.mutable_health();
   for (const SourceHealth& src : s.self.sources) {
     if (h->sources_size() >=

@@ -23,6 +23,11 @@ struct NodeReportOptions {
   std::string agent_version;
   // How often reports are sent (--upload_interval); 0: not stated.
   int64_t upload_interval_ns = 0;
+  // The epoch's counters began this long before the agent started: it
+  // adopted an earlier agent's pinned maps and counts on from that agent's
+  // last acknowledged report (agent/state/restart_state.h), so the epoch's
+  // wall time covers the outage too.
+  uint64_t carried_ns = 0;
 };
 
 // Every cgroup of the snapshot becomes a workload with its cumulative

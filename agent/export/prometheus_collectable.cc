@@ -441,6 +441,48 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
     Add(source, {{"source", s.self.cpu_time_source}}, 1);
     out.push_back(std::move(source));
   }
+  if (!s.self.bpf_pins.empty()) {
+    auto pins = Family(
+        "wattlens_agent_bpf_pins_info",
+        "Per BPF source, whether its maps and links were adopted from an "
+        "earlier agent's pinned set (adopted), pinned anew (fresh; reason "
+        "none, layout_changed or incomplete), not pinned (off) or could not "
+        "be pinned (unavailable).",
+        MetricType::Gauge);
+    for (const auto& [source, outcome] : s.self.bpf_pins) {
+      Add(pins,
+          {{"source", source},
+           {"outcome", outcome.first},
+           {"reason", outcome.second}},
+          1);
+    }
+    out.push_back(std::move(pins));
+  }
+  if (!s.self.restart.empty()) {
+    auto restart = Family(
+        "wattlens_agent_restart_info",
+        "How this agent's counters began: resumed (from what the previous "
+        "agent's collector acknowledged), fresh, state_unreadable (adopted "
+        "maps without usable state: usage since the last acknowledgement "
+        "lost) or off.",
+        MetricType::Gauge);
+    Add(restart, {{"outcome", s.self.restart}}, 1);
+    out.push_back(std::move(restart));
+    auto carried = Family(
+        "wattlens_agent_restart_carried_seconds",
+        "Resumed: how long before this agent's start its epoch's counters "
+        "begin (the previous agent's last acknowledged report).",
+        MetricType::Gauge);
+    Add(carried, {}, s.self.restart_carried_seconds);
+    out.push_back(std::move(carried));
+    auto writes = Family("wattlens_agent_restart_state_writes_total",
+                         "Restart state written at acknowledgements, by "
+                         "result.",
+                         MetricType::Counter);
+    Add(writes, {{"result", "ok"}}, s.self.restart_state_writes);
+    Add(writes, {{"result", "error"}}, s.self.restart_state_write_errors);
+    out.push_back(std::move(writes));
+  }
   auto events = Family("wattlens_agent_lifecycle_events_total",
                        "Process lifecycle events received from the kernel.",
                        MetricType::Counter);

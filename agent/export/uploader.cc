@@ -261,6 +261,7 @@ grpc::Status Uploader::RunStream() {
   std::thread reader([this, &stream] {
     UploadResponse ack;
     while (stream->Read(&ack)) {
+      if (options_.on_acked) options_.on_acked(ack.epoch(), ack.acked_sequence());
       absl::MutexLock lock(&mu_);
       stats_.connected = true;
       backoff_ = options_.backoff_min;  // the collector is back

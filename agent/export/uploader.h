@@ -51,6 +51,10 @@ struct UploaderOptions {
   double backoff_jitter = 0.2;  // +-20 %
   uint64_t seed = 0;            // jitter seed (0: from the clock)
   int max_refusals = 3;
+  // Runs on the stream's reader thread after each acknowledgement (epoch,
+  // acked sequence), in order; what it makes durable is what the collector
+  // has applied.
+  std::function<void(uint64_t epoch, uint64_t sequence)> on_acked;
 };
 
 struct UploaderStats {

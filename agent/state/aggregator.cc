@@ -2,6 +2,7 @@
 #include "agent/state/aggregator.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -281,8 +282,40 @@ Aggregator::Result Aggregator::Update(std::vector<LifecycleEvent> events,
       ++it;
     }
   }
+  if (seeded_) {
+    // Seeded keys the kernel no longer has (deleted by the earlier agent)
+    // would otherwise be kept for ever.
+    seeded_ = false;
+    auto keep = [](auto& last, const auto& read) {
+      using Map = std::decay_t<decltype(last)>;
+      Map present;
+      for (const auto& [k, v] : read) {
+        auto it = last.find(k);
+        if (it != last.end()) present.insert(*it);
+      }
+      last = std::move(present);
+    };
+    keep(last_oncpu_, readings.oncpu);
+    keep(last_syscalls_, readings.syscalls);
+    keep(last_net_, readings.net);
+  }
   result.snapshot = Build(monotonic_ns, realtime_ns, std::move(self));
   return result;
+}
+
+std::shared_ptr<const KernelBaselines> Aggregator::Baselines() const {
+  auto b = std::make_shared<KernelBaselines>();
+  b->oncpu.assign(last_oncpu_.begin(), last_oncpu_.end());
+  b->syscalls.assign(last_syscalls_.begin(), last_syscalls_.end());
+  b->net.assign(last_net_.begin(), last_net_.end());
+  return b;
+}
+
+void Aggregator::SeedBaselines(const KernelBaselines& b) {
+  for (const auto& [k, v] : b.oncpu) last_oncpu_[k] = v;
+  for (const auto& [k, v] : b.syscalls) last_syscalls_[k] = v;
+  for (const auto& [k, v] : b.net) last_net_[k] = v;
+  seeded_ = true;
 }
 
 void Aggregator::ForgetDeleted(const Deletions& d) {

@@ -33,6 +33,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 #include "agent/bpf/abi.h"
+#include "agent/state/restart_state.h"
 #include "agent/state/snapshot.h"
 
 namespace wattlens {
@@ -125,6 +126,14 @@ class Aggregator {
   // Called after the caller deleted `deletions` from the kernel maps.
   void ForgetDeleted(const Deletions& d);
 
+  // The last cumulative value per kernel key, as of the latest Update (and
+  // ForgetDeleted): what a restarted agent that adopts the same maps must
+  // count from (agent/state/restart_state.h).
+  std::shared_ptr<const KernelBaselines> Baselines() const;
+  // Before the first Update: counts only growth past `b` (keys missing from
+  // the next readings are forgotten).
+  void SeedBaselines(const KernelBaselines& b);
+
  private:
   struct Proc {
     uint32_t ppid = 0;
@@ -197,6 +206,7 @@ class Aggregator {
   LastValues<wl_syscall_key, wl_syscall_val> last_syscalls_;
   LastValues<wl_net_key, wl_net_val> last_net_;
   absl::flat_hash_map<uint32_t, SyscallStats> node_syscalls_;
+  bool seeded_ = false;  // until the first Update after SeedBaselines
 
   uint64_t exits_inferred_ = 0;
   uint64_t exit_free_unseen_ = 0;

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -153,6 +154,17 @@ struct AgentSelfStats {
   uint64_t processes_tracked = 0;
   uint64_t cgroups_tracked = 0;
   double last_drain_seconds = 0;
+  // Restarts (docs/deploy.md): per source, whether its BPF state was
+  // adopted from a pinned set ("adopted", "fresh", "off", "unavailable") and
+  // why; how this agent's counters began ("resumed": from the state the
+  // last agent left; "fresh"; "state_unreadable"; "off"), and the state
+  // written at each acknowledgement.
+  std::map<std::string, std::pair<std::string, std::string>> bpf_pins;
+  std::string restart;
+  std::string restart_reason;
+  double restart_carried_seconds = 0;
+  uint64_t restart_state_writes = 0;
+  uint64_t restart_state_write_errors = 0;
 };
 
 // Node energy per zone and its attribution to workloads, one interval at a
@@ -323,6 +335,8 @@ struct ClusterCidrInfo {
   std::string observed;  // what it was derived from
 };
 
+struct KernelBaselines;  // agent/state/restart_state.h
+
 struct Snapshot {
   uint64_t sequence = 0;
   int64_t monotonic_ns = 0;
@@ -335,6 +349,9 @@ struct Snapshot {
   EnergyStats energy;
   NodeInfo node;
   IdentityHealth identity;
+  // The aggregator's per-key baselines after this interval, kept only when
+  // restart state is written (agent/state/restart_state.h).
+  std::shared_ptr<const KernelBaselines> kernel_baselines;
   // Wall time covered by this agent's intervals so far (since its start).
   uint64_t elapsed_ns = 0;
   WorkloadRows rows;

@@ -20,7 +20,8 @@ Mapped: capabilities (drop/add), readOnlyRootFilesystem (without the tmpfs podma
 /run, /tmp: Kubernetes adds none), allowPrivilegeEscalation=false (no-new-privileges),
 runAsUser/runAsGroup, fsGroup (supplementary group, and the claim's group), seccompProfile
 RuntimeDefault (podman's default profile), privileged, hostPID/hostIPC/hostNetwork, hostPath
-volumes (readOnly kept), ConfigMap (subPath), Secret and projected-token volumes (modes kept),
+volumes (readOnly kept; the agent's writable /sys/fs/bpf and /run/wattlens become private
+tmpfs stand-ins), ConfigMap (subPath), Secret and projected-token volumes (modes kept),
 emptyDir (a tmpfs for medium Memory),
 env (values and fieldRefs), resources.limits (cpu, memory), containerPorts (published on
 127.0.0.1, random host port). Anything else in the pod spec that changes how the container runs
@@ -36,6 +37,10 @@ import os
 import sys
 
 import yaml
+
+# Host paths the agent writes (deploy/base/agent/daemonset.yaml): pinned BPF
+# state in bpffs and the state left for the next agent.
+WRITABLE_STANDINS = {"/sys/fs/bpf", "/run/wattlens"}
 
 # Pod and container fields that do not change how the container runs on one node.
 POD_IGNORED = {"containers", "volumes", "securityContext", "hostPID", "hostIPC", "hostNetwork",
@@ -190,7 +195,14 @@ def main():
         v = volumes[m["name"]]
         ro = ":ro" if m.get("readOnly") else ""
         dst = m["mountPath"]
-        if "hostPath" in v:
+        if "hostPath" in v and not ro and v["hostPath"]["path"] in WRITABLE_STANDINS:
+            # The agent's own writable host paths get a private tmpfs: the test
+            # leaves nothing on the host, and a tmpfs in place of bpffs runs
+            # the agent unpinned (its fail-soft path).
+            src = v["hostPath"]["path"]
+            args.append(f"--tmpfs={dst}:rw,mode=0755")
+            said.append(f"host {src} -> {dst} (private tmpfs stand-in)")
+        elif "hostPath" in v:
             src = v["hostPath"]["path"]
             if not ro:
                 die(f"hostPath {src} mounted read-write")

@@ -79,6 +79,11 @@ function assertAgent(o, file) {
     if (env.NODE_NAME?.valueFrom?.fieldRef?.fieldPath !== "spec.nodeName") fail(`${cw}: NODE_NAME must come from the downward API spec.nodeName`);
     assertProbes(c, cw);
     assertResources(c, cw);
+    // Restarts lose nothing only where the pinned BPF state and the restart state outlive the pod.
+    const hostMount = (path, at) => (c.volumeMounts || []).some((m) => m.mountPath === at &&
+      s.volumes.find((v) => v.name === m.name)?.hostPath?.path === path);
+    if (!hostMount("/sys/fs/bpf", "/host/sys/fs/bpf")) fail(`${cw}: bpffs (host /sys/fs/bpf) must be mounted at /host/sys/fs/bpf`);
+    if (!hostMount("/run/wattlens", "/run/wattlens")) fail(`${cw}: /run/wattlens must be the host's (hostPath), not the pod's`);
   }
 }
 
@@ -123,6 +128,11 @@ function assertResources(c, cw) {
     for (const r of ["cpu", "memory"]) if (!c.resources?.[k]?.[r]) fail(`${cw}: resources.${k}.${r} missing`);
 }
 
+// The only host paths a pod may write: the agent's own directory of pinned BPF state in bpffs, which
+// keeps counting across agent restarts, and the state it leaves for the next agent
+// (docs/deploy.md#restarts-and-upgrades). Both the agent's alone; nothing else on the host.
+const WRITABLE_HOST_PATHS = new Set(["/sys/fs/bpf", "/run/wattlens"]);
+
 function assertPodCommon(o, file) {
   const s = podSpecOf(o);
   const where = `${file}: ${id(o)}`;
@@ -133,14 +143,14 @@ function assertPodCommon(o, file) {
     for (const m of c.volumeMounts || []) {
       const v = vols[m.name];
       if (!v) fail(`${where}: mount ${m.name} has no volume`);
-      else if (v.hostPath && m.readOnly !== true) fail(`${where} container ${c.name}: host path ${v.hostPath.path} mounted writable at ${m.mountPath}`);
+      else if (v.hostPath && m.readOnly !== true && !WRITABLE_HOST_PATHS.has(v.hostPath.path)) fail(`${where} container ${c.name}: host path ${v.hostPath.path} mounted writable at ${m.mountPath}`);
       else if ((v.secret || v.configMap) && m.readOnly !== true) fail(`${where}: ${m.name} should be mounted readOnly`);
       if (v?.hostPath && m.mountPropagation && m.mountPropagation !== "None" && m.mountPropagation !== "HostToContainer")
         fail(`${where}: ${m.name} uses Bidirectional mount propagation`);
     }
   }
   for (const v of s.volumes || [])
-    if (v.hostPath && !/^\/sys\//.test(v.hostPath.path))
+    if (v.hostPath && !/^\/sys\//.test(v.hostPath.path) && !WRITABLE_HOST_PATHS.has(v.hostPath.path))
       fail(`${where}: host path ${v.hostPath.path} is outside the /sys allow-list`);
 }
 
@@ -293,6 +303,9 @@ const MUTATIONS = {
   "power sensors not mounted": (d) => { const s = find(d, "DaemonSet", "wattlens-agent").spec.template.spec; s.containers[0].volumeMounts = s.containers[0].volumeMounts.filter((m) => m.name !== "host-sys-class"); },
   "power sysfs writable": (d) => { agentC(d).volumeMounts.find((m) => m.name === "host-sys-devices").readOnly = false; },
   "power read from the pod's masked sysfs": (d) => { const cm = find(d, "ConfigMap", "wattlens-agent-config"); cm.data["agent.flags"] = cm.data["agent.flags"].replace("--power_sysfs_root=/host", "--power_sysfs_root=/"); },
+  "restart state on emptyDir": (d) => { const v = find(d, "DaemonSet", "wattlens-agent").spec.template.spec.volumes.find((x) => x.name === "run"); delete v.hostPath; v.emptyDir = { medium: "Memory" }; },
+  "bpffs not mounted": (d) => { const s = find(d, "DaemonSet", "wattlens-agent").spec.template.spec; s.containers[0].volumeMounts = s.containers[0].volumeMounts.filter((m) => m.name !== "bpffs"); },
+  "writable host path beyond bpffs and the restart state": (d) => { find(d, "DaemonSet", "wattlens-agent").spec.template.spec.volumes.find((v) => v.name === "bpffs").hostPath.path = "/sys/fs"; },
   "unpinned image": (d) => { agentC(d).image = "wattlens/wattlens-agent:latest"; },
   "no PodDisruptionBudget": (d) => { d.splice(d.findIndex((o) => o.kind === "PodDisruptionBudget"), 1); },
   "schema: port as a name": (d) => { agentC(d).ports[0].containerPort = "metrics"; },
