@@ -15,6 +15,8 @@ packages=(
   libbenchmark-dev prometheus-cpp-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc nlohmann-json3-dev libssl-dev
   libsqlite3-dev libyaml-dev libcurl4-openssl-dev libcivetweb-dev
+  # --cost_config: TOML parser
+  libtomlplusplus-dev
   # remote write: snappy block compression
   libsnappy-dev
   # CLI: command-line parser (header-only); time zones for --tz

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "collector/pricing/config.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cmath>
-#include <set>
+#include <string_view>
+#include <tuple>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -31,10 +33,11 @@ bool ValidLabelText(absl::string_view s) {
   return true;
 }
 
-// ---- lexer ------------------------------------------------------------------
+// ---- values -----------------------------------------------------------------
 
+// A TOML value reduced to what the checks below look at.
 struct Value {
-  enum class Type { kString, kNumber, kBool };
+  enum class Type { kString, kNumber, kBool, kArray, kTable, kDateTime };
   Type type = Type::kString;
   std::string str;
   double number = 0;
@@ -50,113 +53,68 @@ const char* TypeName(Value::Type t) {
       return "a number";
     case Value::Type::kBool:
       return "true or false";
+    case Value::Type::kArray:
+      return "an array";
+    case Value::Type::kTable:
+      return "a table";
+    case Value::Type::kDateTime:
+      return "a date or time";
   }
   return "?";
 }
 
-// Rest of a line after a value: only blanks or a comment.
-bool OnlyCommentLeft(absl::string_view rest) {
-  rest = absl::StripLeadingAsciiWhitespace(rest);
-  return rest.empty() || rest[0] == '#';
+Value ToValue(const toml::node& node) {
+  Value v;
+  switch (node.type()) {
+    case toml::node_type::string:
+      v.type = Value::Type::kString;
+      v.str = node.as_string()->get();
+      break;
+    case toml::node_type::integer:
+      v.type = Value::Type::kNumber;
+      v.number = static_cast<double>(node.as_integer()->get());
+      v.integer = true;
+      break;
+    case toml::node_type::floating_point:
+      v.type = Value::Type::kNumber;
+      v.number = node.as_floating_point()->get();
+      break;
+    case toml::node_type::boolean:
+      v.type = Value::Type::kBool;
+      v.boolean = node.as_boolean()->get();
+      break;
+    case toml::node_type::array:
+      v.type = Value::Type::kArray;
+      break;
+    case toml::node_type::table:
+      v.type = Value::Type::kTable;
+      break;
+    default:
+      v.type = Value::Type::kDateTime;
+      break;
+  }
+  return v;
 }
 
-// Parses the value part of `key = value`; `err` gets the reason on failure.
-bool ParseValue(absl::string_view text, Value* out, std::string* err) {
-  text = absl::StripLeadingAsciiWhitespace(text);
-  if (text.empty()) {
-    *err = "missing value";
-    return false;
-  }
-  if (text[0] == '"' || text[0] == '\'') {
-    const char quote = text[0];
-    std::string s;
-    size_t i = 1;
-    for (; i < text.size(); ++i) {
-      char c = text[i];
-      if (c == quote) break;
-      if (quote == '"' && c == '\\') {
-        if (i + 1 >= text.size()) {
-          *err = "unterminated string";
-          return false;
-        }
-        char e = text[++i];
-        switch (e) {
-          case '"':
-            s.push_back('"');
-            break;
-          case '\\':
-            s.push_back('\\');
-            break;
-          case 'n':
-            s.push_back('\n');
-            break;
-          case 't':
-            s.push_back('\t');
-            break;
-          default:
-            *err =
-                absl::StrCat("unsupported escape '\\", std::string(1, e), "'");
-            return false;
-        }
-        continue;
-      }
-      s.push_back(c);
-    }
-    if (i >= text.size()) {
-      *err = "unterminated string";
-      return false;
-    }
-    if (!OnlyCommentLeft(text.substr(i + 1))) {
-      *err = "unexpected text after string";
-      return false;
-    }
-    out->type = Value::Type::kString;
-    out->str = std::move(s);
-    return true;
-  }
-  // Unquoted: up to a comment.
-  size_t hash = text.find('#');
-  absl::string_view token = absl::StripTrailingAsciiWhitespace(
-      hash == absl::string_view::npos ? text : text.substr(0, hash));
-  if (token == "true" || token == "false") {
-    out->type = Value::Type::kBool;
-    out->boolean = token == "true";
-    return true;
-  }
-  // TOML allows '_' between digits.
-  std::string digits;
-  for (size_t i = 0; i < token.size(); ++i) {
-    if (token[i] == '_') {
-      if (i == 0 || i + 1 == token.size() ||
-          !absl::ascii_isdigit(token[i - 1]) ||
-          !absl::ascii_isdigit(token[i + 1])) {
-        *err = absl::StrCat("bad number '", token, "'");
-        return false;
-      }
-      continue;
-    }
-    digits.push_back(token[i]);
-  }
-  double v = 0;
-  if (!ParseFiniteNumber(digits, &v)) {
-    *err = absl::StrCat("bad number '", token, "'");
-    return false;
-  }
-  out->type = Value::Type::kNumber;
-  out->number = v;
-  out->integer = digits.find_first_of(".eE") == std::string::npos;
-  return true;
+int LineOf(const toml::source_region& source) {
+  return static_cast<int>(source.begin.line);
 }
 
-bool ValidKey(absl::string_view key) {
-  if (key.empty()) return false;
-  for (char c : key) {
-    if (!absl::ascii_isalnum(c) && c != '_' && c != '-') return false;
-  }
-  return true;
+// A table's entries in file order (toml::table is ordered by key), so the
+// first error reported is the first in the file.
+std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(
+    const toml::table& table) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> out;
+  for (auto&& [key, node] : table) out.emplace_back(&key, &node);
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    const toml::source_position& pa = a.first->source().begin;
+    const toml::source_position& pb = b.first->source().begin;
+    return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
+  });
+  return out;
 }
 
-// ---- parser -----------------------------------------------------------------
+// ---- semantics --------------------------------------------------------------
 
 enum class Section { kTop, kEgress, kNode, kRegion };
 
@@ -169,7 +127,7 @@ const char* SectionName(Section s) {
     case Section::kNode:
       return "[[node]]";
     case Section::kRegion:
-      return "[[region]]";
+      return "[[regions]]";
   }
   return "?";
 }
@@ -182,86 +140,101 @@ class Parser {
       : name_(name), config_(config) {}
 
   absl::Status Run(absl::string_view text) {
-    int line_no = 0;
-    for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-      ++line_no;
-      line_ = line_no;
-      if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-      for (char c : raw) {
-        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
-          return Error("control character in line");
+    toml::parse_result parsed = toml::parse(
+        std::string_view(text.data(), text.size()), std::string_view(name_));
+    if (!parsed) {
+      const toml::parse_error& e = parsed.error();
+      return LineError(name_, LineOf(e.source()), std::string(e.description()));
+    }
+    const toml::table& root = parsed.table();
+    // Top-level keys and every section, in file order.
+    struct Item {
+      toml::source_position at;
+      Section section;
+      const toml::key* key;
+      const toml::node* node;
+    };
+    std::vector<Item> items;
+    for (auto&& [key, node] : InFileOrder(root)) {
+      line_ = LineOf(key->source());
+      const std::string k(key->str());
+      if (k == "egress_per_gb") {
+        if (!node->is_table()) {
+          return Error(absl::StrCat("egress_per_gb: expected a table, got ",
+                                    TypeName(ToValue(*node).type)));
         }
-      }
-      absl::string_view line = absl::StripAsciiWhitespace(raw);
-      if (line.empty() || line[0] == '#') continue;
-      if (line[0] == '[') {
-        absl::Status s = Header(line);
-        if (!s.ok()) return s;
+        items.push_back({node->source().begin, Section::kEgress, key, node});
         continue;
       }
-      size_t eq = line.find('=');
-      if (eq == absl::string_view::npos) {
-        return Error("expected 'key = value' or a [section] header");
+      if (k == "node" || k == "regions") {
+        const Section s = k == "node" ? Section::kNode : Section::kRegion;
+        const toml::array* rules = node->as_array();
+        if (rules == nullptr ||
+            !(rules->empty() || rules->is_array_of_tables())) {
+          return Error(absl::StrCat(k, ": expected ", SectionName(s),
+                                    " tables, got ",
+                                    TypeName(ToValue(*node).type)));
+        }
+        for (const toml::node& rule : *rules) {
+          items.push_back({rule.source().begin, s, key, &rule});
+        }
+        continue;
       }
-      absl::string_view key = absl::StripAsciiWhitespace(line.substr(0, eq));
-      if (!ValidKey(key)) {
-        return Error(absl::StrCat("bad key '", key, "'"));
+      if (node->is_table()) {
+        return Error(absl::StrCat("unknown section '[", k,
+                                  "]' (known: ", kKnownSections, ")"));
       }
-      Value value;
-      std::string err;
-      if (!ParseValue(line.substr(eq + 1), &value, &err)) {
-        return Error(absl::StrCat(key, ": ", err));
+      if (node->is_array_of_tables()) {
+        return Error(absl::StrCat("unknown section '[[", k,
+                                  "]]' (known: ", kKnownSections, ")"));
       }
-      if (!keys_in_section_.insert(std::string(key)).second) {
-        return Error(absl::StrCat("duplicate key '", key, "' in ",
-                                  SectionName(section_)));
+      items.push_back({key->source().begin, Section::kTop, key, node});
+    }
+    std::stable_sort(items.begin(), items.end(),
+                     [](const Item& a, const Item& b) {
+                       return std::tie(a.at.line, a.at.column) <
+                              std::tie(b.at.line, b.at.column);
+                     });
+    for (const Item& item : items) {
+      absl::Status s;
+      if (item.section == Section::kTop) {
+        section_ = Section::kTop;
+        line_ = LineOf(item.key->source());
+        s = Assign(std::string(item.key->str()), ToValue(*item.node));
+      } else {
+        s = Table(item.section, *item.node->as_table());
       }
-      absl::Status s = Assign(std::string(key), value);
       if (!s.ok()) return s;
     }
-    return FinishSection();
+    return absl::OkStatus();
   }
 
  private:
+  static constexpr char kKnownSections[] =
+      "[egress_per_gb], [[node]], [[regions]]";
+
   absl::Status Error(absl::string_view message) const {
     return LineError(name_, line_, message);
   }
   std::string Where() const { return absl::StrCat(name_, ":", line_); }
 
-  absl::Status Header(absl::string_view line) {
-    absl::Status s = FinishSection();
-    if (!s.ok()) return s;
-    bool array = absl::StartsWith(line, "[[");
-    size_t close = line.find(array ? "]]" : "]");
-    if (close == absl::string_view::npos) return Error("unterminated header");
-    absl::string_view name = absl::StripAsciiWhitespace(
-        line.substr(array ? 2 : 1, close - (array ? 2 : 1)));
-    if (!OnlyCommentLeft(line.substr(close + (array ? 2 : 1)))) {
-      return Error("unexpected text after header");
-    }
-    keys_in_section_.clear();
-    section_line_ = line_;
-    if (!array && name == "egress_per_gb") {
-      if (seen_egress_) return Error("duplicate section [egress_per_gb]");
-      seen_egress_ = true;
-      section_ = Section::kEgress;
-      return absl::OkStatus();
-    }
-    if (array && name == "node") {
-      section_ = Section::kNode;
+  // One [egress_per_gb] table or one [[node]] or [[regions]] element.
+  absl::Status Table(Section section, const toml::table& table) {
+    section_ = section;
+    section_line_ = LineOf(table.source());
+    if (section == Section::kNode) {
       rule_ = NodeRule{};
-      rule_.where = Where();
-      return absl::OkStatus();
-    }
-    if (array && name == "region") {
-      section_ = Section::kRegion;
+      rule_.where = absl::StrCat(name_, ":", section_line_);
+    } else if (section == Section::kRegion) {
       region_ = RegionRule{};
-      region_.where = Where();
-      return absl::OkStatus();
+      region_.where = absl::StrCat(name_, ":", section_line_);
     }
-    return Error(absl::StrCat(
-        "unknown section '", line.substr(0, close + (array ? 2 : 1)),
-        "' (known: [egress_per_gb], [[node]], [[region]])"));
+    for (auto&& [key, node] : InFileOrder(table)) {
+      line_ = LineOf(key->source());
+      absl::Status s = Assign(std::string(key->str()), ToValue(*node));
+      if (!s.ok()) return s;
+    }
+    return FinishSection();
   }
 
   absl::Status FinishSection() {
@@ -292,12 +265,12 @@ class Parser {
       rule_ = NodeRule{};
     } else if (section_ == Section::kRegion) {
       if (region_.name.empty()) {
-        return LineError(name_, section_line_, "[[region]] needs a name");
+        return LineError(name_, section_line_, "[[regions]] needs a name");
       }
       for (const RegionRule& other : config_->regions) {
         if (other.name == region_.name && other.provider == region_.provider) {
           return LineError(name_, section_line_,
-                           absl::StrCat("duplicate [[region]] '", region_.name,
+                           absl::StrCat("duplicate [[regions]] '", region_.name,
                                         "' (first at ", other.where, ")"));
         }
       }
@@ -323,6 +296,12 @@ class Parser {
     if (v.type != t) {
       return Error(absl::StrCat(key, ": expected ", TypeName(t), ", got ",
                                 TypeName(v.type)));
+    }
+    // TOML has inf and nan; no price, factor or count can be either.
+    if (t == Value::Type::kNumber && !std::isfinite(v.number)) {
+      return Error(absl::StrCat(
+          key, ": bad number '",
+          std::isnan(v.number) ? "nan" : (v.number < 0 ? "-inf" : "inf"), "'"));
     }
     return absl::OkStatus();
   }
@@ -609,8 +588,6 @@ class Parser {
   int line_ = 0;
   int section_line_ = 0;
   Section section_ = Section::kTop;
-  absl::flat_hash_set<std::string> keys_in_section_;
-  bool seen_egress_ = false;
   NodeRule rule_;
   bool has_name_ = false, has_selector_ = false, has_instance_type_ = false;
   RegionRule region_;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The --cost_config file: a small TOML subset, parsed here with line numbers
-// (docs/cost-carbon.md documents every key). Supported: `key = value` with
-// "double-quoted" or 'literal' strings, decimal numbers and true/false;
-// `[egress_per_gb]`, `[[node]]` and `[[region]]` headers; `#` comments.
-// Not supported: arrays, inline tables, dotted keys, multi-line strings.
+// The --cost_config file: TOML 1.0, read by toml++, then checked here with
+// the line of every value (docs/cost-carbon.md documents every key). The
+// document is the top-level keys, an `egress_per_gb` table and the arrays of
+// tables `node` and `regions`, however TOML spells them (headers, dotted keys
+// or inline tables). Every value is a string, a number or a boolean; an
+// array, table or date where one is expected is a type error naming the key,
+// and inf or nan is a bad number.
 #pragma once
 
 #include <array>
@@ -64,11 +66,11 @@ struct NodeRule {
   Kind kind = Kind::kName;
   std::string match;  // node name, selector text or instance type
   Selector selector;  // kSelector only
-  std::string where;  // "<file>:<line>" of the [[node]] header
+  std::string where;  // "<file>:<line>" of the [[node]] header or table
   NodeSettings settings;
 };
 
-// [[region]]: facts about a region name, for regions the shipped tables do
+// [[regions]]: facts about a region name, for regions the shipped tables do
 // not know or to correct them.
 struct RegionRule {
   std::string name;  // lower case

@@ -442,7 +442,7 @@ NodeRates CostModel::RatesFor(const NodeAttributes& node) const {
     r.provider = info->provider;
   }
 
-  // Config (rules, [[region]], top level) before the shipped tables.
+  // Config (rules, [[regions]], top level) before the shipped tables.
   auto pick =
       [&](std::optional<std::string> NodeSettings::*field,
           const std::optional<std::string>& from_region) -> std::string {

@@ -38,7 +38,8 @@ const ErrorCase kParseErrors[] = {
     {"negative egress", "[egress_per_gb]\ninternet = -0.12\n",
      "cost.toml:2: internet: must not be negative"},
     {"bad number", "ram_per_gib_hour = 0.004.2\n",
-     "cost.toml:1: ram_per_gib_hour: bad number '0.004.2'"},
+     "cost.toml:1: Error while parsing floating-point: expected decimal "
+     "digit or exponent, saw '.'"},
     {"nan", "ram_per_gib_hour = nan\n",
      "cost.toml:1: ram_per_gib_hour: bad number 'nan'"},
     {"inf", "pue = inf\n", "cost.toml:1: pue: bad number 'inf'"},
@@ -54,12 +55,15 @@ const ErrorCase kParseErrors[] = {
     {"duplicate selector rule",
      "[[node]]\nselector = \"a=b\"\n\n[[node]]\nselector = \"a=b\"\n",
      "cost.toml:4: duplicate [[node]] rule for selector 'a=b'"},
-    {"duplicate region", "[[region]]\nname = \"x\"\n[[region]]\nname = \"X\"\n",
-     "cost.toml:3: duplicate [[region]] 'x' (first at cost.toml:1)"},
+    {"duplicate region",
+     "[[regions]]\nname = \"x\"\n[[regions]]\nname = \"X\"\n",
+     "cost.toml:3: duplicate [[regions]] 'x' (first at cost.toml:1)"},
     {"duplicate key", "discount = 0.1\ndiscount = 0.2\n",
-     "cost.toml:2: duplicate key 'discount' in the top level"},
+     "cost.toml:2: Error while parsing key-value pair: cannot redefine "
+     "existing floating-point 'discount'"},
     {"duplicate section", "[egress_per_gb]\n[egress_per_gb]\n",
-     "cost.toml:2: duplicate section [egress_per_gb]"},
+     "cost.toml:2: Error while parsing table header: cannot redefine "
+     "existing table 'egress_per_gb'"},
     {"unknown section", "[prices]\n",
      "cost.toml:1: unknown section '[prices]'"},
     {"no matcher", "[[node]]\nprice_per_hour = 1\n",
@@ -87,18 +91,50 @@ const ErrorCase kParseErrors[] = {
     {"bad selector", "[[node]]\nselector = \"a=b,,c\"\n",
      "cost.toml:2: selector: empty term"},
     {"unterminated string", "currency = \"USD\n",
-     "cost.toml:1: currency: unterminated string"},
+     "cost.toml:1: Error while parsing string: unescaped control characters "
+     "other than TAB"},
     {"text after string", "currency = \"USD\" EUR\n",
-     "cost.toml:1: currency: unexpected text after string"},
+     "cost.toml:1: Error while parsing key-value pair: expected a comment or "
+     "whitespace, saw 'E'"},
     {"bad escape", "region = \"a\\qb\"\n",
-     "cost.toml:1: region: unsupported escape"},
+     "cost.toml:1: Error while parsing string: unknown escape sequence "
+     "'\\q'"},
     {"no equals", "currency USD\n",
-     "cost.toml:1: expected 'key = value' or a [section] header"},
-    {"missing value", "currency =\n", "cost.toml:1: currency: missing value"},
+     "cost.toml:1: Error while parsing key-value pair: expected '=', saw "
+     "'U'"},
+    {"missing value", "currency =\n",
+     "cost.toml:1: Error while parsing key-value pair: expected value"},
     {"control character", "currency = \"U\x01SD\"\n",
-     "cost.toml:1: control character in line"},
+     "cost.toml:1: Error while parsing string: unescaped control characters "
+     "other than TAB"},
     {"empty string", "region = \"\"\n",
      "cost.toml:1: region: must not be empty"},
+    {"syntax error after a multi-line string",
+     "zone = \"\"\"\nDE\"\"\"\n[[node]]\nname = \"a\"\nprice_per_hour = "
+     "0.1.2\n",
+     "cost.toml:5: Error while parsing floating-point"},
+    {"array for a number", "cpu_per_core_hour = [0.03, 0.04]\n",
+     "cost.toml:1: cpu_per_core_hour: expected a number, got an array"},
+    {"inline table for a string", "[[node]]\nname = { first = \"a\" }\n",
+     "cost.toml:2: name: expected a string, got a table"},
+    {"date for a number", "\nintensity_year = 2024-01-01\n",
+     "cost.toml:2: intensity_year: expected a number, got a date or time"},
+    {"dotted key in a rule", "[[node]]\nname = \"a\"\nlabels.pool = \"gpu\"\n",
+     "cost.toml:3: unknown key 'labels' in [[node]]"},
+    {"node as a table", "[node]\nname = \"a\"\n",
+     "cost.toml:1: node: expected [[node]] tables, got a table"},
+    {"node as a number", "node = 3\n",
+     "cost.toml:1: node: expected [[node]] tables, got a number"},
+    {"egress as a number", "egress_per_gb = 0.1\n",
+     "cost.toml:1: egress_per_gb: expected a table, got a number"},
+    {"unknown table array", "[[region]]\nname = \"x\"\n",
+     "cost.toml:1: unknown section '[[region]]' (known: [egress_per_gb], "
+     "[[node]], [[regions]])"},
+    {"negative infinity", "embodied_kg = -inf\n",
+     "cost.toml:1: embodied_kg: bad number '-inf'"},
+    {"inline rule checked", "node = [{ name = \"a\" },\n  { name = \"a\" }]\n",
+     "cost.toml:2: duplicate [[node]] rule for name 'a' (first at "
+     "cost.toml:1)"},
 };
 
 TEST(PricingConfig, EveryParseErrorNamesFileAndLine) {
@@ -237,7 +273,7 @@ price_per_hour = 0.192
 region = "us-east-1"
 provider = "aws"
 
-[[region]]
+[[regions]]
 name = "dc-berlin"
 zone = "DE"
 pue = 1.25
@@ -280,10 +316,76 @@ pue = 1.25
   EXPECT_NEAR(r.ram_per_gib_hour, 0.0039 * 0.7, 1e-15);
   EXPECT_NEAR(r.gpu_per_gpu_hour, 1.1 * 0.7, 1e-15);
   EXPECT_EQ(r.zone, "DE");
-  EXPECT_EQ(r.pue, 1.25);  // [[region]] beats the top-level pue
+  EXPECT_EQ(r.pue, 1.25);  // [[regions]] beats the top-level pue
   EXPECT_EQ(r.annual_intensity.source, "em-zone:DE:2024");
   EXPECT_EQ(r.annual_intensity.grams_per_kwh, 341);
   EXPECT_NEAR(r.embodied_grams_per_hour, r.embodied_kg * 1000 / 43800, 1e-9);
+}
+
+// What full TOML adds over the old subset: multi-line and literal strings,
+// dotted keys, inline tables, and rules written as an array of inline tables.
+// Provenance still names the line each value is written on.
+TEST(PricingConfig, FullTomlSyntax) {
+  const char kText[] = R"(currency = """
+EUR"""
+region = '''dc-berlin'''
+egress_per_gb.internet = 0.2
+egress_per_gb.private = 0.02
+node = [
+  { name = "db-1", price_per_hour = 0.5 },
+  { selector = "pool=gpu", pue = 1.1 },
+]
+regions = [{ name = "dc-berlin", zone = "DE" }]
+)";
+  absl::StatusOr<CostConfig> c = ParseCostConfig(kText, "cost.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  // A newline right after the opening quotes is not part of the string.
+  EXPECT_EQ(c->currency, "EUR");
+  EXPECT_EQ(c->currency_where, "cost.toml:1");
+  EXPECT_EQ(c->defaults.region, "dc-berlin");
+  EXPECT_EQ(c->defaults.where.at("region"), "cost.toml:3");
+  EXPECT_EQ(c->egress_per_gb[2], 0.02);
+  EXPECT_EQ(c->egress_per_gb[3], 0.2);
+  ASSERT_EQ(c->rules.size(), 2u);
+  EXPECT_EQ(c->rules[0].kind, NodeRule::Kind::kName);
+  EXPECT_EQ(c->rules[0].match, "db-1");
+  EXPECT_EQ(c->rules[0].where, "cost.toml:7");
+  EXPECT_EQ(c->rules[0].settings.price_per_hour, 0.5);
+  EXPECT_EQ(c->rules[1].kind, NodeRule::Kind::kSelector);
+  EXPECT_EQ(c->rules[1].where, "cost.toml:8");
+  EXPECT_EQ(c->rules[1].settings.where.at("pue"), "cost.toml:8");
+  ASSERT_EQ(c->regions.size(), 1u);
+  EXPECT_EQ(c->regions[0].zone, "DE");
+  EXPECT_EQ(c->regions[0].where, "cost.toml:10");
+}
+
+TEST(PricingConfig, EmptyRuleArraysAreNoRules) {
+  absl::StatusOr<CostConfig> c =
+      ParseCostConfig("node = []\nregions = []\n", "cost.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->rules.empty());
+  EXPECT_TRUE(c->regions.empty());
+}
+
+// The same rules as headers and as inline tables parse alike.
+TEST(PricingConfig, TableArrayHeadersEqualInlineTables) {
+  absl::StatusOr<CostConfig> headers = ParseCostConfig(
+      "[[node]]\nname = \"a\"\ndiscount = 0.5\n[[node]]\n"
+      "instance_type = \"m5\"\n",
+      "cost.toml");
+  absl::StatusOr<CostConfig> inline_tables = ParseCostConfig(
+      "node = [{ name = \"a\", discount = 0.5 }, { instance_type = \"m5\" }]\n",
+      "cost.toml");
+  ASSERT_TRUE(headers.ok()) << headers.status();
+  ASSERT_TRUE(inline_tables.ok()) << inline_tables.status();
+  ASSERT_EQ(headers->rules.size(), 2u);
+  ASSERT_EQ(inline_tables->rules.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(headers->rules[i].kind, inline_tables->rules[i].kind);
+    EXPECT_EQ(headers->rules[i].match, inline_tables->rules[i].match);
+    EXPECT_EQ(headers->rules[i].settings.discount,
+              inline_tables->rules[i].settings.discount);
+  }
 }
 
 TEST(PricingConfig, Selectors) {

@@ -26,7 +26,7 @@ internet = 0.09
 selector = "pool=gpu,!spot"
 price_per_hour = 3.06
 pue = 1.2
-[[region]]
+[[regions]]
 name = "dc-1"
 zone = "DE"
 )";
@@ -94,11 +94,33 @@ TEST(PricingFuzz, ParsersNeverCrash) {
   EXPECT_GT(accepted, 100);
 }
 
+// Nesting and size that a recursive parser could choke on are errors with a
+// line, not a stack overflow.
+TEST(PricingFuzz, DeepNestingIsAnError) {
+  for (const char* open : {"[", "{ a = ", "[{ a = "}) {
+    std::string text = "\ncpu_per_core_hour = ";
+    for (int i = 0; i < 100000; ++i) text += open;
+    absl::StatusOr<CostConfig> c = ParseCostConfig(text, "deep.toml");
+    ASSERT_FALSE(c.ok()) << open;
+    EXPECT_EQ(c.status().message().rfind("deep.toml:2: ", 0), 0u) << c.status();
+  }
+  std::string many = "node = [";
+  for (int i = 0; i < 2000; ++i) {
+    many += "{ name = \"n" + std::to_string(i) + "\" },";
+  }
+  many += "]\n";
+  absl::StatusOr<CostConfig> c = ParseCostConfig(many, "many.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->rules.size(), 2000u);
+}
+
 // Mutated configs that load give finite, non-negative rates for any node.
 TEST(PricingFuzz, LoadedModelsGiveSaneRates) {
   std::mt19937_64 rng(7);
   int loaded = 0;
-  for (int i = 0; i < 400; ++i) {
+  // Most single edits break TOML syntax (about one in eight leaves a file
+  // that loads), so enough are tried for more than 50 to load.
+  for (int i = 0; i < 500; ++i) {
     absl::StatusOr<CostModel> m =
         CostModel::FromText(Mutate(kValidConfig, rng, 1), "fuzz.toml", "");
     if (!m.ok()) continue;

@@ -316,7 +316,7 @@ TEST(PricingModel, UnknownRegionFallsBackToWorldWithWarning) {
 TEST(PricingModel, RegionRuleAndOverrides) {
   CostModel m = MustLoad(R"(
 region = "dc-berlin"
-[[region]]
+[[regions]]
 name = "dc-berlin"
 zone = "DE"
 pue = 1.3
