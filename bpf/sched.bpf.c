@@ -41,11 +41,11 @@
  *
  * Lifecycle events are the only per-event records; they go through one ring
  * buffer without wake-ups (the agent polls it), and reserve failures are
- * counted. An EXEC names the executable the process now runs, and a task
- * iterator (wl_exe_scan) names those of the processes already running when
- * the agent starts: the agent's host project identity needs no ptrace access
- * to /proc/<pid>/exe. */
+ * counted. An EXEC names the executable the process now runs (exe.bpf.c names
+ * those of the processes already running when the agent starts): the
+ * agent's host project identity needs no ptrace access to /proc/<pid>/exe. */
 #include "wattlens.bpf.h"
+#include "exe_path.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -475,40 +475,6 @@ int BPF_PROG(wl_sched_fork, struct task_struct *parent,
 
 /* --- executables ---------------------------------------------------------- */
 
-/* Fills `out` with the path of `file` up to the root of its mount namespace
- * (leaf first; see struct wl_exe_path). Pointers are read with probe reads:
- * a task's mm and a binprm's file are not trusted pointers, and bpf_d_path
- * accepts only those (and only in some program types). */
-static __always_inline void wl_file_path(struct file *file,
-                                         struct wl_exe_path *out) {
-  struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
-  struct vfsmount *vfs = BPF_CORE_READ(file, f_path.mnt);
-  struct mount *mnt = (void *)vfs - bpf_core_field_offset(struct mount, mnt);
-  __u32 off = 0;
-  out->truncated = 1;
-  for (int i = 0; i < WL_EXE_DEPTH; i++) {
-    struct dentry *parent = BPF_CORE_READ(d, d_parent);
-    if (d == BPF_CORE_READ(mnt, mnt.mnt_root) || d == parent) {
-      struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-      if (up == mnt) { /* the namespace's root: done */
-        out->truncated = 0;
-        break;
-      }
-      d = BPF_CORE_READ(mnt, mnt_mountpoint); /* cross to the mount above */
-      mnt = up;
-      continue;
-    }
-    const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-    long n = bpf_probe_read_kernel_str(&out->names[off & (WL_EXE_PATH_MAX - 1)],
-                                       WL_EXE_NAME_MAX, name);
-    if (n <= 0) break;
-    off += n;
-    if (off >= WL_EXE_PATH_MAX) break; /* longer than kept: truncated */
-    d = parent;
-  }
-  out->len = off & (2 * WL_EXE_PATH_MAX - 1);
-}
-
 /* EXEC carries the file the process now runs (for a script, its
  * interpreter, as /proc/<pid>/exe), so that the agent needs no ptrace
  * access to name it. */
@@ -523,32 +489,5 @@ int BPF_PROG(wl_sched_exec, struct task_struct *task, pid_t old_pid,
   wl_fill_event(&e->event, WL_EVENT_EXEC, task, wl_task_workload_cgroup(task));
   wl_file_path(BPF_CORE_READ(bprm, file), &e->exe);
   wl_submit(&e->event);
-  return 0;
-}
-
-/* Too large for the stack; one per CPU (an iterator does not migrate while
- * it shows a task). */
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct wl_exe_record);
-} exe_scratch SEC(".maps");
-
-/* Every process's executable, once at the agent's start (the agent reads an
- * iterator fd): the processes that exec'd before the agent. */
-SEC("iter/task")
-int wl_exe_scan(struct bpf_iter__task *ctx) {
-  struct task_struct *task = ctx->task;
-  if (!task || task->pid != task->tgid) return 0;
-  struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-  if (!exe) return 0; /* a kernel thread, or an exiting process */
-  __u32 zero = 0;
-  struct wl_exe_record *r = bpf_map_lookup_elem(&exe_scratch, &zero);
-  if (!r) return 0;
-  r->tgid = task->tgid;
-  r->start_ns = wl_process_start_ns(task);
-  wl_file_path(exe, &r->exe);
-  bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/bpf/libbpf_log.h"
 #include "agent/common/status_macros.h"
+#include "exe.skel.h"
 #include "sched.skel.h"
 #include "spdlog/spdlog.h"
 
@@ -41,7 +42,6 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   bpf_program__set_autoload(skel->progs.wl_sched_harvest, !sampled);
   bpf_program__set_autoattach(skel->progs.wl_sched_sample, false);
   bpf_program__set_autoattach(skel->progs.wl_sched_harvest, false);
-  bpf_program__set_autoattach(skel->progs.wl_exe_scan, false);
   // The held exiting threads (kptrs) only exist for sampled, so that
   // sched_switch still loads on kernels without task kptrs.
   bpf_map__set_autocreate(skel->maps.dying, sampled);
@@ -146,7 +146,18 @@ int SchedProgram::HandleRecord(void* ctx, void* data, size_t size) {
 }
 
 absl::StatusOr<int> SchedProgram::ScanExecutables(const ExeFn& fn) {
-  bpf_link* link = bpf_program__attach_iter(skel_->progs.wl_exe_scan, nullptr);
+  // An object of its own, loaded for the scan only (bpf/exe.bpf.c): a
+  // verifier that refuses it costs the scan, never the sched source.
+  std::unique_ptr<exe_bpf, void (*)(exe_bpf*)> exe(exe_bpf__open(),
+                                                    exe_bpf__destroy);
+  if (!exe) return absl::ErrnoToStatus(errno, "opening the exe BPF object");
+  {
+    LibbpfLogCapture log;
+    if (int err = exe_bpf__load(exe.get())) {
+      return log.Error(err, "loading the exe BPF object");
+    }
+  }
+  bpf_link* link = bpf_program__attach_iter(exe->progs.wl_exe_scan, nullptr);
   if (!link) return absl::ErrnoToStatus(errno, "attaching the exe iterator");
   const int fd = bpf_iter_create(bpf_link__fd(link));
   if (fd < 0) {

@@ -535,9 +535,8 @@ TEST_P(AgentBpfBudgetTest, VerifierBudgetAndRunStats) {
       {"wl_sys_flush", 3000}, {"wl_sys_cgroup_move", 50},
       {"wl_sched_fork", 200},
       // The executable's path: a walk of up to 32 dentries and mount
-      // crossings, verified once per iteration (6.18, clang 16: 14,917 and
-      // 16,445).
-      {"wl_sched_exec", 17000}, {"wl_exe_scan", 17000},
+      // crossings, verified once per iteration (6.18, clang 16: 14,917).
+      {"wl_sched_exec", 17000},
       {"wl_sock_send", 1000}, {"wl_sock_recv", 1000},
       {"wl_tcp_state", 900},  {"wl_tcp_retransmit", 300},
       {"wl_net_flush", 300}};
