@@ -139,6 +139,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
   if (auto cpu = ChooseCpuTimeSource(a->features_, c.cpu_time_request);
       cpu.ok()) {
     c.sched.cpu_time_source = *cpu;
+    c.sched.exe_paths = a->features_.loop;
     a->source_variants_["sched"] = std::string(CpuTimeSourceName(*cpu));
     sched = SchedProgram::Create(c.sched, ncpus, on_event);
   } else {

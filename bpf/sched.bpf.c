@@ -56,6 +56,8 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 /* bpf_ktime_get_ns() at load: threads started before it are charged from
  * their first switch seen, not for their whole past. */
 const volatile __u64 load_ns = 0;
+/* EXEC records carry the executable's path (needs bpf_loop, 5.17). */
+const volatile bool exe_paths = false;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -487,7 +489,15 @@ int BPF_PROG(wl_sched_exec, struct task_struct *task, pid_t old_pid,
     return 0;
   }
   wl_fill_event(&e->event, WL_EVENT_EXEC, task, wl_task_workload_cgroup(task));
-  wl_file_path(BPF_CORE_READ(bprm, file), &e->exe);
+  struct wl_exe_path *path =
+      exe_paths ? wl_file_path(BPF_CORE_READ(bprm, file)) : NULL;
+  if (path) {
+    bpf_probe_read_kernel(&e->exe, sizeof(e->exe), path);
+  } else {
+    /* No path, not a lost one: the agent reads /proc/<pid>/exe. */
+    e->exe.len = 0;
+    e->exe.truncated = 0;
+  }
   wl_submit(&e->event);
   return 0;
 }

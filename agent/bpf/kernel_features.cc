@@ -95,6 +95,7 @@ KernelFeatures ProbeKernelFeatures(const std::string& btf_path,
     f.for_each_map_elem = HasHelper(BPF_FUNC_for_each_map_elem);
     f.percpu_lookup = HasHelper(BPF_FUNC_map_lookup_percpu_elem);
     f.kptr_xchg = HasHelper(BPF_FUNC_kptr_xchg);
+    f.loop = HasHelper(BPF_FUNC_loop);
   }
   return f;
 }

@@ -35,6 +35,7 @@ struct KernelFeatures {
   bool for_each_map_elem = false;  // bpf_for_each_map_elem (5.13)
   bool percpu_lookup = false;      // bpf_map_lookup_percpu_elem (5.19)
   bool kptr_xchg = false;          // bpf_kptr_xchg (5.19)
+  bool loop = false;               // bpf_loop (5.17)
   // kfuncs, by name in vmlinux BTF.
   bool task_kfuncs = false;  // bpf_task_acquire + bpf_task_release (6.2)
   // Tracepoints, by their btf_trace_<name> typedef.

@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);  // the clock of task->start_time
   skel->rodata->load_ns = now.tv_sec * 1'000'000'000ull + now.tv_nsec;
+  skel->rodata->exe_paths = config.exe_paths;
   // Only the chosen source's programs are loaded. The iterator and the
   // harvest run on demand (SampleAll, HarvestRunning).
   const bool sampled = config.cpu_time_source == CpuTimeSource::kSampled;
@@ -69,7 +70,7 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   owner->pins_ = ObjectPins::Prepare(
       config.pin, "sched", skel->obj, elf, elf_size,
       absl::StrCat(CpuTimeSourceName(config.cpu_time_source), " ",
-                   config.ringbuf_bytes));
+                   config.ringbuf_bytes, config.exe_paths ? " exe" : ""));
   LibbpfLogCapture log;
   if ((err = sched_bpf__load(skel))) {
     return log.Error(

@@ -31,6 +31,10 @@ struct SchedProgramConfig {
   uint32_t dying_entries = 8192;
   uint32_t ringbuf_bytes = 4u << 20;  // power of two
   CpuTimeSource cpu_time_source = CpuTimeSource::kSampled;
+  // EXEC records carry the executable's path (the walk is a bpf_loop
+  // callback, 5.17); without it they carry none and the agent reads
+  // /proc/<pid>/exe where it may.
+  bool exe_paths = true;
   PinConfig pin;
 };
 
