@@ -39,7 +39,7 @@ void ExeTable::Fork(uint32_t child, uint64_t start_ns, uint32_t parent) {
     map_.erase(child);
     return;
   }
-  Put(child, {start_ns, it->second.path});
+  Put(child, {start_ns, it->second.path, /*inherited=*/true});
 }
 
 void ExeTable::Exit(uint32_t tgid, uint64_t start_ns) {
@@ -56,6 +56,11 @@ std::optional<std::string> ExeTable::Lookup(uint32_t tgid) const {
   auto it = map_.find(tgid);
   if (it == map_.end()) return std::nullopt;
   return *it->second.path;
+}
+
+bool ExeTable::Inherited(uint32_t tgid) const {
+  auto it = map_.find(tgid);
+  return it != map_.end() && it->second.inherited;
 }
 
 ProcScanResult SeedFromProc(const std::string& proc_root, ExeTable* table) {

@@ -56,6 +56,10 @@ class ExeTable {
 
   // The executable of `tgid`, if known.
   std::optional<std::string> Lookup(uint32_t tgid) const;
+  // True when `tgid` has not exec'd since its fork: it runs its parent's
+  // executable (a forking server's worker, or a runtime's init just before
+  // it execs the container's command).
+  bool Inherited(uint32_t tgid) const;
 
   Stats stats() const { return {map_.size(), dropped_full_}; }
 
@@ -63,6 +67,7 @@ class ExeTable {
   struct Entry {
     uint64_t start_ns = 0;                    // 0: unknown (a /proc scan)
     std::shared_ptr<const std::string> path;  // shared by forked children
+    bool inherited = false;                   // from Fork, not Exec/Seed
   };
   void Put(uint32_t tgid, Entry e);
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace wattlens::identity {
@@ -19,6 +20,18 @@ std::optional<std::string> ReadLink(const std::string& path) {
 }
 
 constexpr int kHostProjectAttempts = 5;
+
+// A container runtime's own processes run in a new container's cgroup for a
+// moment (runc's init until it execs the container's command, a monitor):
+// they never name the container's project.
+bool IsRuntimeHelper(absl::string_view exe) {
+  const size_t slash = exe.rfind('/');
+  const absl::string_view name =
+      slash == absl::string_view::npos ? exe : exe.substr(slash + 1);
+  return name == "runc" || name == "crun" || name == "youki" ||
+         name == "runsc" || name == "conmon" ||
+         absl::StartsWith(name, "containerd-shim");
+}
 
 uint64_t NonNegative(const std::optional<int64_t>& v) {
   return v && *v > 0 ? static_cast<uint64_t>(*v) : 0;
@@ -162,12 +175,22 @@ void WorkloadIdentifier::Label(Snapshot* s) {
     if (!in_pod && !e.host_project_done && c.live_processes > 0 &&
         e.cgroup.kind != CgroupKind::kRoot &&
         e.cgroup.kind != CgroupKind::kKernel) {
+      // A process that has not exec'd since its fork runs its parent's
+      // executable: in a new container that is the runtime's init (runc)
+      // about to exec the container's command. Such a process decides only
+      // when, by the last attempt, no process of the cgroup has exec'd.
+      const bool last_try =
+          e.host_project_attempts + 1 >= kHostProjectAttempts;
       for (const ProcessStats& p : s->processes) {
         if (p.cgroup_id != c.id || p.exited) continue;
         std::optional<std::string> exe;
-        if (options_.exes != nullptr) exe = options_.exes->Lookup(p.pid);
+        if (options_.exes != nullptr) {
+          exe = options_.exes->Lookup(p.pid);
+          if (exe && !last_try && options_.exes->Inherited(p.pid)) continue;
+        }
         if (!exe) exe = options_.read_exe(p.pid);
         if (!exe || exe->empty() || (*exe)[0] != '/') continue;
+        if (!last_try && IsRuntimeHelper(*exe)) continue;
         // The first readable exe decides.
         e.labels.project =
             e.cgroup.kind == CgroupKind::kContainer

@@ -19,6 +19,8 @@ TEST(ExeTableTest, ExecForkExit) {
   t.Exec(100, 1000, "/usr/bin/stress-ng");
   t.Fork(101, 2000, 100);
   EXPECT_EQ(t.Lookup(101), "/usr/bin/stress-ng");
+  EXPECT_TRUE(t.Inherited(101));
+  EXPECT_FALSE(t.Inherited(100));
   t.Exec(100, 1000, "/usr/bin/bash");
   EXPECT_EQ(t.Lookup(100), "/usr/bin/bash");
   EXPECT_EQ(t.Lookup(101), "/usr/bin/stress-ng");  // its own copy

@@ -258,9 +258,43 @@ TEST_F(WorkloadIdentityTest, HostProjectFromTheKernelsExecutables) {
   s.processes = {a, b, c};
   id.Label(&s);
   EXPECT_EQ(s.cgroups[0].identity.project, "stress-ng");
-  EXPECT_EQ(s.cgroups[1].identity.project, "stress-ng");
   EXPECT_EQ(s.cgroups[2].identity.project, "nginx");
   EXPECT_EQ(reads, 1);
+  // The child has not exec'd since its fork: its parent's executable
+  // decides only once no exec has come for the cgroup's attempts.
+  EXPECT_EQ(s.cgroups[1].identity.project, "");
+  for (int i = 0; i < 4; ++i) id.Label(&s);
+  EXPECT_EQ(s.cgroups[1].identity.project, "stress-ng");
+}
+
+// A new container's first process is the runtime's init, forked from the
+// runtime, which then execs the container's command: the command decides.
+TEST_F(WorkloadIdentityTest, ContainerInitDoesNotNameTheProject) {
+  ExeTable exes(16);
+  exes.Exec(10, 1, "/usr/sbin/runc");
+  exes.Fork(20, 2, 10);  // runc init, in the container's cgroup
+  WorkloadIdentityOptions o;
+  o.exes = &exes;
+  o.read_exe = [](uint32_t) -> std::optional<std::string> {
+    return std::nullopt;
+  };
+  WorkloadIdentifier id(&cache_, &ProjectMap::Shipped(), o);
+  Snapshot s;
+  s.cgroups = {Cg(1, "/system.slice/wattlens-init-test.service")};
+  s.cgroups[0].live_processes = 1;
+  ProcessStats init;
+  init.pid = 20;
+  init.cgroup_id = 1;
+  s.processes = {init};
+  id.Label(&s);
+  EXPECT_EQ(s.cgroups[0].identity.project, "");
+  // runc re-executes itself as the container's init (runc init).
+  exes.Exec(20, 2, "/usr/sbin/runc");
+  id.Label(&s);
+  EXPECT_EQ(s.cgroups[0].identity.project, "");
+  exes.Exec(20, 2, "/usr/sbin/nginx");
+  id.Label(&s);
+  EXPECT_EQ(s.cgroups[0].identity.project, "nginx");
 }
 
 // No readable executable yet: retried for a few intervals, then given up.
