@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "collector/pricing/csv.h"
 
@@ -134,12 +135,41 @@ const char* SectionName(Section s) {
 
 std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
 
+// A table header whose name does not start with a key character ("[=",
+// "[[[", "[[="): toml++ 3.3 enters its key parser with that character
+// anyway, which aborts a build with assertions and is undefined behaviour
+// without them (fixed upstream after 3.3). No such line is valid TOML where
+// a header may stand, so it is refused here, before toml++ sees it. (Inside
+// a multi-line array a line may also start with '['; a nested array of
+// arrays written that way is refused too, which no key here takes.)
+absl::Status CheckTableHeaders(absl::string_view text,
+                               const std::string& name) {
+  int line = 0;
+  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
+    ++line;
+    absl::string_view l = absl::StripLeadingAsciiWhitespace(raw);
+    if (!absl::ConsumePrefix(&l, "[")) continue;
+    absl::ConsumePrefix(&l, "[");
+    l = absl::StripLeadingAsciiWhitespace(l);
+    const char c = l.empty() ? '\n' : l[0];  // a name on the next line
+    if (absl::ascii_isalnum(c) || c == '_' || c == '-' || c == '"' ||
+        c == '\'' || c == ']') {
+      continue;  // a key, or a blank name toml++ refuses itself
+    }
+    return LineError(name, line, "a [table] header must start with a key name");
+  }
+  return absl::OkStatus();
+}
+
 class Parser {
  public:
   Parser(const std::string& name, CostConfig* config)
       : name_(name), config_(config) {}
 
   absl::Status Run(absl::string_view text) {
+    if (absl::Status s = CheckTableHeaders(text, name_); !s.ok()) {
+      return s;
+    }
     toml::parse_result parsed = toml::parse(
         std::string_view(text.data(), text.size()), std::string_view(name_));
     if (!parsed) {

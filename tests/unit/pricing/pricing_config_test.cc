@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "collector/pricing/config.h"
 #include "collector/pricing/data.h"
 #include "collector/pricing/pricing.h"
@@ -401,6 +402,22 @@ TEST(PricingConfig, Selectors) {
   EXPECT_FALSE(s->Matches(labels));
   EXPECT_FALSE(Selector::Parse("a b=c").ok());
   EXPECT_FALSE(Selector::Parse("").ok());
+}
+
+// Headers toml++ 3.3 would take into its key parser with a character that
+// cannot start a key (an assertion there): refused first, with their line.
+TEST(PricingConfig, BrokenTableArrayHeadersAreErrorsNotCrashes) {
+  for (const char* text : {"a = 1\n[[[1]]]\n", "a = 1\n[[[a]]]\n",
+                           "a = 1\n[[[]]\n", "a = 1\n  [[=\n", "a = 1\n[=\n",
+                           "a = 1\n[ {\n", "a = 1\n[[\nnode]]\n"}) {
+    auto c = ParseCostConfig(text, "cost.toml");
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_TRUE(absl::StartsWith(c.status().message(), "cost.toml:2:"))
+        << c.status();
+  }
+  EXPECT_TRUE(ParseCostConfig("[[ node ]]\nname = \"a\"\nprice_per_hour = 1\n",
+                              "cost.toml")
+                  .ok());
 }
 
 }  // namespace
