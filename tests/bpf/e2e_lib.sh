@@ -32,11 +32,13 @@ py=/usr/bin/python3
 python3() { "$py" -S "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # burn_in_cgroup <cgroup dir>: a process moves itself into the cgroup and
-# spins until it has used 2 s of CPU of its own (a busy machine only makes
-# it take longer).
+# spins there for 2 s of CPU time (counted from the interpreter's start, so
+# that all of it lands in the cgroup; a busy machine only makes it take
+# longer).
 burn_in_cgroup() {
   sh -c "echo \$\$ > $1/cgroup.procs; exec $py -S -c 'import time
-while time.process_time() < 2.0: pass'"
+t0 = time.process_time()
+while time.process_time() - t0 < 2.0: pass'"
 }
 # model_power_root <dir>: a --power_sysfs_root with no meter, so the agent
 # uses the model whatever meters this host has: /proc/cpuinfo with this
