@@ -35,9 +35,13 @@ step() {
   echo; echo "=== $* ($(date -u +%H:%M:%S))"
 }
 # run_ctest <build dir> <ctest args...>: runs, tallies, remembers failure.
+# A test without its own TIMEOUT that hangs fails alone after this long
+# instead of holding its stage (or a guest) until the whole run is stopped.
+test_timeout=600
 run_ctest() {
   local dir=$1; shift
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error "$@" |
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error \
+    --timeout "$test_timeout" "$@" |
     tee "$log"
   tally "${PIPESTATUS[0]}"
 }
@@ -147,7 +151,7 @@ run_in_kernel() {
   local start=$SECONDS
   tests/kernels/run-in-vm.sh --console "$kernel_logs/$flavour.console.log" \
     "$flavour" -- ctest --test-dir build --output-on-failure \
-    --no-tests=error "$@" 2>&1 | tee "$log"
+    --no-tests=error --timeout "$test_timeout" "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   cp "$log" "$kernel_logs/$flavour.log"
   if ! grep -qE '^[0-9]+% tests passed' "$log"; then

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <map>
@@ -30,6 +31,10 @@ bool UdpPair(int* tx, int* rx) {
   *rx = socket(AF_INET, SOCK_DGRAM, 0);
   *tx = socket(AF_INET, SOCK_DGRAM, 0);
   if (*rx < 0 || *tx < 0) return false;
+  // A datagram lost on loopback fails the test after 30 s instead of
+  // blocking its recv forever.
+  timeval limit{30, 0};
+  setsockopt(*rx, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -5,9 +5,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -220,16 +223,41 @@ TEST_P(NetworkBpfTest, UdpDatagramsExact) {
   });
   ASSERT_TRUE(cga.Add(tx.pid()));
   tx.Release();
-  ASSERT_EQ(tx.Wait(), 0);  // all queued at the receiver before it reads
+  ASSERT_EQ(tx.Wait(), 0);  // all sent before the receiver reads
+  // Loopback UDP may drop a datagram without telling the sender (a
+  // real-time kernel runs softirqs in threads, and its backlog can fill
+  // under an emulated CPU). The ground truth for received bytes is what
+  // recv returned, counted by the receiver in shared memory (an exit status
+  // holds 8 bits); it stops after 10 s without a datagram instead of
+  // blocking on one that will never come.
+  auto* received = static_cast<int*>(mmap(nullptr, sizeof(int),
+                                          PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(received, MAP_FAILED);
+  *received = 0;
   GatedChild rx([&] {
-    for (int i = 0; i < kDatagrams; ++i) {
-      if (recv(sb, payload, kSize, 0) != static_cast<ssize_t>(kSize)) return 1;
+    pollfd p{sb, POLLIN, 0};
+    while (*received < kDatagrams) {
+      int ready = poll(&p, 1, 10'000);
+      if (ready == 0) return 0;
+      if (ready < 0) return 1;
+      if (recv(sb, payload, kSize, 0) != static_cast<ssize_t>(kSize)) return 2;
+      ++*received;
     }
     return 0;
   });
   ASSERT_TRUE(cgb.Add(rx.pid()));
   rx.Release();
-  ASSERT_EQ(rx.Wait(), 0);  // ground truth: it received all of them
+  ASSERT_EQ(rx.Wait(), 0);
+  const uint64_t got = static_cast<uint64_t>(*received);
+  munmap(received, sizeof(int));
+  ASSERT_GT(got, 0u) << "the receiver got no datagram";
+  if (got < uint64_t{kDatagrams}) {
+    std::printf("note: the kernel dropped %llu of %d datagrams on loopback; "
+                "received bytes are compared with the %llu received\n",
+                static_cast<unsigned long long>(kDatagrams - got), kDatagrams,
+                static_cast<unsigned long long>(got));
+  }
   close(sa);
   close(sb);
   ASSERT_NO_FATAL_FAILURE(AwaitExits(tx.pid(), rx.pid()));
@@ -237,14 +265,14 @@ TEST_P(NetworkBpfTest, UdpDatagramsExact) {
   const NetStats& r = seen_[rx.pid()].net[WL_NET_NODE];
   EXPECT_EQ(t.tx_packets, uint64_t{kDatagrams});
   EXPECT_EQ(t.tx_bytes, kDatagrams * kSize);
-  EXPECT_EQ(r.rx_packets, uint64_t{kDatagrams});
-  EXPECT_EQ(r.rx_bytes, kDatagrams * kSize);
+  EXPECT_EQ(r.rx_packets, got);
+  EXPECT_EQ(r.rx_bytes, got * kSize);
   auto snap = agent_->store().Latest();
   const CgroupStats* ctx = FindCgroup(*snap, cga.id());
   const CgroupStats* crx = FindCgroup(*snap, cgb.id());
   ASSERT_TRUE(ctx && crx) << "a test cgroup is missing from the snapshot";
   EXPECT_EQ(ctx->net[WL_NET_NODE].tx_packets, uint64_t{kDatagrams});
-  EXPECT_EQ(crx->net[WL_NET_NODE].rx_bytes, kDatagrams * kSize);
+  EXPECT_EQ(crx->net[WL_NET_NODE].rx_bytes, got * kSize);
 }
 
 TEST_P(NetworkBpfTest, ConnectAcceptCloseCountsExact) {
