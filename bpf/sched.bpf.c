@@ -108,12 +108,23 @@ struct {
   __type(value, __u64);
 } held_threads SEC(".maps");
 
-/* Weak: libbpf resolves every extern of an object, even those only used by
- * programs that are not loaded, so a strong one would keep sched_switch from
- * loading on kernels without these kfuncs (before 6.2). The agent loads the
- * sampled programs only where its probe found them. */
-extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym __weak;
-extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+/* libbpf resolves every kfunc extern of an object at load, even one only
+ * used by programs that are not loaded. Where vmlinux BTF lacks it (before
+ * 6.2), libbpf searches the modules' BTF, and listing those needs
+ * CAP_SYS_ADMIN, which the DaemonSet does not grant: even a weak extern then
+ * fails the load. So sched_switch is loaded from a build of this file
+ * without them (WL_SCHED_NO_KFUNCS), where the sampled programs, never
+ * loaded from it, keep their names with the kfuncs stubbed. */
+#ifdef WL_SCHED_NO_KFUNCS
+static __always_inline struct task_struct *bpf_task_acquire(
+    struct task_struct *p) {
+  return NULL;
+}
+static __always_inline void bpf_task_release(struct task_struct *p) {}
+#else
+extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
+#endif
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -43,15 +43,18 @@ set(WATTLENS_BPF_INCLUDES
 file(GLOB WATTLENS_BPF_HEADERS ${PROJECT_SOURCE_DIR}/bpf/include/*.h
      ${PROJECT_SOURCE_DIR}/bpf/shared/*.h)
 
-# wattlens_bpf_skeleton(<name> <source.bpf.c>): adds target <name>_skel whose
-# output <name>.skel.h lands in CMAKE_CURRENT_BINARY_DIR.
+# wattlens_bpf_skeleton(<name> <source.bpf.c> [DEFINES <macro>...]): adds
+# target <name>_skel whose output <name>.skel.h lands in
+# CMAKE_CURRENT_BINARY_DIR; DEFINES builds a variant of one source.
 function(wattlens_bpf_skeleton name src)
+  cmake_parse_arguments(B "" "" "DEFINES" ${ARGN})
+  list(TRANSFORM B_DEFINES PREPEND -D)
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
   set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${WATTLENS_BPF_CLANG} -g -O2 -target bpf -mcpu=v3
-            -D__TARGET_ARCH_${WATTLENS_BPF_ARCH} -Wall -Werror
+            -D__TARGET_ARCH_${WATTLENS_BPF_ARCH} ${B_DEFINES} -Wall -Werror
             ${WATTLENS_BPF_INCLUDES} -c ${src} -o ${obj}.full
     COMMAND ${WATTLENS_LLVM_STRIP} -g ${obj}.full -o ${obj}
     DEPENDS ${src} ${WATTLENS_BPF_HEADERS}

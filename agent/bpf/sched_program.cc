@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -13,9 +14,40 @@
 #include "agent/common/status_macros.h"
 #include "exe.skel.h"
 #include "sched.skel.h"
+#include "sched_nokfunc.skel.h"
 #include "spdlog/spdlog.h"
 
 namespace wattlens {
+
+namespace {
+
+// The sched skeleton opened on one of the two builds of sched.bpf.c: with the
+// task kfuncs (sampled needs them) or without (sched_switch, loadable without
+// CAP_SYS_ADMIN where vmlinux lacks them). Both come from one source, so
+// their maps, programs and read-only data match the skeleton's by name and
+// layout (the BPF tests run sched_switch, and its read-only settings, from
+// the other build). nullptr with errno set.
+sched_bpf* OpenSched(bool kfuncs) {
+  auto* skel = static_cast<sched_bpf*>(calloc(1, sizeof(sched_bpf)));
+  if (!skel) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  int err = sched_bpf__create_skeleton(skel);
+  if (!err && !kfuncs) {
+    skel->skeleton->data = const_cast<void*>(
+        sched_nokfunc_bpf__elf_bytes(&skel->skeleton->data_sz));
+  }
+  if (!err) err = bpf_object__open_skeleton(skel->skeleton, nullptr);
+  if (err) {
+    sched_bpf__destroy(skel);
+    errno = -err;
+    return nullptr;
+  }
+  return skel;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
     const SchedProgramConfig& config, int ncpus, EventFn on_event) {
@@ -24,7 +56,8 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
     return absl::InvalidArgumentError(
         "ring buffer size must be a power of two of at least 4096 bytes");
   }
-  sched_bpf* skel = sched_bpf__open();
+  const bool sampled = config.cpu_time_source == CpuTimeSource::kSampled;
+  sched_bpf* skel = OpenSched(/*kfuncs=*/sampled);
   if (!skel) return absl::ErrnoToStatus(errno, "opening sched BPF object");
   std::unique_ptr<SchedProgram> owner(
       new SchedProgram(skel, ncpus, config, std::move(on_event)));
@@ -35,7 +68,6 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   skel->rodata->exe_paths = config.exe_paths;
   // Only the chosen source's programs are loaded. The iterator and the
   // harvest run on demand (SampleAll, HarvestRunning).
-  const bool sampled = config.cpu_time_source == CpuTimeSource::kSampled;
   bpf_program__set_autoload(skel->progs.wl_sched_sample, sampled);
   bpf_program__set_autoload(skel->progs.wl_sched_free, sampled);
   bpf_program__set_autoload(skel->progs.wl_sched_exit, sampled);
@@ -65,8 +97,8 @@ absl::StatusOr<std::unique_ptr<SchedProgram>> SchedProgram::Create(
   // load_ns is left out of the layout: adopted, the programs keep the
   // pinned read-only data, and with it the first agent's load time, so a
   // thread that started while no agent ran is charged from its start.
-  size_t elf_size = 0;
-  const void* elf = sched_bpf__elf_bytes(&elf_size);
+  const void* elf = skel->skeleton->data;
+  const size_t elf_size = skel->skeleton->data_sz;
   owner->pins_ = ObjectPins::Prepare(
       config.pin, "sched", skel->obj, elf, elf_size,
       absl::StrCat(CpuTimeSourceName(config.cpu_time_source), " ",

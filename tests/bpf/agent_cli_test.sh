@@ -64,7 +64,9 @@ check "capabilities dropped after load: $threads threads, $bad with BPF caps" $?
 # program ids come from its own fds (other agents may be running).
 ids=$(grep -h '^prog_id:' /proc/$pid/fdinfo/* 2>/dev/null | awk '{print $2}' |
       sort -u)
-[ -n "$ids" ]; check "agent holds its BPF programs: $(echo $ids)" $?
+[ -n "$ids" ]
+ok=$?  # the message's command substitution would reset $?
+check "agent holds its BPF programs: $(echo $ids)" $ok
 kill -TERM $pid
 wait $pid; rc=$?
 [ $rc -eq 0 ]; check "SIGTERM exits 0 (got $rc)" $?
@@ -83,11 +85,13 @@ setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
   --bounding-set=-all "$agent" --metrics_address= > "$tmp/o" 2> "$tmp/e"
 rc=$?
 [ $rc -ne 0 ] && [ "$(wc -l < "$tmp/e")" -eq 1 ] && grep -q CAP_BPF "$tmp/e"
-check "unprivileged: exit $rc, one line: $(cat "$tmp/e")" $?
+ok=$?  # the message's command substitution would reset $?
+check "unprivileged: exit $rc, one line: $(cat "$tmp/e")" $ok
 "$agent" --btf_path=/nonexistent/vmlinux --metrics_address= \
   > "$tmp/o" 2> "$tmp/e"
 rc=$?
 [ $rc -ne 0 ] && [ "$(wc -l < "$tmp/e")" -eq 1 ] && grep -q BTF "$tmp/e"
-check "no BTF: exit $rc, one line: $(cat "$tmp/e")" $?
+ok=$?  # the message's command substitution would reset $?
+check "no BTF: exit $rc, one line: $(cat "$tmp/e")" $ok
 
 exit $fail

@@ -229,5 +229,6 @@ check "a changed syscalls layout starts fresh (layout_changed)" $? ||
 has_metric 'wattlens_agent_bpf_pins_info\{source="sched",outcome="adopted"'
 check "the unchanged sched layout is still adopted" $?
 [ "$(ls -d "$pin_root"/syscalls-* | wc -l)" -eq 1 ]
-check "one syscalls set left pinned: $(cd "$pin_root" && echo syscalls-*)" $?
+ok=$?  # the message's command substitution would reset $?
+check "one syscalls set left pinned: $(cd "$pin_root" && echo syscalls-*)" $ok
 exit $fail

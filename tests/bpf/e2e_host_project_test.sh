@@ -76,6 +76,15 @@ bnd=$(awk '$1 == "CapBnd:" {print $2}' "/proc/$agent/status")
 [ "$bnd" = "000000c000000000" ] && [ "$caps" = "0000000000000000" ]
 check "the agent runs with bounding set BPF+PERFMON (CapBnd $bnd) and, after dropping, CapEff $caps" $?
 
+# Every counting source loads under these capabilities: a BPF object that
+# needs more (libbpf listing module BTF for a kfunc needs CAP_SYS_ADMIN)
+# would leave its source down here and nowhere else.
+source_up() { scrape && grep -qx "wattlens_agent_source_up{source=\"$1\"} 1" "$tmp/agent.prom"; }
+for src in syscalls sched network; do
+  await 100 source_up "$src"
+  check "source $src is up under the DaemonSet's capabilities" $?
+done
+
 run_in "$after"
 second=${workers[1]}
 await 100 exe_is_stress_ng "$second"
@@ -93,7 +102,8 @@ await 300 both_named
 for d in "$before" "$after"; do
   p=$(project_of "$d")
   [ "$p" = stress-ng ]
-  check "/metrics: cgroup /$(basename "$d") has project=\"${p}\" (want stress-ng)" $?
+  ok=$?  # before the message's own command substitution resets $?
+  check "/metrics: cgroup /${d##*/} has project=\"${p}\" (want stress-ng)" $ok
 done
 grep -E 'executables of|/proc/<pid>/exe' "$tmp/agent.log" | sed 's/^/  agent: /'
 if [ "$fail" != 0 ]; then

@@ -110,7 +110,8 @@ pm run -d --name "$tag-collector" "${ulimits[@]}" "${col_flags[@]}" "$col_image"
 col_metrics=$(port_of "$tag-collector" 9812)
 col_grpc=$(port_of "$tag-collector" 9811)
 until_ok 60 answers_200 "http://127.0.0.1:$col_metrics/readyz"
-check "collector container /readyz 200 (uid $(pm exec "$tag-collector" id -u), read-only root)" $?
+ok=$?  # the message's command substitution would reset $?
+check "collector container /readyz 200 (uid $(pm exec "$tag-collector" id -u), read-only root)" $ok
 col_ip=$(pm inspect -f '{{.NetworkSettings.IPAddress}}' "$tag-collector")
 
 # ---------------------------------------------------------------- agent

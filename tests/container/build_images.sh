@@ -71,7 +71,8 @@ for b in agent collector; do
   pm run --rm "${ulimits[@]}" --entrypoint ldd "$image" \
     "/usr/bin/wattlens-$b" > "$tmp/ldd" 2>&1 &&
     grep -q '=> /' "$tmp/ldd" && ! grep -q "not found" "$tmp/ldd"
-  check "$image: ldd resolves all $(grep -c '=>' "$tmp/ldd") libraries inside the image" $?
+  ok=$?  # the message's command substitution would reset $?
+  check "$image: ldd resolves all $(grep -c '=>' "$tmp/ldd") libraries inside the image" $ok
   grep "not found" "$tmp/ldd"
   grep -q '=> /' "$tmp/ldd" || head -5 "$tmp/ldd"
   pm run --rm "${ulimits[@]}" --entrypoint "/usr/bin/wattlens-$b" "$image" \
