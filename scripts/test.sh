@@ -140,10 +140,7 @@ not_on_61='/sampled|_sock_length|/sock_length'
 # prometheus_e2e_test is a Prometheus server scraping the agent: what it
 # adds to the other end-to-end tests is user space (scrape, PromQL), and it
 # takes minutes under an emulated CPU; it runs on the host only.
-# e2e_host_project_test times out in the 6.1 guest (its project assertions
-# never come within 600 s there; cause not yet found): host project identity
-# on 6.1 is an open defect, run on the host only until it is fixed.
-host_only='prometheus_e2e_test|e2e_host_project_test'
+host_only='prometheus_e2e_test'
 rt_tests='AgentBpfTest\.(ExactSyscallCountsAndFailures|CgroupCpuMatchesKernelAccounting)|NetworkBpfTest\.(TcpLoopbackBytesExactBothWays|UdpDatagramsExact)|SyscallCacheBpfTest\.ExactWhileFlushed|KernelWorkloadBpfTest|agent_smoke_test'
 # run_in_kernel <flavour> <ctest args...>
 run_in_kernel() {
