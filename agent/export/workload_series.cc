@@ -302,6 +302,9 @@ void WorkloadSeries::Update(Snapshot* s) {
   other_labels.cgroup = "__other__";
   const std::string other_key = other_labels.Key();
   for (const CgroupStats& c : s->cgroups) {
+    // Its row would be replaced within a few intervals, taking only what it
+    // uses from then on; held back, its first row gets all of it.
+    if (c.identity.project_pending) continue;
     Labels l = LabelsAt(c, level_);
     std::string key = l.Key();
     if (!folded.empty() && folded.contains(key)) {

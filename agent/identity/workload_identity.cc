@@ -211,6 +211,10 @@ void WorkloadIdentifier::Label(Snapshot* s) {
         e.host_project_done = true;
       }
     }
+    e.labels.project_pending =
+        !in_pod && !e.host_project_done && c.live_processes > 0 &&
+        e.cgroup.kind != CgroupKind::kRoot &&
+        e.cgroup.kind != CgroupKind::kKernel;
     c.identity = e.labels;
     c.resources.cpu_request_millicores = NonNegative(e.requests.cpu_millis);
     c.resources.memory_request_bytes = NonNegative(e.requests.memory_bytes);

@@ -52,6 +52,11 @@ struct WorkloadLabels {
   // image); equals `project` for host cgroups.
   std::string pod_project;
   bool pod_known = false;  // the pod's metadata was found
+  // A host or container cgroup whose processes still run and whose project
+  // is not decided yet (no exec seen, attempts left). Its labels will
+  // change: /metrics holds its row back until they are final, so that the
+  // row starts with everything the cgroup used instead of splitting it.
+  bool project_pending = false;
 };
 
 // Requests, working set and OpenCost-style allocation of one cgroup

@@ -163,6 +163,41 @@ TEST(WorkloadSeriesTest, SmallNodeKeepsEveryCgroup) {
             std::string::npos);
 }
 
+// A cgroup whose project is still being decided has no row; once decided,
+// its first row holds everything it used, not only what came after.
+TEST(WorkloadSeriesTest, PendingProjectRowStartsWithAllItUsed) {
+  auto node = [](uint64_t cpu_ns, bool pending, const std::string& project) {
+    Snapshot s;
+    CgroupStats c;
+    c.id = 7;
+    c.path = "/libpod_parent/libpod-abc";
+    c.identity.kind = "container";
+    c.identity.project = project;
+    c.identity.project_pending = pending;
+    c.cpu_ns = cpu_ns;
+    c.syscalls = cpu_ns / 1000;
+    c.live_processes = 1;
+    s.cgroups.push_back(std::move(c));
+    return s;
+  };
+  WorkloadSeries series;
+  Snapshot first = node(60'000'000, /*pending=*/true, "");
+  series.Update(&first);
+  for (const WorkloadRow& r : first.rows.rows) {
+    EXPECT_NE(r.cgroup, "/libpod_parent/libpod-abc") << "row while pending";
+  }
+  Snapshot second = node(2'100'000'000, /*pending=*/false, "nginx");
+  series.Update(&second);
+  const WorkloadRow* row = nullptr;
+  for (const WorkloadRow& r : second.rows.rows) {
+    if (r.cgroup == "/libpod_parent/libpod-abc") row = &r;
+  }
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->project, "nginx");
+  EXPECT_EQ(row->cpu_ns, 2'100'000'000u);
+  EXPECT_EQ(row->syscalls, 2'100'000u);
+}
+
 // Each level's shape at 200 pods, pinned by configuration.
 TEST(WorkloadSeriesTest, FixedLevelsGroupAsDocumented) {
   NodeShape shape;
