@@ -230,6 +230,7 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     id->set_pod_uid(Label(l.pod_uid));
     id->set_container(Label(l.container));
     id->set_container_id(Label(l.container_id));
+    id->set_container_runtime(Label(l.container_runtime));
     id->set_workload_kind(Label(l.workload_kind));
     id->set_workload(Label(l.workload));
     id->set_project(Label(l.kind == "pod" ? l.pod_project : l.project));

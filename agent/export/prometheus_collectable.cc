@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "agent/bpf/network_classes.h"
 #include "agent/common/prometheus_family.h"
 #include "agent/common/syscall_names.h"
@@ -246,6 +247,31 @@ void RenderResources(const Snapshot& s, std::vector<MetricFamily>& out) {
   out.push_back(std::move(info));
 }
 
+// One series per container cgroup naming its id and runtime (the
+// kube-state-metrics convention: `<runtime>://<id>`), so that usage series,
+// which carry the cgroup but not the id, can be joined to the runtime's own
+// tools without an id label on every usage series.
+void RenderContainers(const Snapshot& s, std::vector<MetricFamily>& out) {
+  auto info = Family("wattlens_container_info",
+                     "A container cgroup's id and the runtime that made it "
+                     "(containerd, cri-o, docker, podman, unknown). Always 1.",
+                     MetricType::Gauge);
+  for (const CgroupStats& c : s.cgroups) {
+    const WorkloadLabels& l = c.identity;
+    if (l.container_id.empty()) continue;
+    Add(info,
+        {{"cgroup", c.path},
+         {"container_id", absl::StrCat(l.container_runtime, "://",
+                                       l.container_id)},
+         {"runtime", l.container_runtime},
+         {"namespace", l.namespace_name},
+         {"pod", l.pod},
+         {"container", l.container}},
+        1);
+  }
+  out.push_back(std::move(info));
+}
+
 // Which peers are `cluster` traffic, and where the agent learned it: a
 // wrong or missing range moves pod-to-pod bytes into private egress.
 void RenderClusterCidrs(const Snapshot& s, std::vector<MetricFamily>& out) {
@@ -319,6 +345,7 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
   RenderEnergy(s, rows.rows, out);
   RenderResources(s, out);
   RenderClusterCidrs(s, out);
+  RenderContainers(s, out);
 
   auto node_sys =
       Family("wattlens_node_syscalls_total",

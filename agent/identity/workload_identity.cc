@@ -68,6 +68,9 @@ ResolvedCgroup ResolveCgroup(absl::string_view path, const PodCache* cache,
   l.systemd_unit = r.cgroup.systemd_unit;
   l.pod_uid = r.cgroup.pod_uid;
   l.container_id = r.cgroup.container_id;
+  if (!l.container_id.empty()) {
+    l.container_runtime = std::string(ContainerRuntimeName(r.cgroup.runtime));
+  }
   if (r.cgroup.kind == CgroupKind::kKernel) {
     // Not a cgroup: no unit, namespace or pod; one workload of its own.
     l.workload_kind = l.workload = std::string(CgroupKindName(r.cgroup.kind));

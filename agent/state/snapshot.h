@@ -45,6 +45,10 @@ struct WorkloadLabels {
   std::string pod_uid;
   std::string container;
   std::string container_id;
+  // The runtime that made the container (identity::ContainerRuntimeName:
+  // containerd, cri-o, docker, podman; "unknown" when the path does not
+  // say); empty for a cgroup that is not a container.
+  std::string container_runtime;
   std::string workload_kind;
   std::string workload;
   std::string project;

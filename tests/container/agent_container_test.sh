@@ -203,6 +203,11 @@ has_nginx() {
 until_ok 30 has_nginx
 check "agent /metrics: cgroup=\"$cgroup\" with project=\"nginx\"" $?
 grep -F "wattlens_workload_cpu_seconds_total{cgroup=\"$cgroup\"" "$tmp/scrape" | sed 's/^/  /'
+# The container's id and runtime, as kube-state-metrics names them.
+info=$(grep -F "wattlens_container_info{cgroup=\"$cgroup\"" "$tmp/scrape")
+echo "  $info"
+grep -qF "container_id=\"podman://$nginx_id\",runtime=\"podman\"" <<< "$info"
+check "agent /metrics: the nginx container is a podman container with its id" $?
 
 # delta <before> <after>: an integer difference; a series not there yet counts 0, one that
 # vanished is an error.
