@@ -26,16 +26,13 @@
  * a close, a retransmit) are charged to that owner; an accepted connection is
  * counted when its owner first uses it, or at close if nobody did.
  *
- * Bytes and packets are counted in a small per-CPU cache (`io_cache`, like
- * bpf/syscalls.bpf.c's): a hash update costs ~50 ns on the reference machine
- * and a per-CPU array access, which the verifier inlines, ~2 ns. A way holds
- * one (process, cgroup, class) key's send/receive counts and moves them into
- * `net_counts` when another key takes it; the agent runs wl_net_flush on
- * every CPU before it reads `net_counts`, so the hash it reads holds every
- * byte sent or received before the read, once. Connection events and
- * retransmits (rare, partly in softirq context) update `net_counts`
- * directly; they never touch the fields the cache adds to. */
-#include "wattlens.bpf.h"
+ * Bytes and packets are counted in a per-CPU cache (`io_cache`,
+ * percpu_cache.bpf.h, which states why it is exact). A way holds one
+ * (process, cgroup, class) key's send/receive counts and is folded into
+ * `net_counts` when another key takes it or the agent flushes. Connection
+ * events and retransmits (rare, partly in softirq context) update
+ * `net_counts` directly; they never touch the fields the cache adds to. */
+#include "percpu_cache.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -136,6 +133,7 @@ struct wl_net_way {
  * first use must see OWNER_ACCEPT_PENDING). Saves the socket-storage lookup
  * (a helper call) on every send and receive. */
 #define WL_NET_SLOTS 16 /* power of two */
+_Static_assert(WL_NET_SLOTS == 16, "wl_io_key takes the top 4 bits");
 
 struct wl_sock_slot {
   __u64 sk; /* 0: empty */
@@ -148,20 +146,10 @@ struct wl_sock_slot {
 };
 
 struct wl_net_cache {
-  __u64 busy; /* non-zero: wl_sock_send/recv is using the cache */
+  __u64 busy; /* non-zero: inside a bracket (percpu_cache.bpf.h) */
   struct wl_net_way ways[WL_NET_WAYS];
   struct wl_sock_slot slots[WL_NET_SLOTS];
 };
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct wl_net_cache);
-} io_cache SEC(".maps");
-
-#define WL_FLUSH_DONE 0
-#define WL_FLUSH_BUSY 1
 
 static __always_inline __u32 wl_lookup_v4(__be32 addr) {
   struct wl_lpm_v4_key key = {.prefixlen = 32};
@@ -347,9 +335,12 @@ __noinline int wl_net_add_io(struct wl_net_way *w) {
   return 0;
 }
 
+WL_PERCPU_CACHE(io_cache, wl_net_cache, WL_NET_WAYS, wl_net_add_io,
+                wl_net_flush);
+
 static __always_inline __u32 wl_net_way_of(struct wl_net_key *key) {
   __u64 h = ((__u64)key->tgid << 3) ^ key->net_class ^ key->cgroup_id;
-  return (h * 0x9E3779B97F4A7C15ULL) >> (64 - 4);
+  return wl_cache_hash(h, 4);
 }
 _Static_assert(WL_NET_WAYS == 16, "wl_net_way_of takes the top 4 bits");
 
@@ -359,9 +350,7 @@ static __always_inline bool wl_net_same(struct wl_net_way *w,
          w->key.start_ns == key->start_ns && w->key.cgroup_id == key->cgroup_id;
 }
 
-/* The way for `key`: its hashed way or that way's partner (h ^ 1), so two
- * keys that hash alike, e.g. the two ends of a ping-pong, keep a way
- * each. */
+/* The way for `key`: its hashed way or that way's partner. */
 static __always_inline struct wl_net_way *wl_net_way_for(
     struct wl_net_cache *c, struct wl_net_key *key) {
   __u32 h = wl_net_way_of(key);
@@ -398,7 +387,7 @@ static __always_inline bool wl_io_key(struct wl_net_cache *c, struct sock *sk,
   __u32 tgid = task->tgid;
   __u64 start_ns = wl_process_start_ns(task);
   struct wl_sock_slot *sl =
-      &c->slots[((f->skv >> 6) * 0x9E3779B97F4A7C15ULL) >> (64 - 4)];
+      &c->slots[wl_cache_hash(f->skv >> 6, 4)];
   if (wl_slot_valid(sl, f, tgid, start_ns, moves, events)) {
     *key = sl->key;
     return true;
@@ -438,12 +427,8 @@ static __always_inline void wl_io(struct sock *sk, struct wl_sk_facts *f,
   __u32 zero = 0;
   struct wl_net_cache *c = bpf_map_lookup_elem(&io_cache, &zero);
   if (!c) return;
-  /* busy brackets every access to the cache: wl_net_flush, in an interrupt
-   * on this CPU, must not run in between. It holds the socket's address,
-   * which also turns the pointer into a number the slot hash may shift. */
-  *(volatile __u64 *)&c->busy = f->skv;
-  asm volatile("" ::: "memory");
-  f->skv = *(volatile __u64 *)&c->busy;
+  wl_cache_enter(&c->busy, f->skv);
+  f->skv = wl_cache_tag(&c->busy);
   struct wl_net_key key = {};
   if (wl_io_key(c, sk, f, &key)) {
     struct wl_net_way *w = wl_net_way_for(c, &key);
@@ -455,19 +440,7 @@ static __always_inline void wl_io(struct sock *sk, struct wl_sk_facts *f,
       w->rx_packets += msgs;
     }
   }
-  asm volatile("" ::: "memory");
-  *(volatile __u64 *)&c->busy = 0;
-}
-
-/* Run by the agent on each CPU before it reads net_counts (not attached). */
-SEC("raw_tp")
-int wl_net_flush(void *ctx) {
-  __u32 zero = 0;
-  struct wl_net_cache *c = bpf_map_lookup_elem(&io_cache, &zero);
-  if (!c) return WL_FLUSH_DONE;
-  if (*(volatile __u64 *)&c->busy) return WL_FLUSH_BUSY;
-  for (__u32 i = 0; i < WL_NET_WAYS; ++i) wl_net_add_io(&c->ways[i]);
-  return WL_FLUSH_DONE;
+  wl_cache_leave(&c->busy);
 }
 
 SEC("tp_btf/sock_send_length")

@@ -8,39 +8,21 @@
  * are exit and exit_group; sched_process_exit counts those from the exiting
  * task's saved registers.
  *
- * Hot path without helper calls. A helper call costs ~19 ns and a hash
- * lookup ~52 ns on this project's reference machine (AMD, return-stack
- * mitigations), against ~2 ns for a per-CPU array lookup, which the verifier
- * inlines. So each CPU keeps a small cache (`cache`, WL_WAYS ways) of counts
- * per syscall number for the threads that ran on it, and `syscall_counts`
- * (the hash the agent reads) is only written when a way changes owner, when
- * the agent flushes, or when a syscall number collides in its way.
+ * The hot path makes no helper call: counts go to a per-CPU cache
+ * (percpu_cache.bpf.h, which states why it is exact) of WL_WAYS ways, one
+ * per thread that ran on the CPU, and reach `syscall_counts` (the hash the
+ * agent reads) when a way changes owner, when the agent flushes, or when a
+ * syscall number collides in its way.
  *
- * A way is tagged with the thread's syscall pt_regs address, which is fixed
- * for the thread's life (it is on its kernel stack), so the hot path needs
- * neither bpf_get_current_task_btf() nor a key: the tag and `owner_gen` are
- * compared and the count is added. A kernel stack can be reused by a new
- * thread only after the old one exits, and a thread keeps its process for
- * life (exec keeps tgid and start time) but not its cgroup: so every thread
- * exit (sched_process_exit) and every cgroup migration (cgroup_attach_task)
- * bump `owner_gen`, and a way whose generation is stale is revalidated
- * against the task (tgid, start, cgroup) on its next use: same process and
- * cgroup, the counts stay; otherwise they are flushed to the hash first.
- *
- * Exactness. The agent reads only the hash, after running wl_sys_flush on
- * every CPU (BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU, an IPI), which
- * moves every cached count of that CPU into the hash. So every syscall that
- * exited before the flush is in the hash the agent then reads, each once;
- * the hash only grows between deletions; and a process's key is deleted by
- * the agent only after its EXIT event was read and a later flush ran, when no
- * cache still holds counts for it. The flush runs in interrupt context on
- * the target CPU and can land in the middle of wl_sys_exit there: `busy`
- * tells it so, it does nothing and returns WL_FLUSH_BUSY, and the agent
- * retries. One gap: a CPU taken offline keeps what it cached until it is
- * back online and flushed; if the process exited meanwhile, its key was
- * deleted and those late counts come back under a new entry (the cgroup's
- * total stays exact, the process is reported again). */
-#include "wattlens.bpf.h"
+ * A way is tagged with the thread's syscall pt_regs address, fixed for the
+ * thread's life (it is on its kernel stack), so the hot path needs neither
+ * bpf_get_current_task_btf() nor a key. A kernel stack is reused only after
+ * its thread exits, and a thread keeps its process (exec keeps tgid and
+ * start time) but not its cgroup: so thread exits and cgroup migrations bump
+ * `owner_gen`, and a way tagged in an older generation is checked against
+ * the task (tgid, start, cgroup) on its next use; for another owner its
+ * counts are folded into the hash first. */
+#include "percpu_cache.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -83,22 +65,12 @@ struct wl_way {
 };
 
 struct wl_syscall_cache {
-  __u64 busy; /* non-zero: wl_sys_exit is running on this CPU */
+  __u64 busy; /* non-zero: inside a bracket (percpu_cache.bpf.h) */
   struct wl_way ways[WL_WAYS];
 };
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct wl_syscall_cache);
-} cache SEC(".maps");
-
 /* Bumped (atomically) at every thread exit and cgroup migration. */
 __u64 owner_gen = 0;
-
-#define WL_FLUSH_DONE 0
-#define WL_FLUSH_BUSY 1
 
 static __always_inline long wl_syscall_nr(struct pt_regs *regs) {
 #if defined(__TARGET_ARCH_x86)
@@ -162,6 +134,8 @@ __noinline int wl_flush_way(struct wl_way *w) {
   return 0;
 }
 
+WL_PERCPU_CACHE(cache, wl_syscall_cache, WL_WAYS, wl_flush_way, wl_sys_flush);
+
 static __always_inline void wl_task_key(struct task_struct *task, __u32 nr,
                                         struct wl_syscall_key *key) {
   key->tgid = task->tgid;
@@ -172,7 +146,7 @@ static __always_inline void wl_task_key(struct task_struct *task, __u32 nr,
 
 static __always_inline __u32 wl_way_of(__u64 regs) {
   /* Kernel stacks are THREAD_SIZE (16 KiB) aligned: hash the stack index. */
-  return ((regs >> 14) * 0x9E3779B97F4A7C15ULL) >> (64 - 4);
+  return wl_cache_hash(regs >> 14, 4);
 }
 _Static_assert(WL_WAYS == 16, "wl_way_of takes the top 4 bits");
 
@@ -187,9 +161,7 @@ static __always_inline bool wl_same_owner(struct wl_way *w,
          w->key.cgroup_id == key->cgroup_id;
 }
 
-/* The way of the current thread: its hashed way or that way's partner
- * (h ^ 1), so two threads that hash alike, e.g. the two ends of a
- * ping-pong, keep a way each. */
+/* The way of the current thread: its hashed way or that way's partner. */
 static __always_inline struct wl_way *wl_way_for(struct wl_syscall_cache *c,
                                                  __u64 regs, __u64 gen) {
   __u32 h = wl_way_of(regs);
@@ -242,28 +214,11 @@ int BPF_PROG(wl_sys_exit, struct pt_regs *regs, long ret) {
   struct wl_syscall_cache *c = bpf_map_lookup_elem(&cache, &zero);
   if (!c) return 0;
   __u64 gen = owner_gen;
-  /* busy brackets every access to the cache: wl_sys_flush, in an interrupt
-   * on this CPU, must not run in between. It holds the regs address, which
-   * also turns the pointer into a number the way hash may shift (the
-   * verifier refuses shifts of pointers, not of map contents). */
-  *(volatile __u64 *)&c->busy = (__u64)regs;
-  asm volatile("" ::: "memory");
-  __u64 r = *(volatile __u64 *)&c->busy;
+  wl_cache_enter(&c->busy, (__u64)regs);
+  __u64 r = wl_cache_tag(&c->busy);
   wl_count_cached(wl_way_for(c, r, gen), (__u32)nr, ret < 0 && ret >= -4095);
-  asm volatile("" ::: "memory");
-  *(volatile __u64 *)&c->busy = 0;
+  wl_cache_leave(&c->busy);
   return 0;
-}
-
-/* Run by the agent on each CPU before it reads the hash (not attached). */
-SEC("raw_tp")
-int wl_sys_flush(void *ctx) {
-  __u32 zero = 0;
-  struct wl_syscall_cache *c = bpf_map_lookup_elem(&cache, &zero);
-  if (!c) return WL_FLUSH_DONE;
-  if (*(volatile __u64 *)&c->busy) return WL_FLUSH_BUSY;
-  for (__u32 i = 0; i < WL_WAYS; ++i) wl_flush_way(&c->ways[i]);
-  return WL_FLUSH_DONE;
 }
 
 #if defined(__TARGET_ARCH_x86)
@@ -296,16 +251,14 @@ int BPF_PROG(wl_sys_exit_task, struct task_struct *task) {
   if (nr != exit_nr && nr != exit_group_nr) return 0; /* killed, not a call */
   struct wl_syscall_key key;
   wl_task_key(task, (__u32)nr, &key);
-  /* busy here too: a flush on this CPU must not interleave with this
-   * update of the drop counter it may also update. */
+  /* A bracket here too: a flush on this CPU must not interleave with this
+   * update of the hash and drop counter it also updates. */
   __u32 zero = 0;
   struct wl_syscall_cache *c = bpf_map_lookup_elem(&cache, &zero);
   if (!c) return 0;
-  *(volatile __u64 *)&c->busy = 1;
-  asm volatile("" ::: "memory");
+  wl_cache_enter(&c->busy, 1);
   wl_hash_add(&key, 1, 0);
-  asm volatile("" ::: "memory");
-  *(volatile __u64 *)&c->busy = 0;
+  wl_cache_leave(&c->busy);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "agent/bpf/abi.h"
 #include "agent/common/status_macros.h"
 
 namespace wattlens {
@@ -76,8 +77,7 @@ absl::Status ForEachMapEntry(
   return absl::OkStatus();
 }
 
-absl::Status FlushPerCpuCaches(int prog_fd, int ncpus, uint32_t busy_retval,
-                               int* offline_cpus) {
+absl::Status FlushPerCpuCaches(int prog_fd, int ncpus, int* offline_cpus) {
   // Busy lasts nanoseconds (microseconds when the interrupted program is
   // itself flushing a way): retry, yielding now and then.
   constexpr int kAttempts = 10000;
@@ -93,7 +93,7 @@ absl::Status FlushPerCpuCaches(int prog_fd, int ncpus, uint32_t busy_retval,
         }
         return absl::ErrnoToStatus(errno, "flushing a per-CPU cache");
       }
-      if (opts.retval != busy_retval) break;
+      if (opts.retval != WL_FLUSH_BUSY) break;
       if (attempt == kAttempts) {
         return absl::UnavailableError("flushing a per-CPU cache: CPU " +
                                       std::to_string(cpu) + " stayed busy");

@@ -28,12 +28,12 @@ absl::Status ForEachMapEntry(
     const std::function<void(const void* key, const void* values)>& fn,
     MapReadStats* stats);
 
-// Runs `prog_fd` (a raw_tp program that flushes a per-CPU cache into the
-// map it serves, bpf/syscalls.bpf.c) on each of CPUs 0..ncpus-1 through
+// Runs `prog_fd` (the flush program of a per-CPU cache,
+// bpf/include/percpu_cache.bpf.h) on each of CPUs 0..ncpus-1 through
 // BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU, retrying while it returns
-// `busy_retval` (it interrupted the program that fills the cache on that
-// CPU). Offline CPUs are skipped and counted in `offline_cpus`.
-absl::Status FlushPerCpuCaches(int prog_fd, int ncpus, uint32_t busy_retval,
+// WL_FLUSH_BUSY (it interrupted a program using the cache on that CPU).
+// Offline CPUs are skipped and counted in `offline_cpus`.
+absl::Status FlushPerCpuCaches(int prog_fd, int ncpus,
                                int* offline_cpus = nullptr);
 
 // Deletes `keys` (contiguous, key_size each). Missing keys are not an error.

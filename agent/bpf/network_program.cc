@@ -123,9 +123,8 @@ absl::Status NetworkProgram::LoadClasses(const std::vector<ClassRule>& rules) {
 absl::Status NetworkProgram::ReadCounts(
     const std::function<void(const wl_net_key&, const wl_net_val&)>& fn,
     MapReadStats* stats) {
-  constexpr uint32_t kFlushBusy = 1;  // WL_FLUSH_BUSY, bpf/network.bpf.c
-  RETURN_IF_ERROR(FlushPerCpuCaches(bpf_program__fd(skel_->progs.wl_net_flush),
-                                    ncpus_, kFlushBusy));
+  RETURN_IF_ERROR(
+      FlushPerCpuCaches(bpf_program__fd(skel_->progs.wl_net_flush), ncpus_));
   return ReadPerCpuMap<wl_net_key, wl_net_val>(
       bpf_map__fd(skel_->maps.net_counts), ncpus_, config_.map_entries, fn,
       stats);

@@ -52,9 +52,8 @@ absl::Status SyscallsProgram::ReadCounts(
 }
 
 absl::Status SyscallsProgram::FlushCaches(int* offline_cpus) {
-  constexpr uint32_t kFlushBusy = 1;  // WL_FLUSH_BUSY, bpf/syscalls.bpf.c
   return FlushPerCpuCaches(bpf_program__fd(skel_->progs.wl_sys_flush), ncpus_,
-                           kFlushBusy, offline_cpus);
+                           offline_cpus);
 }
 
 absl::Status SyscallsProgram::DeleteKeys(

@@ -162,4 +162,13 @@ struct wl_net_val {
   __u64 retransmits;
 };
 
+/* What the per-CPU cache flush programs (syscalls.bpf.c wl_sys_flush,
+ * network.bpf.c wl_net_flush) return to BPF_PROG_TEST_RUN. BUSY: the flush
+ * interrupted a program using that CPU's cache and moved nothing; the agent
+ * runs it again. */
+enum wl_flush_result {
+  WL_FLUSH_DONE = 0,
+  WL_FLUSH_BUSY = 1,
+};
+
 #endif /* WATTLENS_BPF_SHARED_ABI_H_ */

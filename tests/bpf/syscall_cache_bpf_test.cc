@@ -3,18 +3,24 @@
 // truth: counts stay exact while the reader flushes every CPU's cache
 // concurrently with the counted calls, while processes evict each other from
 // the cache ways of one CPU, while colliding syscall numbers evict each
-// other's entries, and when a process moves between cgroups mid-run.
+// other's entries, and when a process moves between cgroups mid-run. And the
+// flush protocol both caches share (bpf/include/percpu_cache.bpf.h): a flush
+// that lands inside a bracket returns WL_FLUSH_BUSY and the agent retries.
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <map>
 #include <tuple>
 #include <vector>
 
 #include "agent/bpf/syscalls_program.h"
+#include "network.skel.h"
+#include "syscalls.skel.h"
 #include "tests/bpf/bpf_test_util.h"
 
 namespace wattlens {
@@ -164,6 +170,64 @@ TEST(SyscallCacheBpfTest, MoveMidRunChargesEachCgroupItsOwnCalls) {
   const uint32_t tgid = static_cast<uint32_t>(child.pid());
   EXPECT_EQ((counts[{tgid, SYS_getppid, a.id()}].calls), uint64_t{kBefore});
   EXPECT_EQ((counts[{tgid, SYS_getppid, b.id()}].calls), uint64_t{kAfter});
+}
+
+// Runs `flush` once on `cpu`; its return value, or -1.
+int FlushOn(const bpf_program* flush, int cpu) {
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU,
+              .cpu = static_cast<uint32_t>(cpu));
+  if (bpf_prog_test_run_opts(bpf_program__fd(flush), &opts) != 0) return -1;
+  return static_cast<int>(opts.retval);
+}
+
+// Loads only the flush program of `obj` (nothing attached, so nothing else
+// touches the cache), opens a bracket on CPU 0 by writing `busy` (the
+// cache's first field) as a cached program would, and checks what the
+// flush returns on each side of it.
+void CheckFlushHonoursBracket(bpf_object* obj, const char* flush_name,
+                              const char* cache_name) {
+  bpf_program* flush = bpf_object__find_program_by_name(obj, flush_name);
+  ASSERT_NE(flush, nullptr) << flush_name;
+  bpf_program* p;
+  bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, p == flush);
+  ASSERT_EQ(bpf_object__load(obj), 0) << flush_name;
+  bpf_map* cache = bpf_object__find_map_by_name(obj, cache_name);
+  ASSERT_NE(cache, nullptr) << cache_name;
+  const int ncpus = libbpf_num_possible_cpus();
+  const size_t stride = (bpf_map__value_size(cache) + 7) & ~size_t{7};
+  std::vector<unsigned char> values(stride * ncpus, 0);
+  const uint32_t zero = 0;
+  const uint64_t tag = 1;
+
+  EXPECT_EQ(FlushOn(flush, 0), WL_FLUSH_DONE) << flush_name;
+  std::memcpy(values.data(), &tag, sizeof(tag));  // CPU 0 only
+  ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(cache), &zero, values.data(), 0),
+            0);
+  EXPECT_EQ(FlushOn(flush, 0), WL_FLUSH_BUSY) << flush_name;
+  if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+    EXPECT_EQ(FlushOn(flush, 1), WL_FLUSH_DONE) << "CPU 1 has no bracket";
+  }
+  // The agent's flush retries a busy CPU, then gives up rather than read a
+  // hash that lacks that CPU's counts.
+  absl::Status s = FlushPerCpuCaches(bpf_program__fd(flush), 1);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  std::memset(values.data(), 0, sizeof(tag));
+  ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(cache), &zero, values.data(), 0),
+            0);
+  EXPECT_EQ(FlushOn(flush, 0), WL_FLUSH_DONE) << flush_name;
+  EXPECT_TRUE(FlushPerCpuCaches(bpf_program__fd(flush), 1).ok());
+}
+
+TEST(PerCpuCacheBpfTest, FlushReturnsBusyInsideABracket) {
+  WATTLENS_REQUIRE_BPF_OR_SKIP();
+  std::unique_ptr<syscalls_bpf, decltype(&syscalls_bpf__destroy)> sys(
+      syscalls_bpf__open(), syscalls_bpf__destroy);
+  ASSERT_NE(sys, nullptr);
+  CheckFlushHonoursBracket(sys->obj, "wl_sys_flush", "cache");
+  std::unique_ptr<network_bpf, decltype(&network_bpf__destroy)> net(
+      network_bpf__open(), network_bpf__destroy);
+  ASSERT_NE(net, nullptr);
+  CheckFlushHonoursBracket(net->obj, "wl_net_flush", "io_cache");
 }
 
 void* ReturnAtOnce(void*) { return nullptr; }  // the thread ends in exit()
