@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/counters/counter_growth.h"
+
 namespace wattlens::collector {
 
 // One workload's counters: cumulative values in reports, deltas in buckets.
@@ -66,12 +68,8 @@ struct Counters {
   Counters GrowthSince(const Counters& prev, bool* any_reset) const {
     Counters d;
     for (auto f : kFields) {
-      if (this->*f < prev.*f) {
-        d.*f = this->*f;
-        *any_reset = true;
-      } else {
-        d.*f = this->*f - prev.*f;
-      }
+      d.*f = CounterGrowth(prev.*f, this->*f);
+      *any_reset |= CounterRestarted(prev.*f, this->*f);
     }
     return d;
   }
@@ -94,7 +92,7 @@ struct Counters {
   // True when any field of `cur` is below this one's: the source restarted.
   bool AnyAbove(const Counters& cur) const {
     for (auto f : kFields) {
-      if (cur.*f < this->*f) return true;
+      if (CounterRestarted(this->*f, cur.*f)) return true;
     }
     return false;
   }

@@ -11,6 +11,7 @@
 #include "agent/export/workload_series.h"
 #include "agent/identity/workload_identity.h"
 #include "agent/power/attribution.h"
+#include "common/counters/counter_growth.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace wattlens {
@@ -351,11 +352,10 @@ grpc::Status NodeApiService::GetNodeUsage(
     Sums d;
     if (auto it = before.find(c.id); it != before.end()) {
       const Sums& p = it->second;
-      d = {t.cpu_ns >= p.cpu_ns ? t.cpu_ns - p.cpu_ns : t.cpu_ns,
-           t.syscalls >= p.syscalls ? t.syscalls - p.syscalls : t.syscalls,
-           t.errors >= p.errors ? t.errors - p.errors : t.errors,
-           t.tx >= p.tx ? t.tx - p.tx : t.tx,
-           t.rx >= p.rx ? t.rx - p.rx : t.rx};
+      d = {CounterGrowth(p.cpu_ns, t.cpu_ns),
+           CounterGrowth(p.syscalls, t.syscalls),
+           CounterGrowth(p.errors, t.errors), CounterGrowth(p.tx, t.tx),
+           CounterGrowth(p.rx, t.rx)};
     }
     for (auto [acc, v] : {std::pair{&all_total, &t}, {&all_interval, &d}}) {
       acc->cpu_ns += v->cpu_ns;
@@ -510,10 +510,8 @@ grpc::Status NodeApiService::ListProcesses(
     if (seconds > 0) {
       auto it = cpu_before.find({p.pid, p.start_ns});
       const uint64_t before_ns = it == cpu_before.end() ? 0 : it->second;
-      if (p.cpu_ns >= before_ns) {
-        u.set_cpu_cores(static_cast<double>(p.cpu_ns - before_ns) / 1e9 /
-                        seconds);
-      }
+      u.set_cpu_cores(static_cast<double>(CounterGrowth(before_ns, p.cpu_ns)) /
+                      1e9 / seconds);
     }
     out.push_back(std::move(u));
   }
