@@ -521,13 +521,28 @@ ApplyResult ClusterState::Apply(const NodeReport& r,
       node->rates = rates;
     }
     Impact allocated;
+    auto apply_workload =
+        [&](WorkloadLabels labels, uint64_t cgroup_id, const Counters& cur)
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(node->mu) {
+              auto [series, delta] =
+                  apply_series(std::move(labels), cgroup_id, cur);
+              if (!rates || delta.IsZero()) return;
+              const Impact i = WorkloadImpact(delta, *rates, grams_per_kwh);
+              allocated.Add(AllocationPart(i));
+              series->impact_total.Add(i);
+            };
     for (const auto& w : r.workloads()) {
-      auto [series, delta] = apply_series(
-          LabelsFrom(w.identity()), w.identity().cgroup_id(), CountersFrom(w));
-      if (!rates || delta.IsZero()) continue;
-      const Impact i = WorkloadImpact(delta, *rates, grams_per_kwh);
-      allocated.Add(AllocationPart(i));
-      series->impact_total.Add(i);
+      apply_workload(LabelsFrom(w.identity()), w.identity().cgroup_id(),
+                     CountersFrom(w));
+    }
+    // The energy buckets are series of their own, queried like workloads.
+    for (const auto& b : r.energy_buckets()) {
+      WorkloadLabels labels;
+      labels.cgroup_path = std::string(EnergyBucketPath(b.bucket()));
+      if (labels.cgroup_path.empty()) continue;  // validation refuses these
+      Counters energy;
+      for (const auto& e : b.energy()) energy.energy_uj += e.microjoules();
+      apply_workload(std::move(labels), 0, energy);
     }
     // The node's covered time rides in a pseudo-series next to its
     // workloads, so it is bucketed, stored and reset exactly like them.

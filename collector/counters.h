@@ -6,6 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
+
+#include "common/counters/counter_growth.h"
+#include "wattlens/v1/report.pb.h"
 
 namespace wattlens::collector {
 
@@ -66,12 +70,8 @@ struct Counters {
   Counters GrowthSince(const Counters& prev, bool* any_reset) const {
     Counters d;
     for (auto f : kFields) {
-      if (this->*f < prev.*f) {
-        d.*f = this->*f;
-        *any_reset = true;
-      } else {
-        d.*f = this->*f - prev.*f;
-      }
+      d.*f = CounterGrowth(prev.*f, this->*f);
+      *any_reset |= CounterRestarted(prev.*f, this->*f);
     }
     return d;
   }
@@ -94,7 +94,7 @@ struct Counters {
   // True when any field of `cur` is below this one's: the source restarted.
   bool AnyAbove(const Counters& cur) const {
     for (auto f : kFields) {
-      if (cur.*f < this->*f) return true;
+      if (CounterRestarted(this->*f, cur.*f)) return true;
     }
     return false;
   }
@@ -155,13 +155,25 @@ struct WorkloadLabels {
   bool operator==(const WorkloadLabels&) const = default;
 };
 
-// The node's energy buckets that travel as pseudo-workloads, so that sums
-// over workloads equal node totals: idle (static) energy, and dynamic
-// energy no CPU time explains (an interval in which nothing ran).
+// The node's energy buckets (NodeReport.energy_buckets) are series and
+// query rows like workloads, under these paths, so that sums over rows equal
+// node totals: idle (static) energy, and dynamic energy no CPU time explains
+// (an interval in which nothing ran).
 inline constexpr char kIdlePath[] = "__idle__";
 inline constexpr char kUnattributedPath[] = "__unattributed__";
 inline bool IsEnergyBucketPath(const std::string& path) {
   return path == kIdlePath || path == kUnattributedPath;
+}
+// A bucket's series path; empty for a bucket this collector does not know.
+inline std::string_view EnergyBucketPath(wattlens::v1::EnergyBucket bucket) {
+  switch (bucket) {
+    case wattlens::v1::ENERGY_BUCKET_IDLE:
+      return kIdlePath;
+    case wattlens::v1::ENERGY_BUCKET_UNATTRIBUTED:
+      return kUnattributedPath;
+    default:
+      return {};
+  }
 }
 // The kernel threads: a workload like the others (workload_kind and
 // workload "kernel", project "linux"), though no cgroup. With the buckets,

@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -93,9 +94,8 @@ absl::Status CheckWorkload(const WorkloadCounters& w,
   const auto& id = w.identity();
   const std::string& path = id.cgroup_path();
   *why = WorkloadRefusal::kPath;
-  // The node's idle and unattributed energy travel as two pseudo
-  // workloads, so that sums over workloads equal node totals; the kernel
-  // threads are a workload without a cgroup.
+  // The kernel threads are a workload without a cgroup. Agents before
+  // NodeReport.energy_buckets sent the buckets as workloads by these paths.
   const bool named = IsEnergyBucketPath(path) || path == kKernelPath;
   if (!named && (path.empty() || path[0] != '/')) {
     return Invalid("workloads.identity.cgroup_path",
@@ -154,6 +154,17 @@ absl::Status CheckWorkload(const WorkloadCounters& w,
   return CheckEnergy("workloads.energy", w.energy());
 }
 
+// One energy bucket on its own; repeats are the caller's.
+absl::Status CheckBucket(const wattlens::v1::EnergyBucketCounters& b,
+                         WorkloadRefusal* why) {
+  *why = WorkloadRefusal::kPath;
+  if (EnergyBucketPath(b.bucket()).empty()) {
+    return Invalid("energy_buckets.bucket", "unknown");
+  }
+  *why = WorkloadRefusal::kEnergy;
+  return CheckEnergy("energy_buckets.energy", b.energy());
+}
+
 }  // namespace
 
 std::string_view WorkloadRefusalName(WorkloadRefusal r) {
@@ -201,6 +212,10 @@ static absl::Status CheckReportFields(const NodeReport& r,
   }
   if (static_cast<size_t>(r.workloads_size()) > limits.max_workloads) {
     return Invalid("workloads", "too many");
+  }
+  if (static_cast<size_t>(r.energy_buckets_size()) >
+      report_limits::kMaxEnergyBuckets) {
+    return Invalid("energy_buckets", "too many");
   }
   if (auto s = CheckLabel("agent_version", r.agent_version(),
                           limits.max_label_bytes);
@@ -268,8 +283,14 @@ static absl::Status CheckReportFields(const NodeReport& r,
 absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
   RETURN_IF_ERROR(CheckReportFields(r, limits));
   absl::flat_hash_set<std::string_view> paths;
-  paths.reserve(r.workloads_size());
+  paths.reserve(r.workloads_size() + r.energy_buckets_size());
   WorkloadRefusal why;
+  for (const auto& b : r.energy_buckets()) {
+    RETURN_IF_ERROR(CheckBucket(b, &why));
+    if (!paths.insert(EnergyBucketPath(b.bucket())).second) {
+      return Invalid("energy_buckets.bucket", "repeated in report");
+    }
+  }
   for (const auto& w : r.workloads()) {
     RETURN_IF_ERROR(CheckWorkload(w, limits, &why));
     if (!paths.insert(w.identity().cgroup_path()).second) {
@@ -279,30 +300,60 @@ absl::Status ValidateReport(const NodeReport& r, const ReportLimits& limits) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Removes from `items` those `refusal` gives a reason for, counting each in
+// `refused` (may be null), and keeps the order of the rest. Returns how many
+// were removed.
+template <typename T, typename Refusal>
+size_t RemoveRefused(google::protobuf::RepeatedPtrField<T>* items,
+                     Refusal refusal, WorkloadRefusalCounters* refused) {
+  int kept = 0;
+  for (int i = 0; i < items->size(); ++i) {
+    if (std::optional<WorkloadRefusal> why = refusal(items->Get(i))) {
+      if (refused != nullptr) refused->Inc(*why);
+      continue;
+    }
+    if (kept != i) items->SwapElements(kept, i);
+    ++kept;
+  }
+  const size_t removed = static_cast<size_t>(items->size() - kept);
+  items->DeleteSubrange(kept, items->size() - kept);
+  return removed;
+}
+
+}  // namespace
+
 absl::StatusOr<size_t> ValidateAndFilterReport(
     NodeReport& r, const ReportLimits& limits,
     WorkloadRefusalCounters* refused) {
   RETURN_IF_ERROR(CheckReportFields(r, limits));
-  auto* ws = r.mutable_workloads();
   absl::flat_hash_set<std::string> paths;
-  paths.reserve(ws->size());
-  int kept = 0;
-  for (int i = 0; i < ws->size(); ++i) {
-    WorkloadRefusal why;
-    bool ok = CheckWorkload(ws->Get(i), limits, &why).ok();
-    if (ok && !paths.insert(ws->Get(i).identity().cgroup_path()).second) {
-      ok = false;
-      why = WorkloadRefusal::kRepeated;
-    }
-    if (!ok) {
-      if (refused != nullptr) refused->Inc(why);
-      continue;
-    }
-    if (kept != i) ws->SwapElements(kept, i);
-    ++kept;
-  }
-  const size_t removed = static_cast<size_t>(ws->size() - kept);
-  ws->DeleteSubrange(kept, ws->size() - kept);
+  paths.reserve(r.workloads_size() + r.energy_buckets_size());
+  // A bucket also sent the old way, as a workload, is a repeat of it.
+  size_t removed = RemoveRefused(
+      r.mutable_energy_buckets(),
+      [&](const wattlens::v1::EnergyBucketCounters& b)
+          -> std::optional<WorkloadRefusal> {
+        WorkloadRefusal why;
+        if (!CheckBucket(b, &why).ok()) return why;
+        if (!paths.emplace(EnergyBucketPath(b.bucket())).second) {
+          return WorkloadRefusal::kRepeated;
+        }
+        return std::nullopt;
+      },
+      refused);
+  removed += RemoveRefused(
+      r.mutable_workloads(),
+      [&](const WorkloadCounters& w) -> std::optional<WorkloadRefusal> {
+        WorkloadRefusal why;
+        if (!CheckWorkload(w, limits, &why).ok()) return why;
+        if (!paths.insert(w.identity().cgroup_path()).second) {
+          return WorkloadRefusal::kRepeated;
+        }
+        return std::nullopt;
+      },
+      refused);
   return removed;
 }
 

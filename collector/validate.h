@@ -88,9 +88,9 @@ absl::Status ValidateReport(const wattlens::v1::NodeReport& report,
                             const ReportLimits& limits);
 
 // What ingest applies: the report's own fields are checked as above (an
-// error refuses the report), then every workload that fails is removed from
-// `report` and counted in `refused` (may be null). Returns the number
-// removed.
+// error refuses the report), then every workload or energy bucket that fails
+// is removed from `report` and counted in `refused` (may be null). Returns
+// the number removed.
 absl::StatusOr<size_t> ValidateAndFilterReport(
     wattlens::v1::NodeReport& report, const ReportLimits& limits,
     WorkloadRefusalCounters* refused);

@@ -18,6 +18,10 @@ inline constexpr size_t kMaxCgroupPathBytes = 4096;
 inline constexpr size_t kMaxLabelBytes = 253;
 // Workloads in one report.
 inline constexpr size_t kMaxWorkloads = 10000;
+// Energy buckets in one report: the agent sends at most one of each kind;
+// the room above that is for kinds a newer agent may add, which an older
+// collector refuses one by one rather than with the report.
+inline constexpr size_t kMaxEnergyBuckets = 8;
 // Node labels, health sources and drop reasons: entries of each.
 inline constexpr size_t kMaxHealthEntries = 256;
 // A health source's name or a drop reason, and a source's last error.

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
+#include "common/counters/counter_growth.h"
 
 namespace wattlens {
 namespace {
@@ -51,9 +52,9 @@ std::string RenderLiveView(const Snapshot* prev, const Snapshot& cur,
     auto it = before.find(c.id);
     if (secs > 0 && it != before.end()) {
       const CgroupStats& b = *it->second;
-      r.cpu_pct = 100.0 * (c.cpu_ns - b.cpu_ns) / 1e9 / secs;
-      r.sys_rate = (c.syscalls - b.syscalls) / secs;
-      r.err_rate = (c.syscall_errors - b.syscall_errors) / secs;
+      r.cpu_pct = 100.0 * CounterGrowth(b.cpu_ns, c.cpu_ns) / 1e9 / secs;
+      r.sys_rate = CounterGrowth(b.syscalls, c.syscalls) / secs;
+      r.err_rate = CounterGrowth(b.syscall_errors, c.syscall_errors) / secs;
     }
     rows.push_back(r);
   }

@@ -7,10 +7,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "agent/common/report_limits.h"
 #include "agent/export/workload_series.h"
 #include "agent/identity/workload_identity.h"
 #include "agent/power/attribution.h"
+#include "common/counters/counter_growth.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace wattlens {
@@ -88,6 +90,14 @@ void AddEnergy(
   i->set_microjoules(idle_uj);
 }
 
+wattlens::v1::EnergyBucket BucketOf(absl::string_view workload) {
+  if (workload == power::kIdleWorkload) return wattlens::v1::ENERGY_BUCKET_IDLE;
+  if (workload == power::kUnattributedWorkload) {
+    return wattlens::v1::ENERGY_BUCKET_UNATTRIBUTED;
+  }
+  return wattlens::v1::ENERGY_BUCKET_UNSPECIFIED;
+}
+
 // Workload energy (cumulative µJ) and node power from the snapshot's energy
 // section; zones the API does not name are left out.
 void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
@@ -97,7 +107,9 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
   if (!e.enabled) return;
   absl::flat_hash_map<uint64_t, wattlens::v1::WorkloadCounters*> by_id;
   for (auto& w : *r.mutable_workloads()) by_id[w.identity().cgroup_id()] = &w;
-  absl::flat_hash_map<std::string, wattlens::v1::WorkloadCounters*> buckets;
+  absl::flat_hash_map<wattlens::v1::EnergyBucket,
+                      wattlens::v1::EnergyBucketCounters*>
+      buckets;
   // The collector sums a workload's zones: send only those whose sum is the
   // node's total, never a part beside its whole (CountsInNodeTotal).
   const bool whole = HasWholePlatformZone(e.zones);
@@ -109,24 +121,25 @@ void FillEnergy(const Snapshot& s, wattlens::v1::NodeReport& r) {
         !CountsInNodeTotal(we.zone, source_of[we.zone], whole)) {
       continue;
     }
-    wattlens::v1::WorkloadCounters* w = nullptr;
     // Cgroup id 0 is also the row of a full cgroup table: only the two
-    // energy buckets are workloads of their own.
-    const bool bucket = we.cgroup_id == 0 &&
-                        (we.workload == power::kIdleWorkload ||
-                         we.workload == power::kUnattributedWorkload);
-    if (!bucket) {
+    // energy buckets are not workloads.
+    const wattlens::v1::EnergyBucket bucket =
+        we.cgroup_id == 0 ? BucketOf(we.workload)
+                          : wattlens::v1::ENERGY_BUCKET_UNSPECIFIED;
+    if (bucket == wattlens::v1::ENERGY_BUCKET_UNSPECIFIED) {
       auto it = by_id.find(we.cgroup_id);
-      if (it != by_id.end()) w = it->second;
-    } else {
-      auto [it, fresh] = buckets.try_emplace(we.workload, nullptr);
-      if (fresh) {
-        it->second = r.add_workloads();
-        it->second->mutable_identity()->set_cgroup_path(we.workload);
+      if (it != by_id.end()) {
+        AddEnergy(it->second->mutable_energy(), zone, we.dynamic_uj,
+                  we.idle_uj);
       }
-      w = it->second;
+      continue;
     }
-    if (w) AddEnergy(w->mutable_energy(), zone, we.dynamic_uj, we.idle_uj);
+    auto [it, fresh] = buckets.try_emplace(bucket, nullptr);
+    if (fresh) {
+      it->second = r.add_energy_buckets();
+      it->second->set_bucket(bucket);
+    }
+    AddEnergy(it->second->mutable_energy(), zone, we.dynamic_uj, we.idle_uj);
   }
   double watts = 0;
   for (const NodeZoneEnergy& z : e.zones) {
@@ -352,11 +365,10 @@ grpc::Status NodeApiService::GetNodeUsage(
     Sums d;
     if (auto it = before.find(c.id); it != before.end()) {
       const Sums& p = it->second;
-      d = {t.cpu_ns >= p.cpu_ns ? t.cpu_ns - p.cpu_ns : t.cpu_ns,
-           t.syscalls >= p.syscalls ? t.syscalls - p.syscalls : t.syscalls,
-           t.errors >= p.errors ? t.errors - p.errors : t.errors,
-           t.tx >= p.tx ? t.tx - p.tx : t.tx,
-           t.rx >= p.rx ? t.rx - p.rx : t.rx};
+      d = {CounterGrowth(p.cpu_ns, t.cpu_ns),
+           CounterGrowth(p.syscalls, t.syscalls),
+           CounterGrowth(p.errors, t.errors), CounterGrowth(p.tx, t.tx),
+           CounterGrowth(p.rx, t.rx)};
     }
     for (auto [acc, v] : {std::pair{&all_total, &t}, {&all_interval, &d}}) {
       acc->cpu_ns += v->cpu_ns;
@@ -511,10 +523,8 @@ grpc::Status NodeApiService::ListProcesses(
     if (seconds > 0) {
       auto it = cpu_before.find({p.pid, p.start_ns});
       const uint64_t before_ns = it == cpu_before.end() ? 0 : it->second;
-      if (p.cpu_ns >= before_ns) {
-        u.set_cpu_cores(static_cast<double>(p.cpu_ns - before_ns) / 1e9 /
-                        seconds);
-      }
+      u.set_cpu_cores(static_cast<double>(CounterGrowth(before_ns, p.cpu_ns)) /
+                      1e9 / seconds);
     }
     out.push_back(std::move(u));
   }

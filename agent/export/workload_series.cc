@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/counters/counter_growth.h"
 
 namespace wattlens {
 namespace {
@@ -97,12 +98,6 @@ Labels LabelsAt(const CgroupStats& c, SeriesLevel level) {
   l.cgroup = UnitCgroupPath(path, id.systemd_unit);
   l.project = id.project;
   return l;
-}
-
-uint64_t Delta(uint64_t cum, uint64_t& last) {
-  uint64_t d = cum >= last ? cum - last : cum;  // reset: the new value
-  last = cum;
-  return d;
 }
 
 // What a row will look like, for counting series before building it.
@@ -326,27 +321,32 @@ void WorkloadSeries::Update(Snapshot* s) {
     Contribution& last = by_cgroup_[c.id];
     last.seen = generation_;
     WorkloadRow& r = st.row;
-    r.cpu_ns += Delta(c.cpu_ns, last.cpu_ns);
-    r.syscalls += Delta(c.syscalls, last.syscalls);
-    r.syscall_errors += Delta(c.syscall_errors, last.errors);
+    r.cpu_ns += AdvanceCounter(last.cpu_ns, c.cpu_ns);
+    r.syscalls += AdvanceCounter(last.syscalls, c.syscalls);
+    r.syscall_errors += AdvanceCounter(last.errors, c.syscall_errors);
     r.processes += c.live_processes;
     for (size_t k = 0; k < kNetClasses; ++k) {
-      r.net[k].tx_bytes += Delta(c.net[k].tx_bytes, last.net[k].tx_bytes);
-      r.net[k].rx_bytes += Delta(c.net[k].rx_bytes, last.net[k].rx_bytes);
-      r.net[k].tx_packets += Delta(c.net[k].tx_packets, last.net[k].tx_packets);
-      r.net[k].rx_packets += Delta(c.net[k].rx_packets, last.net[k].rx_packets);
+      r.net[k].tx_bytes +=
+          AdvanceCounter(last.net[k].tx_bytes, c.net[k].tx_bytes);
+      r.net[k].rx_bytes +=
+          AdvanceCounter(last.net[k].rx_bytes, c.net[k].rx_bytes);
+      r.net[k].tx_packets +=
+          AdvanceCounter(last.net[k].tx_packets, c.net[k].tx_packets);
+      r.net[k].rx_packets +=
+          AdvanceCounter(last.net[k].rx_packets, c.net[k].rx_packets);
     }
-    r.tcp.connects += Delta(c.tcp.connects, last.tcp.connects);
-    r.tcp.accepts += Delta(c.tcp.accepts, last.tcp.accepts);
-    r.tcp.closes += Delta(c.tcp.closes, last.tcp.closes);
-    r.tcp.retransmits += Delta(c.tcp.retransmits, last.tcp.retransmits);
+    r.tcp.connects += AdvanceCounter(last.tcp.connects, c.tcp.connects);
+    r.tcp.accepts += AdvanceCounter(last.tcp.accepts, c.tcp.accepts);
+    r.tcp.closes += AdvanceCounter(last.tcp.closes, c.tcp.closes);
+    r.tcp.retransmits +=
+        AdvanceCounter(last.tcp.retransmits, c.tcp.retransmits);
     if (auto e = energy_of.find(c.id); e != energy_of.end()) {
       for (const WorkloadEnergy* we : e->second) {
         auto& [ld, li] = last.energy[we->zone];
         RowEnergy& re = st.energy[we->zone];
         re.zone = we->zone;
-        re.dynamic_uj += Delta(we->dynamic_uj, ld);
-        re.idle_uj += Delta(we->idle_uj, li);
+        re.dynamic_uj += AdvanceCounter(ld, we->dynamic_uj);
+        re.idle_uj += AdvanceCounter(li, we->idle_uj);
       }
     }
   }
@@ -366,8 +366,8 @@ void WorkloadSeries::Update(Snapshot* s) {
     auto& [ld, li] = last.energy[we->zone];
     RowEnergy& re = st.energy[we->zone];
     re.zone = we->zone;
-    re.dynamic_uj += Delta(we->dynamic_uj, ld);
-    re.idle_uj += Delta(we->idle_uj, li);
+    re.dynamic_uj += AdvanceCounter(ld, we->dynamic_uj);
+    re.idle_uj += AdvanceCounter(li, we->idle_uj);
   }
 
   // Publish, and forget what left.

@@ -2,11 +2,12 @@
 #include "agent/state/aggregator.h"
 
 #include <algorithm>
-#include <type_traits>
 #include <cstring>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/report_limits.h"
+#include "common/counters/counter_growth.h"
 
 namespace wattlens {
 
@@ -72,10 +73,7 @@ V Aggregator::Delta(LastValues<K, V>& last, const K& key, const V& cum) {
   uint64_t c[kWords], p[kWords], d[kWords];
   std::memcpy(c, &cum, sizeof(V));
   std::memcpy(p, &prev, sizeof(V));
-  bool reset = false;
-  for (size_t i = 0; i < kWords; ++i) reset |= c[i] < p[i];
-  for (size_t i = 0; i < kWords; ++i) d[i] = reset ? c[i] : c[i] - p[i];
-  if (reset) ++counter_resets_;
+  if (RecordGrowth(p, c, d)) ++counter_resets_;
   prev = cum;
   V out;
   std::memcpy(&out, d, sizeof(V));

@@ -180,7 +180,7 @@ class Aggregator {
 
   void ApplyEvent(const LifecycleEvent& e);
   // Delta of a cumulative value against the last one seen for its key
-  // (every field a u64); a field going backwards is a reset.
+  // (every field a u64, restarting together: RecordGrowth).
   template <typename K, typename V>
   V Delta(LastValues<K, V>& last, const K& key, const V& cum);
   Proc* FindOrCreate(const ProcessKey& k);

@@ -427,6 +427,31 @@ TEST(ValidateTest, HostileFieldsRefused) {
     r.add_workloads()->mutable_identity()->set_cgroup_path("kernel");
     EXPECT_TRUE(ValidateReport(r, {}).ok());
   }
+  {
+    NodeReport r = ok;
+    r.add_energy_buckets()->set_bucket(wattlens::v1::ENERGY_BUCKET_IDLE);
+    r.add_energy_buckets()->set_bucket(
+        wattlens::v1::ENERGY_BUCKET_UNATTRIBUTED);
+    EXPECT_TRUE(ValidateReport(r, {}).ok());
+  }
+  expect_bad(
+      [](NodeReport& r) {
+        r.add_energy_buckets()->set_bucket(
+            wattlens::v1::ENERGY_BUCKET_UNSPECIFIED);
+      },
+      "unspecified bucket");
+  expect_bad(
+      [](NodeReport& r) {
+        r.add_energy_buckets()->set_bucket(wattlens::v1::ENERGY_BUCKET_IDLE);
+        r.add_energy_buckets()->set_bucket(wattlens::v1::ENERGY_BUCKET_IDLE);
+      },
+      "repeated bucket");
+  expect_bad(
+      [](NodeReport& r) {
+        r.add_energy_buckets()->set_bucket(wattlens::v1::ENERGY_BUCKET_IDLE);
+        r.add_workloads()->mutable_identity()->set_cgroup_path("__idle__");
+      },
+      "bucket also sent as a workload");
   expect_bad(
       [](NodeReport& r) {
         r.mutable_workloads(0)->mutable_identity()->set_pod("a\nb");

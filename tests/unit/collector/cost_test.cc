@@ -20,6 +20,7 @@
 #include "collector/store.h"
 #include "sqlite3.h"
 #include "collector/validate.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 
@@ -110,7 +111,8 @@ lifetime_hours = 35040
     e->set_zone(wattlens::v1::ENERGY_ZONE_PACKAGE);
     e->set_microjoules(5 * kUjPerWh);  // 5 Wh
     // The node's idle energy, as the agent reports it.
-    auto* idle = add("__idle__", "", "", "");
+    auto* idle = r.add_energy_buckets();
+    idle->set_bucket(wattlens::v1::ENERGY_BUCKET_IDLE);
     e = idle->add_energy();
     e->set_zone(wattlens::v1::ENERGY_ZONE_PACKAGE);
     e->set_mode(wattlens::v1::ENERGY_MODE_IDLE);
@@ -181,6 +183,31 @@ TEST_F(WorkedExample, StoreRoundTripKeepsCostAndCarbon) {
   EXPECT_NEAR(after.total().cost().total(), 0.424, 1e-12);
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::filesystem::remove(path + suffix);
+  }
+}
+
+// Agents before NodeReport.energy_buckets sent the idle bucket as a
+// workload named __idle__: the collector answers the same for both.
+TEST_F(WorkedExample, BucketSentAsLegacyWorkloadGivesTheSameAnswers) {
+  NodeReport legacy = report_;
+  ASSERT_EQ(legacy.energy_buckets_size(), 1);
+  auto* idle = legacy.add_workloads();
+  idle->mutable_identity()->set_cgroup_path("__idle__");
+  *idle->mutable_energy() = legacy.energy_buckets(0).energy();
+  legacy.clear_energy_buckets();
+  ASSERT_TRUE(ValidateReport(legacy, ReportLimits{}).ok());
+  ClusterState state(clock_, ClusterOptions{});
+  state.SetCostEngine(state_.cost_engine());
+  state.Apply(legacy, nullptr);
+  // Integers exact; derived doubles equal up to summation order.
+  google::protobuf::util::MessageDifferencer same;
+  same.set_float_comparison(
+      google::protobuf::util::MessageDifferencer::APPROXIMATE);
+  for (bool share_idle : {false, true}) {
+    std::string diff;
+    same.ReportDifferencesToString(&diff);
+    EXPECT_TRUE(same.Compare(UsageOf(state, share_idle), Usage(share_idle)))
+        << "share_idle " << share_idle << ": " << diff;
   }
 }
 

@@ -99,6 +99,49 @@ TEST(ValidateFilterTest, OneBadWorkloadIsLeftOutAndCountedNotTheReport) {
   EXPECT_FALSE(ValidateAndFilterReport(r, ReportLimits{}, &refused).ok());
 }
 
+TEST(ValidateFilterTest, BadOrRepeatedEnergyBucketIsLeftOutAndCounted) {
+  NodeReport r;
+  r.set_node_name("n1");
+  r.set_epoch(1);
+  r.set_sequence(1);
+  r.mutable_time()->set_seconds(1'700'000'000);
+  auto add = [&](wattlens::v1::EnergyBucket bucket, uint64_t uj) {
+    auto* b = r.add_energy_buckets();
+    b->set_bucket(bucket);
+    auto* e = b->add_energy();
+    e->set_zone(wattlens::v1::ENERGY_ZONE_PACKAGE);
+    e->set_mode(wattlens::v1::ENERGY_MODE_IDLE);
+    e->set_microjoules(uj);
+    return b;
+  };
+  add(wattlens::v1::ENERGY_BUCKET_IDLE, 1);
+  add(wattlens::v1::ENERGY_BUCKET_UNSPECIFIED, 2);     // unknown
+  add(wattlens::v1::ENERGY_BUCKET_IDLE, 3);            // repeated
+  add(static_cast<wattlens::v1::EnergyBucket>(7), 4);  // unknown
+  add(wattlens::v1::ENERGY_BUCKET_UNATTRIBUTED, 5)
+      ->mutable_energy(0)
+      ->set_zone(static_cast<wattlens::v1::EnergyZone>(99));  // bad zone
+  // The same bucket also sent as an old agent's workload.
+  r.add_workloads()->mutable_identity()->set_cgroup_path("__idle__");
+  r.add_workloads()->mutable_identity()->set_cgroup_path("__unattributed__");
+  EXPECT_FALSE(ValidateReport(r, ReportLimits{}).ok());  // strict: refused
+  WorkloadRefusalCounters refused;
+  auto removed = ValidateAndFilterReport(r, ReportLimits{}, &refused);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 5u);
+  ASSERT_EQ(r.energy_buckets_size(), 1);
+  EXPECT_EQ(r.energy_buckets(0).bucket(), wattlens::v1::ENERGY_BUCKET_IDLE);
+  EXPECT_EQ(r.energy_buckets(0).energy(0).microjoules(), 1u);
+  ASSERT_EQ(r.workloads_size(), 1);
+  EXPECT_EQ(r.workloads(0).identity().cgroup_path(), "__unattributed__");
+  EXPECT_EQ(refused.Get(WorkloadRefusal::kPath), 2u);
+  EXPECT_EQ(refused.Get(WorkloadRefusal::kRepeated), 2u);
+  EXPECT_EQ(refused.Get(WorkloadRefusal::kEnergy), 1u);
+  // More than any agent sends refuses the report.
+  for (int i = 0; i < 8; ++i) add(wattlens::v1::ENERGY_BUCKET_IDLE, 1);
+  EXPECT_FALSE(ValidateAndFilterReport(r, ReportLimits{}, &refused).ok());
+}
+
 TEST(ValidateFilterTest, AgentPlaceholdersPassTheCollectorsValidation) {
   NodeReport r;
   r.set_node_name("n1");

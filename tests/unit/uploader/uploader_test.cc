@@ -72,16 +72,24 @@ TEST(NodeReportTest, EnergyConservedAcrossWorkloadsAndBuckets) {
   EXPECT_EQ(r.power().source(), wattlens::v1::POWER_SOURCE_MODEL);
   EXPECT_DOUBLE_EQ(r.power().watts(), 2.0);  // package only: core nests in it
   uint64_t workload_sum = 0, node_sum = 0;
-  int buckets = 0;
-  for (const auto& w : r.workloads()) {
-    const std::string& path = w.identity().cgroup_path();
-    buckets += path == "__idle__" || path == "__unattributed__";
-    for (const auto& en : w.energy()) {
+  auto add_package = [&](const auto& energy) {
+    for (const auto& en : energy) {
       ASSERT_NE(en.zone(), wattlens::v1::ENERGY_ZONE_UNSPECIFIED);
       if (en.zone() == wattlens::v1::ENERGY_ZONE_PACKAGE)
         workload_sum += en.microjoules();
     }
+  };
+  for (const auto& w : r.workloads()) {
+    const std::string& path = w.identity().cgroup_path();
+    EXPECT_NE(path, "__idle__");
+    EXPECT_NE(path, "__unattributed__");
+    add_package(w.energy());
   }
+  ASSERT_EQ(r.energy_buckets_size(), 2);
+  EXPECT_EQ(r.energy_buckets(0).bucket(), wattlens::v1::ENERGY_BUCKET_IDLE);
+  EXPECT_EQ(r.energy_buckets(1).bucket(),
+            wattlens::v1::ENERGY_BUCKET_UNATTRIBUTED);
+  for (const auto& b : r.energy_buckets()) add_package(b.energy());
   for (const auto& en : r.power().energy()) {
     if (en.zone() == wattlens::v1::ENERGY_ZONE_PACKAGE) {
       node_sum += en.microjoules();
@@ -90,7 +98,6 @@ TEST(NodeReportTest, EnergyConservedAcrossWorkloadsAndBuckets) {
       }
     }
   }
-  EXPECT_EQ(buckets, 2);
   EXPECT_EQ(node_sum, 10'000'000u);
   EXPECT_EQ(workload_sum, node_sum);
 }
@@ -413,8 +420,11 @@ TEST(NodeReportTest, OverflowRowKeepsItsEnergyInOneWorkload) {
     EXPECT_EQ(w.energy(0).microjoules(), 30u);
   }
   EXPECT_EQ(overflow_rows, 1);
-  ASSERT_EQ(r.workloads_size(), 2);  // the row and __idle__
-  EXPECT_EQ(r.workloads(1).identity().cgroup_path(), "__idle__");
+  ASSERT_EQ(r.workloads_size(), 1);  // the row; __idle__ is a bucket
+  ASSERT_EQ(r.energy_buckets_size(), 1);
+  EXPECT_EQ(r.energy_buckets(0).bucket(), wattlens::v1::ENERGY_BUCKET_IDLE);
+  ASSERT_EQ(r.energy_buckets(0).energy_size(), 2);
+  EXPECT_EQ(r.energy_buckets(0).energy(1).microjoules(), 70u);
 }
 
 TEST(ReportLimitsTest, SanitizeKeepsValidUtf8AndNeverSplitsACharacter) {
