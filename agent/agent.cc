@@ -144,6 +144,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     sched = SchedProgram::Create(c.sched, ncpus, on_event);
   } else {
     sched = cpu.status();
+    a->sched_down_reason_ = HealthReason::kNoVariant;
   }
   if (sched.ok()) {
     a->sched_ = std::move(*sched);
@@ -180,6 +181,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config,
     net = NetworkProgram::Create(net_config, ncpus);
   } else {
     net = bytes.status();
+    a->network_down_reason_ = HealthReason::kNoVariant;
   }
   if (net.ok()) {
     a->network_ = std::move(*net);
@@ -455,9 +457,10 @@ void Agent::Identify(Snapshot* snapshot) {
   h.pods_live = ps.live;
   h.pods_deleted = ps.deleted;
   AgentSelfStats& self = snapshot->self;
-  self.lost_events["working_set_unreadable"] = resources_->working_set_drops();
-  self.lost_events["cgroup_path_invalid"] = is.paths_invalid;
-  self.lost_events["pods_evicted_live"] = ps.evicted_live;
+  self.drops[DropReason::kWorkingSetUnreadable] =
+      resources_->working_set_drops();
+  self.drops[DropReason::kCgroupPathInvalid] = is.paths_invalid;
+  self.drops[DropReason::kPodsEvictedLive] = ps.evicted_live;
   if (watcher_) {
     identity::PodWatcher::Health w = watcher_->health();
     h.synced = w.synced;
@@ -465,9 +468,18 @@ void Agent::Identify(Snapshot* snapshot) {
     h.watch_events = w.stats.events;
     h.relists_gone = w.stats.relists_gone;
     h.failures = w.stats.failures;
-    self.lost_events["pod_watch_event_invalid"] = w.stats.events_invalid;
-    self.sources.push_back(
-        {"kubernetes", w.synced && w.last_error.empty(), w.last_error});
+    self.drops[DropReason::kPodWatchEventInvalid] = w.stats.events_invalid;
+    // A watch that fails after its first list still serves what it listed.
+    SourceHealth k = SourceHealth::Up("kubernetes");
+    if (!w.synced) {
+      k.state = SourceState::kDown;
+      k.reason = HealthReason::kNotSynced;
+    } else if (!w.last_error.empty()) {
+      k.state = SourceState::kDegraded;
+      k.reason = HealthReason::kWatchFailed;
+    }
+    if (!w.synced || !w.last_error.empty()) k.detail = w.last_error;
+    self.sources.push_back(std::move(k));
   }
 }
 
@@ -653,13 +665,24 @@ absl::Status Agent::AttributeEnergy(const std::vector<ZoneEnergy>& zones,
     }
   }
   AgentSelfStats& self = snapshot->self;
-  self.sources.push_back(
-      {"power",
-       meter != nullptr && meter->health() == power::SourceHealth::kHealthy,
-       meter ? meter->last_error() : power_meter_error_});
-  self.sources.push_back({"power_bpf",
-                          power_program_ && power_program_->bpf_loaded(),
-                          power_error_});
+  SourceHealth p = SourceHealth::Up("power");
+  if (meter == nullptr) {
+    p = {"power", SourceState::kDown, HealthReason::kNoMeter,
+         power_meter_error_};
+  } else if (meter->health() == power::SourceHealth::kDegraded) {
+    p = {"power", SourceState::kDegraded, HealthReason::kMeterDegraded,
+         meter->last_error()};
+  } else if (meter->health() != power::SourceHealth::kHealthy) {
+    p = {"power", SourceState::kDown, HealthReason::kMeterUnavailable,
+         meter->last_error()};
+  }
+  self.sources.push_back(std::move(p));
+  if (power_program_ && power_program_->bpf_loaded()) {
+    self.sources.push_back(SourceHealth::Up("power_bpf"));
+  } else {
+    self.sources.push_back({"power_bpf", SourceState::kDown,
+                            HealthReason::kLoadFailed, power_error_});
+  }
   if (power_program_ && self.bpf_stats_enabled) {
     for (auto& p : power_program_->ReadProgramStats()) {
       self.programs.push_back(
@@ -709,33 +732,54 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
                                        size_t oncpu_entries,
                                        size_t net_entries) {
   AgentSelfStats self;
-  for (int r = 0; r < WL_DROP_MAX; ++r) self.lost_events[DropReasonName(r)] = 0;
   auto add_drops = [&](absl::StatusOr<DropCounts> d) {
     if (!d.ok()) return;
-    for (int r = 0; r < WL_DROP_MAX; ++r) {
-      self.lost_events[DropReasonName(r)] += (*d)[r];
+    for (size_t r = 0; r < kKernelDropReasons; ++r) {
+      self.drops[static_cast<DropReason>(r)] += (*d)[r];
     }
   };
-  self.lost_events["event_queue_full"] = events_.dropped();
-  self.lost_events["exe_queue_full"] = exe_updates_.dropped();
-  self.lost_events["exe_table_full"] = exe_table_.stats().dropped_full;
-  self.lost_events["exe_path_too_long"] = sched_ ? sched_->exe_unusable() : 0;
-  self.lost_events["malformed_event"] = events_malformed_.load();
+  self.drops[DropReason::kEventQueueFull] = events_.dropped();
+  self.drops[DropReason::kExeQueueFull] = exe_updates_.dropped();
+  self.drops[DropReason::kExeTableFull] = exe_table_.stats().dropped_full;
+  self.drops[DropReason::kExePathTooLong] =
+      sched_ ? sched_->exe_unusable() : 0;
+  self.drops[DropReason::kShortRecord] = sched_ ? sched_->short_records() : 0;
+  self.drops[DropReason::kMalformedEvent] = events_malformed_.load();
   self.events_received = events_received_.load();
   self.bpf_stats_enabled = stats_fd_ >= 0 || features_.bpf_stats_sysctl;
   auto variant = [this](const char* source) {
     auto it = source_variants_.find(source);
     return it == source_variants_.end() ? std::string() : it->second;
   };
+  auto down = [&](const char* source, HealthReason why,
+                  const std::string& detail) {
+    return SourceHealth{source, SourceState::kDown, why, detail,
+                        variant(source)};
+  };
   self.sources.push_back(
-      {"syscalls", syscalls_ != nullptr, syscalls_error_, variant("syscalls")});
-  self.sources.push_back(
-      {"sched", sched_ != nullptr,
-       sched_ && sched_error_.empty() ? sched_->harvest_error() : sched_error_,
-       variant("sched")});
-  self.sources.push_back({"network",
-                          network_ != nullptr && network_error_.empty(),
-                          network_error_, variant("network")});
+      syscalls_ ? SourceHealth::Up("syscalls", variant("syscalls"))
+                : down("syscalls", HealthReason::kLoadFailed, syscalls_error_));
+  if (!sched_) {
+    self.sources.push_back(down("sched", sched_down_reason_, sched_error_));
+  } else if (!sched_->harvest_error().empty()) {
+    // Loaded, but on-CPU time of running threads is not read: what it has
+    // is incomplete.
+    self.sources.push_back({"sched", SourceState::kDegraded,
+                            HealthReason::kHarvestFailed,
+                            sched_->harvest_error(), variant("sched")});
+  } else {
+    self.sources.push_back(SourceHealth::Up("sched", variant("sched")));
+  }
+  if (!network_) {
+    self.sources.push_back(
+        down("network", network_down_reason_, network_error_));
+  } else if (network_->bytes_source() == NetworkBytesSource::kOff) {
+    self.sources.push_back({"network", SourceState::kDegraded,
+                            HealthReason::kNetworkBytesOff, network_error_,
+                            variant("network")});
+  } else {
+    self.sources.push_back(SourceHealth::Up("network", variant("network")));
+  }
   if (syscalls_) {
     add_drops(syscalls_->ReadDrops());
     self.maps.push_back(
@@ -759,7 +803,7 @@ AgentSelfStats Agent::CollectSelfStats(size_t syscall_entries,
     const RestartLedger::Stats ls = ledger_->stats();
     self.restart_state_writes = ls.writes;
     self.restart_state_write_errors = ls.write_errors;
-    self.lost_events["restart_state_unmatched_ack"] = ls.unmatched_acks;
+    self.drops[DropReason::kRestartStateUnmatchedAck] = ls.unmatched_acks;
   }
   if (sched_) {
     self.cpu_time_source =

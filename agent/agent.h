@@ -215,6 +215,9 @@ class Agent {
   std::unique_ptr<SchedProgram> sched_;
   std::unique_ptr<NetworkProgram> network_;
   std::string syscalls_error_, sched_error_, network_error_;
+  // Why sched or network is down when it did not load.
+  HealthReason sched_down_reason_ = HealthReason::kLoadFailed;
+  HealthReason network_down_reason_ = HealthReason::kLoadFailed;
   // Source name -> the variant loaded (or tried), for logs and metrics.
   std::map<std::string, std::string> source_variants_;
   // The `cluster` ranges and what they were detected from (drain thread).

@@ -348,7 +348,7 @@ static __always_inline struct wl_task_state *wl_sample(
     }
     old = prev;
   }
-  wl_count_drop(WL_DROP_TASK_STORAGE); /* not claimed: left for the next */
+  wl_count_drop(WL_DROP_CAS_RETRY_DEFERRED); /* left for the next sample */
   return st;
 }
 

@@ -306,6 +306,8 @@ PowerInterval PowerProgram::Sample() {
         break;
       }
     }
+    out.fallback_cpus = fallback_cpus;
+    out.fallback_source = fb;
     notes.push_back(absl::StrCat(
         "power:cpu_frequency has not fired on ", fallback_cpus, " of ", ncpus_,
         " CPUs (no cpufreq driver, e.g. a VM): frequency from ",

@@ -88,6 +88,10 @@ struct PowerInterval {
   uint64_t idle_ns_total = 0;
   uint64_t idle_entries_total = 0;
   uint64_t freq_changes_total = 0;
+  // CPUs whose power:cpu_frequency has not fired, and where their frequency
+  // came from instead (the first such CPU's): what degraded_reason() says.
+  int fallback_cpus = 0;
+  FrequencySource fallback_source = FrequencySource::kNone;
 };
 
 class PowerProgram {

@@ -37,25 +37,4 @@ std::vector<ProgramStats> ReadProgramStats(bpf_object* obj) {
   return out;
 }
 
-const char* DropReasonName(int reason) {
-  switch (reason) {
-    case WL_DROP_SYSCALL_MAP_FULL:
-      return "syscall_map_full";
-    case WL_DROP_SCHED_MAP_FULL:
-      return "sched_map_full";
-    case WL_DROP_RINGBUF_RESERVE:
-      return "ringbuf_full";
-    case WL_DROP_TASK_STORAGE:
-      return "task_storage_full";
-    case WL_DROP_NET_MAP_FULL:
-      return "net_map_full";
-    case WL_DROP_SOCK_STORAGE:
-      return "socket_storage_full";
-    case WL_DROP_SCHED_DYING_FULL:
-      return "sched_dying_full";
-    default:
-      return "unknown";
-  }
-}
-
 }  // namespace wattlens

@@ -16,6 +16,7 @@ struct bpf_map;
 
 namespace wattlens {
 
+// Indexed by enum wl_drop_reason (DropReason's kernel values).
 using DropCounts = std::array<uint64_t, WL_DROP_MAX>;
 
 struct ProgramStats {
@@ -37,7 +38,5 @@ absl::StatusOr<DropCounts> ReadDropCounts(const bpf_map* drops, int ncpus);
 // Run count and time of every loaded program of `obj` (zero unless
 // kernel.bpf_stats_enabled is on or someone holds a BPF_ENABLE_STATS fd).
 std::vector<ProgramStats> ReadProgramStats(bpf_object* obj);
-
-const char* DropReasonName(int reason);
 
 }  // namespace wattlens

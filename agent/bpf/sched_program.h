@@ -3,6 +3,7 @@
 // buffer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,7 +70,9 @@ class SchedProgram {
   // Paths that were too long or too deep to keep (not those of files in no
   // mounted tree), from EXEC records and scans: those processes keep
   // whatever /proc/<pid>/exe gives.
-  uint64_t exe_unusable() const { return exe_unusable_; }
+  uint64_t exe_unusable() const { return exe_unusable_.load(); }
+  // Ring-buffer records shorter than a wl_event, skipped.
+  uint64_t short_records() const { return short_records_.load(); }
 
   // Waits up to `timeout_ms` for records (the programs submit without
   // wake-ups until the ring is a quarter full, so this mostly times out and
@@ -123,8 +126,9 @@ class SchedProgram {
   SchedProgramConfig config_;
   EventFn on_event_;
   ExeFn on_exe_;
-  uint64_t short_records_ = 0;
-  uint64_t exe_unusable_ = 0;
+  // Written by the event thread (HandleRecord), read by the drain thread.
+  std::atomic<uint64_t> short_records_{0};
+  std::atomic<uint64_t> exe_unusable_{0};
   std::string harvest_error_;
   std::unique_ptr<ObjectPins> pins_;
 };

@@ -9,12 +9,41 @@
 namespace wattlens {
 namespace {
 
-// Readiness means the core sources count. Network is optional: a kernel
-// that cannot count its bytes leaves it degraded (source_up 0, with the
-// reason), and the node still serves what it measures.
-constexpr const char* kRequiredSources[] = {"syscalls", "sched"};
+// Readiness means the core sources count. Network may be degraded (a
+// kernel that cannot count its bytes still counts connections, said in
+// wattlens_agent_source_state); it may not be down. Sources not listed here
+// (power, kubernetes) are left to metrics and alerts.
+struct Requirement {
+  const char* source;
+  SourceState worst_ready;
+};
+constexpr Requirement kRequiredSources[] = {
+    {"syscalls", SourceState::kUp},
+    {"sched", SourceState::kUp},
+    {"network", SourceState::kDegraded},
+};
 
 }  // namespace
+
+absl::Status SourcesReady(const std::vector<SourceHealth>& sources) {
+  std::string down;
+  for (const Requirement& req : kRequiredSources) {
+    auto it = std::find_if(
+        sources.begin(), sources.end(),
+        [&req](const SourceHealth& h) { return h.source == req.source; });
+    if (it == sources.end()) {
+      absl::StrAppend(&down, down.empty() ? "" : "; ", req.source,
+                      ": missing");
+    } else if (it->state > req.worst_ready) {
+      absl::StrAppend(&down, down.empty() ? "" : "; ", req.source, ": ",
+                      SourceStateName(it->state), " (",
+                      HealthReasonName(it->reason), ")",
+                      it->detail.empty() ? "" : ": ", it->detail);
+    }
+  }
+  if (!down.empty()) return absl::UnavailableError(down);
+  return absl::OkStatus();
+}
 
 void AddAgentHealthChecks(HealthChecks& checks, const SnapshotStore& store,
                           const Clock& clock, absl::Duration interval) {
@@ -49,20 +78,7 @@ void AddAgentHealthChecks(HealthChecks& checks, const SnapshotStore& store,
   checks.Add(HealthProbe::kReadiness, "sources", [&store] {
     auto s = store.Latest();
     if (!s) return absl::UnavailableError("no snapshot published yet");
-    std::string down;
-    for (const char* name : kRequiredSources) {
-      auto it = std::find_if(
-          s->self.sources.begin(), s->self.sources.end(),
-          [name](const SourceHealth& h) { return h.source == name; });
-      if (it == s->self.sources.end()) {
-        absl::StrAppend(&down, down.empty() ? "" : "; ", name, ": missing");
-      } else if (!it->healthy) {
-        absl::StrAppend(&down, down.empty() ? "" : "; ", name, ": ",
-                        it->last_error.empty() ? "down" : it->last_error);
-      }
-    }
-    if (!down.empty()) return absl::UnavailableError(down);
-    return absl::OkStatus();
+    return SourcesReady(s->self.sources);
   });
 }
 

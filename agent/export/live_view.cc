@@ -62,8 +62,7 @@ std::string RenderLiveView(const Snapshot* prev, const Snapshot& cur,
     if (a.cpu_pct != b.cpu_pct) return a.cpu_pct > b.cpu_pct;
     return a.sys_rate > b.sys_rate;
   });
-  uint64_t lost = 0;
-  for (const auto& [reason, n] : cur.self.lost_events) lost += n;
+  const uint64_t lost = cur.self.drops.TotalLost();
   std::string out = absl::StrFormat(
       "wattlens-agent  interval #%d  processes %d  workloads %d  lost %d\n",
       cur.sequence, cur.self.processes_tracked, cur.cgroups.size(), lost);

@@ -292,19 +292,18 @@ wattlens::v1::NodeReport BuildNodeReport(const Snapshot& s,
     }
     auto* hs = h->add_sources();
     hs->set_source(Label(src.source, report_limits::kMaxHealthNameBytes));
-    hs->set_healthy(src.healthy);
-    hs->set_last_error(
-        Label(src.last_error, report_limits::kMaxHealthErrorBytes));
+    hs->set_healthy(src.up());
+    hs->set_last_error(Label(src.detail, report_limits::kMaxHealthErrorBytes));
     hs->set_variant(Label(src.variant, report_limits::kMaxHealthNameBytes));
   }
-  for (const auto& [reason, count] : s.self.lost_events) {
+  s.self.drops.ForEach([&](const DropReasonInfo& info, uint64_t count) {
     if (h->drops_size() >= static_cast<int>(report_limits::kMaxHealthEntries)) {
-      break;
+      return;
     }
     auto* d = h->add_drops();
-    d->set_reason(Label(reason, report_limits::kMaxHealthNameBytes));
+    d->set_reason(Label(std::string(info.name), report_limits::kMaxHealthNameBytes));
     d->set_count(count);
-  }
+  });
   h->set_processes_tracked(s.self.processes_tracked);
   h->set_cgroups_tracked(s.self.cgroups_tracked);
   return r;

@@ -415,10 +415,18 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
                      "Events or samples the agent could not record, by "
                      "reason.",
                      MetricType::Counter);
-  for (const auto& [reason, n] : s.self.lost_events) {
-    Add(lost, {{"reason", reason}}, n);
-  }
+  auto anomalies = Family(
+      "wattlens_agent_anomalies_total",
+      "Things the agent counted that lost no event (a sample deferred to the "
+      "next interval, metadata read again later, a gauge missing), by "
+      "reason.",
+      MetricType::Counter);
+  s.self.drops.ForEach([&](const DropReasonInfo& info, uint64_t n) {
+    Add(info.lost ? lost : anomalies, {{"reason", std::string(info.name)}},
+        n);
+  });
   out.push_back(std::move(lost));
+  out.push_back(std::move(anomalies));
   auto fill = Family("wattlens_agent_bpf_map_fill_ratio",
                      "Entries in a BPF map as a fraction of its capacity.",
                      MetricType::Gauge);
@@ -443,20 +451,30 @@ std::vector<MetricFamily> RenderSnapshot(const Snapshot& s,
     out.push_back(std::move(secs));
   }
   auto up = Family("wattlens_agent_source_up",
-                   "1 when a data source is healthy, 0 when degraded.",
+                   "1 when a data source is up, 0 when degraded or down.",
                    MetricType::Gauge);
+  auto states = Family(
+      "wattlens_agent_source_state",
+      "1 for each data source's state (up, degraded, down) and reason code.",
+      MetricType::Gauge);
   auto variants = Family(
       "wattlens_agent_source_variant",
       "1 for the design of each BPF source this kernel loads (chosen by "
       "feature probes; docs/kernels.md).",
       MetricType::Gauge);
   for (const SourceHealth& h : s.self.sources) {
-    Add(up, {{"source", h.source}}, h.healthy ? 1 : 0);
+    Add(up, {{"source", h.source}}, h.up() ? 1 : 0);
+    Add(states,
+        {{"source", h.source},
+         {"state", std::string(SourceStateName(h.state))},
+         {"reason", std::string(HealthReasonName(h.reason))}},
+        1);
     if (!h.variant.empty()) {
       Add(variants, {{"source", h.source}, {"variant", h.variant}}, 1);
     }
   }
   out.push_back(std::move(up));
+  out.push_back(std::move(states));
   out.push_back(std::move(variants));
   if (!s.self.cpu_time_source.empty()) {
     auto source = Family(

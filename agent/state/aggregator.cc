@@ -423,9 +423,9 @@ std::shared_ptr<const Snapshot> Aggregator::Build(int64_t mono, int64_t real,
   self.counter_resets = counter_resets_;
   self.processes_tracked = procs_.size();
   self.cgroups_tracked = cgroups_.size();
-  self.lost_events["process_table_full"] = process_table_full_;
-  self.lost_events["exit_free_unseen"] = exit_free_unseen_;
-  self.lost_events["cgroup_table_full"] = cgroup_table_full_;
+  self.drops[DropReason::kProcessTableFull] = process_table_full_;
+  self.drops[DropReason::kExitFreeUnseen] = exit_free_unseen_;
+  self.drops[DropReason::kCgroupTableFull] = cgroup_table_full_;
   snap->self = std::move(self);
   return snap;
 }

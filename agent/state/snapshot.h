@@ -14,6 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "agent/state/drops.h"
+#include "agent/state/source_health.h"
+
 namespace wattlens {
 
 // Traffic classes, indexed by enum wl_net_class (bpf/shared/wattlens_abi.h):
@@ -140,16 +143,10 @@ struct MapFillStats {
   uint64_t capacity = 0;
 };
 
-struct SourceHealth {
-  std::string source;
-  bool healthy = false;
-  std::string last_error;
-  std::string variant = {};  // the design loaded here; empty: one only
-};
-
 struct AgentSelfStats {
-  // wattlens_agent_lost_events_total{reason}: cumulative.
-  std::map<std::string, uint64_t> lost_events;
+  // Cumulative. Losses: wattlens_agent_lost_events_total{reason}; the rest
+  // wattlens_agent_anomalies_total{reason} (agent/state/drops.h).
+  DropTable drops;
   std::vector<MapFillStats> maps;
   std::vector<ProgramRunStats> programs;  // empty unless BPF stats are on
   bool bpf_stats_enabled = false;

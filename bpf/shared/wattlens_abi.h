@@ -13,9 +13,10 @@
 
 #define WL_COMM_LEN 16
 
-/* Reasons the kernel side could not record something. Index into each
- * object's per-CPU `drops` array; the agent exports them as
- * wattlens_agent_lost_events_total{reason}. */
+/* Things the kernel side counts in each object's per-CPU `drops` array,
+ * indexed by reason. All but WL_DROP_CAS_RETRY_DEFERRED lose something; the
+ * agent maps each onto its DropReason (agent/state/drops.h), which says
+ * whether it is exported as a lost event. */
 enum wl_drop_reason {
   WL_DROP_SYSCALL_MAP_FULL = 0, /* (tgid, syscall) counter map full */
   WL_DROP_SCHED_MAP_FULL = 1,   /* on-CPU (tgid, cgroup) map full */
@@ -25,7 +26,10 @@ enum wl_drop_reason {
   WL_DROP_SOCK_STORAGE = 5,     /* no memory for a socket's owner record */
   WL_DROP_SCHED_DYING_FULL = 6, /* exiting thread not held (map full): its
                                    remainder waits for its free */
-  WL_DROP_MAX = 8,
+  WL_DROP_CAS_RETRY_DEFERRED = 7, /* a runtime slice not claimed after the
+                                     compare-and-swap retries: nothing is
+                                     lost, the next sample charges it */
+  WL_DROP_MAX = 8, /* exactly the number of reasons: every slot is read */
 };
 
 /* A process is (tgid, start time): PID reuse cannot merge two processes.

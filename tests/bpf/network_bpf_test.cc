@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/bpf/network_classes.h"
+#include "agent/export/agent_health.h"
 #include "tests/bpf/bpf_test_util.h"
 
 namespace wattlens {
@@ -110,7 +111,9 @@ class NetworkBpfTest
           snap->self.sources.begin(), snap->self.sources.end(),
           [name](const SourceHealth& h) { return h.source == name; });
       ASSERT_NE(it, snap->self.sources.end()) << name << " source missing";
-      ASSERT_TRUE(it->healthy) << name << ": " << it->last_error;
+      ASSERT_EQ(it->state, SourceState::kUp)
+          << name << ": " << HealthReasonName(it->reason) << ": "
+          << it->detail;
     }
   }
   // Drains until both pids have exited and `extra` holds.
@@ -594,14 +597,17 @@ TEST(NetworkDegradedBpfTest, MissingByteCountsAreReportedNotSilent) {
   EXPECT_EQ(seen.tcp.connects, 1u);
   EXPECT_EQ(seen.net[WL_NET_NODE].tx_bytes, 0u);
   bool reported = false;
-  for (const auto& src : (*agent)->store().Latest()->self.sources) {
+  const auto& sources = (*agent)->store().Latest()->self.sources;
+  for (const auto& src : sources) {
     if (src.source != "network") continue;
-    EXPECT_FALSE(src.healthy);
-    EXPECT_NE(src.last_error.find("connection counts only"), std::string::npos)
-        << src.last_error;
+    EXPECT_EQ(src.state, SourceState::kDegraded);
+    EXPECT_EQ(src.reason, HealthReason::kNetworkBytesOff);
+    EXPECT_FALSE(src.detail.empty());
     reported = true;
   }
   EXPECT_TRUE(reported);
+  // Degraded is not down: the node stays ready.
+  EXPECT_TRUE(SourcesReady(sources).ok()) << SourcesReady(sources);
 }
 
 INSTANTIATE_TEST_SUITE_P(

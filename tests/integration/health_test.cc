@@ -37,17 +37,28 @@ using testing::HttpGet;
 
 constexpr int64_t kSecond = 1'000'000'000;
 
-std::shared_ptr<Snapshot> SnapshotAt(int64_t mono, bool network_up = true,
-                                     bool sched_up = true) {
+std::shared_ptr<Snapshot> SnapshotAt(
+    int64_t mono, SourceState network = SourceState::kUp,
+    bool sched_up = true) {
   auto s = std::make_shared<Snapshot>();
   s->sequence = 1;
   s->monotonic_ns = mono;
+  SourceHealth net = SourceHealth::Up("network");
+  if (network != SourceState::kUp) {
+    net = {"network", network,
+           network == SourceState::kDegraded ? HealthReason::kNetworkBytesOff
+                                             : HealthReason::kLoadFailed,
+           "sock_send_length tracepoint missing"};
+  }
   s->self.sources = {
-      {"syscalls", true, ""},
-      {"sched", sched_up, sched_up ? "" : "no on-CPU time design loads"},
-      {"network", network_up,
-       network_up ? "" : "sock_send_length tracepoint missing"},
-      {"power", false, "no meter"},  // not a readiness component
+      SourceHealth::Up("syscalls"),
+      sched_up ? SourceHealth::Up("sched")
+               : SourceHealth{"sched", SourceState::kDown,
+                              HealthReason::kNoVariant,
+                              "no on-CPU time design loads"},
+      net,
+      // Not a readiness component.
+      {"power", SourceState::kDown, HealthReason::kNoMeter, "no meter"},
   };
   return s;
 }
@@ -67,17 +78,22 @@ TEST(AgentHealthTest, ReadyOnlyWithAFreshSnapshotAndTheCoreSourcesUp) {
   r = checks.Evaluate(HealthProbe::kReadiness);
   EXPECT_TRUE(r.healthy) << r.body;  // power down does not matter
 
-  // Network is optional: a kernel that cannot count its bytes leaves the
-  // node ready. The core sources (syscalls, CPU time) are not.
-  store.Publish(SnapshotAt(clock.MonotonicNs(), /*network_up=*/false));
+  // Network may be degraded: a kernel that cannot count its bytes leaves
+  // the node ready. Network down, or a core source (syscalls, CPU time)
+  // not up, does not.
+  store.Publish(SnapshotAt(clock.MonotonicNs(), SourceState::kDegraded));
   r = checks.Evaluate(HealthProbe::kReadiness);
   EXPECT_TRUE(r.healthy) << r.body;
-  store.Publish(SnapshotAt(clock.MonotonicNs(), /*network_up=*/true,
+  store.Publish(SnapshotAt(clock.MonotonicNs(), SourceState::kDown));
+  r = checks.Evaluate(HealthProbe::kReadiness);
+  EXPECT_FALSE(r.healthy);
+  EXPECT_THAT(r.body,
+              HasSubstr("[-]sources failed: network: down (load_failed)"));
+  store.Publish(SnapshotAt(clock.MonotonicNs(), SourceState::kUp,
                            /*sched_up=*/false));
   r = checks.Evaluate(HealthProbe::kReadiness);
   EXPECT_FALSE(r.healthy);
-  EXPECT_THAT(r.body, HasSubstr("[-]sources failed: sched: no on-CPU time "
-                                "design loads"));
+  EXPECT_THAT(r.body, HasSubstr("[-]sources failed: sched: down (no_variant)"));
 
   store.Publish(SnapshotAt(clock.MonotonicNs()));
   clock.AdvanceNs(5 * kSecond + 1);  // fresh limit: max(3 x 1 s, 5 s)

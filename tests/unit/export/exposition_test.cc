@@ -57,9 +57,14 @@ Snapshot Sample() {
                  Process(102, "cron", 1, 1'000, 1, true)};
   s.syscalls = {{static_cast<uint32_t>(SYS_read), 120, 4},
                 {static_cast<uint32_t>(SYS_getppid), 22, 0}};
-  s.self.lost_events = {{"ringbuf_full", 0}, {"event_queue_full", 2}};
+  s.self.drops[DropReason::kEventQueueFull] = 2;
+  s.self.drops[DropReason::kCasRetryDeferred] = 3;
   s.self.maps = {{"oncpu", 50, 200}};
-  s.self.sources = {{"syscalls", true, ""}, {"sched", false, "verifier"}};
+  s.self.sources = {SourceHealth::Up("syscalls"),
+                    {"sched", SourceState::kDown, HealthReason::kLoadFailed,
+                     "verifier"},
+                    {"network", SourceState::kDegraded,
+                     HealthReason::kNetworkBytesOff, "connection counts only"}};
   return s;
 }
 
@@ -106,6 +111,23 @@ TEST(ExpositionTest, WorkloadAndNodeSeries) {
                               "\"read\"} 4\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_agent_lost_events_total{reason="
                               "\"event_queue_full\"} 2\n"));
+  // Every loss reason has its series from the start, at 0; the kernel's
+  // last drop slot is a named reason, not "unknown".
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_lost_events_total{reason="
+                              "\"ringbuf_full\"} 0\n"));
+  EXPECT_THAT(text, Not(HasSubstr("reason=\"unknown\"")));
+  // A deferred slice lost nothing: it is an anomaly, not a lost event.
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_anomalies_total{reason="
+                              "\"cas_retry_deferred\"} 3\n"));
+  EXPECT_THAT(text, Not(HasSubstr("wattlens_agent_lost_events_total{reason="
+                                  "\"cas_retry_deferred\"")));
+  EXPECT_THAT(text, Not(HasSubstr("wattlens_agent_lost_events_total{reason="
+                                  "\"pods_evicted_live\"")));
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_source_state{source=\"network\","
+                              "state=\"degraded\",reason=\"network_bytes_off\"}"
+                              " 1\n"));
+  EXPECT_THAT(text, HasSubstr("wattlens_agent_source_state{source=\"sched\","
+                              "state=\"down\",reason=\"load_failed\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_agent_bpf_map_fill_ratio{map="
                               "\"oncpu\"} 0.25\n"));
   EXPECT_THAT(text, HasSubstr("wattlens_agent_source_up{source=\"sched\"} "

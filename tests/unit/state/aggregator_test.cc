@@ -200,7 +200,7 @@ TEST_F(AggregatorTest, ExitingThenExitExportsOnceAndLateTailsGoToTheCgroup) {
   res = Step(a, {}, r);
   EXPECT_EQ(Proc(*res.snapshot, 7, 1), nullptr);
   EXPECT_EQ(Cg(*res.snapshot, 100)->cpu_ns, 930u);
-  EXPECT_EQ(res.snapshot->self.lost_events.at("exit_free_unseen"), 0u);
+  EXPECT_EQ(res.snapshot->self.drops[DropReason::kExitFreeUnseen], 0u);
 }
 
 // An EXIT that never follows EXITING (the leader was neither reaped from
@@ -221,7 +221,7 @@ TEST_F(AggregatorTest, ExitingWithoutExitIsRetiredAfterTheGraceAndCounted) {
   ASSERT_NE(Proc(*res.snapshot, 9, 1), nullptr);
   EXPECT_TRUE(Proc(*res.snapshot, 9, 1)->exited);
   EXPECT_EQ(Proc(*res.snapshot, 9, 1)->cpu_ns, 100u);
-  EXPECT_EQ(res.snapshot->self.lost_events.at("exit_free_unseen"), 1u);
+  EXPECT_EQ(res.snapshot->self.drops[DropReason::kExitFreeUnseen], 1u);
   res = Step(a, {Event(EventType::kExit, 9, 1, 100)}, r);
   EXPECT_EQ(Proc(*res.snapshot, 9, 1), nullptr);
 }
@@ -348,8 +348,8 @@ TEST_F(AggregatorTest, TablesAreBoundedAndOverflowIsCounted) {
   auto res = Step(a, {}, r);
   const Snapshot& s = *res.snapshot;
   EXPECT_EQ(s.self.processes_tracked, 2u);
-  EXPECT_GE(s.self.lost_events.at("process_table_full"), 1u);
-  EXPECT_GE(s.self.lost_events.at("cgroup_table_full"), 1u);
+  EXPECT_GE(s.self.drops[DropReason::kProcessTableFull], 1u);
+  EXPECT_GE(s.self.drops[DropReason::kCgroupTableFull], 1u);
   // No CPU time vanishes: the overflow bucket (id 0) keeps it.
   uint64_t total = 0;
   for (const auto& c : s.cgroups) total += c.cpu_ns;

@@ -31,7 +31,7 @@ TEST(NodeReportTest, SnapshotBecomesCumulativeReport) {
   c.net[3].tx_bytes = 10;  // internet
   c.net[3].rx_bytes = 20;
   s.cgroups.push_back(c);
-  s.self.lost_events["ringbuf_full"] = 5;
+  s.self.drops[DropReason::kRingbufFull] = 5;
   auto r = BuildNodeReport(s, {"node-1", 77, "0.1.0"});
   EXPECT_EQ(r.node_name(), "node-1");
   EXPECT_EQ(r.epoch(), 77u);
@@ -45,8 +45,12 @@ TEST(NodeReportTest, SnapshotBecomesCumulativeReport) {
   ASSERT_EQ(w.network_size(), 1);
   EXPECT_EQ(w.network(0).network_class(), wattlens::v1::NETWORK_CLASS_INTERNET);
   EXPECT_EQ(w.network(0).receive_bytes(), 20u);
-  ASSERT_EQ(r.health().drops_size(), 1);
-  EXPECT_EQ(r.health().drops(0).count(), 5u);
+  // Every reason travels, in enum order, zero or not.
+  ASSERT_EQ(r.health().drops_size(), static_cast<int>(kDropReasons));
+  const auto& ringbuf =
+      r.health().drops(static_cast<int>(DropReason::kRingbufFull));
+  EXPECT_EQ(ringbuf.reason(), "ringbuf_full");
+  EXPECT_EQ(ringbuf.count(), 5u);
 }
 
 // Energy travels as cumulative µJ per zone and mode; the idle and
@@ -364,7 +368,7 @@ TEST(NodeReportTest, NamesAreSanitisedAndBoundedToTheCollectorsLimits) {
   s.cgroups = {ctl, longunit, badutf8, twin, deep};
   SourceHealth src;
   src.source = "sched";
-  src.last_error = "line one\nline two";
+  src.detail = "line one\nline two";
   s.self.sources.push_back(src);
   auto r = BuildNodeReport(s, {"n", 1, "v\t1"});
   ASSERT_EQ(r.workloads_size(), 5);
