@@ -9,18 +9,19 @@
 namespace wattlens {
 namespace {
 
-// Readiness means the core sources count. Network may be degraded (a
-// kernel that cannot count its bytes still counts connections, said in
-// wattlens_agent_source_state); it may not be down. Sources not listed here
-// (power, kubernetes) are left to metrics and alerts.
+// Readiness means the core sources count: syscalls up, and sched at least
+// degraded (a failed harvest of running tasks delays their CPU time to their
+// next switch, it loses none). Network is optional: a kernel that cannot
+// load it, or count its bytes, leaves the node serving what it measures,
+// said in wattlens_agent_source_state. Power and kubernetes are left to
+// metrics and alerts.
 struct Requirement {
   const char* source;
   SourceState worst_ready;
 };
 constexpr Requirement kRequiredSources[] = {
     {"syscalls", SourceState::kUp},
-    {"sched", SourceState::kUp},
-    {"network", SourceState::kDegraded},
+    {"sched", SourceState::kDegraded},
 };
 
 }  // namespace

@@ -78,17 +78,15 @@ TEST(AgentHealthTest, ReadyOnlyWithAFreshSnapshotAndTheCoreSourcesUp) {
   r = checks.Evaluate(HealthProbe::kReadiness);
   EXPECT_TRUE(r.healthy) << r.body;  // power down does not matter
 
-  // Network may be degraded: a kernel that cannot count its bytes leaves
-  // the node ready. Network down, or a core source (syscalls, CPU time)
-  // not up, does not.
+  // Network is optional: degraded (a kernel that cannot count its bytes)
+  // or down, the node stays ready. A core source (syscalls, CPU time) down
+  // does not.
   store.Publish(SnapshotAt(clock.MonotonicNs(), SourceState::kDegraded));
   r = checks.Evaluate(HealthProbe::kReadiness);
   EXPECT_TRUE(r.healthy) << r.body;
   store.Publish(SnapshotAt(clock.MonotonicNs(), SourceState::kDown));
   r = checks.Evaluate(HealthProbe::kReadiness);
-  EXPECT_FALSE(r.healthy);
-  EXPECT_THAT(r.body,
-              HasSubstr("[-]sources failed: network: down (load_failed)"));
+  EXPECT_TRUE(r.healthy) << r.body;
   store.Publish(SnapshotAt(clock.MonotonicNs(), SourceState::kUp,
                            /*sched_up=*/false));
   r = checks.Evaluate(HealthProbe::kReadiness);
